@@ -1,0 +1,54 @@
+// swift-tools-version: 6.1
+// The exchange core: one package, one module per part of DESIGN.md.
+// Benchmarks live in their own package (Benchmarks/Package.swift) so that the tests and the CLI
+// never build the benchmark harness and its dependencies.
+
+import PackageDescription
+
+let package = Package(
+    name: "exchange",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Journal", targets: ["Journal"]),
+        .library(name: "_JournalTesting", targets: ["_JournalTesting"]),
+        .executable(name: "exchange", targets: ["exchange"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+    ],
+    targets: [
+        // liblz4 (Debian: liblz4-dev) for block compression.
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+        // OpenSSL's libcrypto (Debian: libssl-dev) for SHA-256 (SHA-NI where the CPU has it).
+        .systemLibrary(
+            name: "CLibCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // CRC32C with the SSE4.2 instruction, chosen at run time, and a portable fallback.
+        .target(name: "CCRC32C"),
+        .target(
+            name: "Journal",
+            dependencies: ["CLZ4", "CLibCrypto", "CCRC32C"]
+        ),
+        // Seeded workloads shared by tests, benchmarks and `exchange journal generate`.
+        .target(name: "_JournalTesting"),
+        .executableTarget(
+            name: "exchange",
+            dependencies: [
+                "Journal",
+                "_JournalTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/exchange"
+        ),
+        .testTarget(
+            name: "JournalTests",
+            dependencies: ["Journal", "_JournalTesting", "exchange"]
+        ),
+    ]
+)

@@ -1,0 +1,234 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One record as the reader hands it out. `bytes` points into the reader's buffers and is valid
+/// only until the closure it was passed to returns; copy it (`Array(record.bytes)`) to keep it.
+public struct JournalRecord {
+    public var sequence: UInt64
+    public var timestampNs: Int64
+    public var bytes: UnsafeRawBufferPointer
+}
+
+/// Reads records in sequence order from any sequence number, checking every block it opens
+/// (CRC-32C, decompression, framing and, unless disabled, the chain hash). It takes no lock and
+/// can read a journal that a writer in another process is appending to: `waitForData` then
+/// tells when more has arrived (follow mode).
+///
+/// A torn tail at the end of the last segment (a writer that crashed mid-block and has not been
+/// reopened) reads as the end of the journal and is reported in `tornTail`; any other damage is
+/// a `JournalError.corrupt` naming segment, offset and sequence.
+public final class JournalReader {
+    public let directory: String
+    public let verifiesChain: Bool
+    /// Set when reading stopped at a torn tail: (segment name, byte offset).
+    public private(set) var tornTail: (segment: String, offset: Int)?
+
+    private var segments: [SegmentFile] = []
+    private var position = 0
+    private var current: SegmentMap?
+    private var offset = 0
+    /// The sequence the next block must start at.
+    private var blockSequence: UInt64 = 0
+    /// The chain hash before the block at `offset`.
+    private var chain = Digest32.zero
+    private var cursor: RecordCursor?
+    private var cursorSequence: UInt64 = 0
+    /// Records below this are skipped (a seek into the middle of a block).
+    private var skipBelow: UInt64 = 0
+    private let decoder = BlockDecoder()
+
+    /// Opens a journal directory for reading, positioned at its first record.
+    /// - Parameter verifyChain: check each block's chain hash (SHA-256) too; CRC and framing
+    ///   are always checked.
+    public init(directory: String, verifyChain: Bool = true) throws(JournalError) {
+        self.directory = directory
+        self.verifiesChain = verifyChain
+        guard FileSystem.isDirectory(directory) else {
+            throw JournalError.io(operation: "open journal", path: directory, errno: ENOENT)
+        }
+        segments = try SegmentCatalog.list(directory)
+        if let first = segments.first { try open(position: 0, sequence: first.firstSequence) }
+    }
+
+    /// The first sequence the journal still holds (nil when it is empty).
+    public var firstSequence: UInt64? { segments.first?.firstSequence }
+
+    /// The sequence of the record `next` returns next.
+    public var nextSequence: UInt64 { cursor != nil ? max(cursorSequence, skipBelow) : max(blockSequence, skipBelow) }
+
+    /// Positions the reader so that `next` returns `sequence` (or waits for it, when it is
+    /// beyond the end).
+    /// - Throws: `.sequenceUnavailable` for a sequence below the first segment kept.
+    public func seek(to sequence: UInt64) throws(JournalError) {
+        segments = try SegmentCatalog.list(directory)
+        guard let first = segments.first, sequence >= first.firstSequence else {
+            throw JournalError.sequenceUnavailable(
+                requested: sequence, first: segments.first?.firstSequence ?? 1, last: 0)
+        }
+        let at = SegmentCatalog.position(of: sequence, in: segments)!
+        try open(position: at, sequence: sequence)
+    }
+
+    /// Positions the reader at the first block that may hold records at or after `timestampNs`
+    /// (by the blocks' first timestamps in the index; records come back from there).
+    public func seek(toTimestamp timestampNs: Int64) throws(JournalError) {
+        segments = try SegmentCatalog.list(directory)
+        guard !segments.isEmpty else { return }
+        // The last segment whose first block starts before the time.
+        var at = 0
+        for i in 1..<max(1, segments.count) {
+            let segment = try SegmentMap(segments[i])
+            let index = SegmentIndex.load(for: segment, decoder: decoder)
+            guard let start = index.firstTimestamps.first, start < timestampNs else { break }
+            at = i
+        }
+        let segment = try SegmentMap(segments[at])
+        let index = SegmentIndex.load(for: segment, decoder: decoder)
+        let entry = index.entry(atOrBefore: timestampNs)
+        try open(position: at, sequence: entry.map { index.firstSequences[$0] } ?? segments[at].firstSequence)
+    }
+
+    /// Calls `body` with the next record and returns what it returns; nil at the end of what
+    /// has been written so far.
+    public func next<R>(_ body: (JournalRecord) throws -> R) throws -> R? {
+        while true {
+            if var records = cursor, let bytes = records.next() {
+                let sequence = cursorSequence
+                cursorSequence += 1
+                cursor = records
+                if sequence < skipBelow { continue }
+                return try body(JournalRecord(sequence: sequence, timestampNs: records.timestampNs, bytes: bytes))
+            }
+            cursor = nil
+            guard try loadNextBlock() else { return nil }
+        }
+    }
+
+    /// The next record, copied.
+    public func nextRecord() throws -> (sequence: UInt64, timestampNs: Int64, bytes: [UInt8])? {
+        try next { ($0.sequence, $0.timestampNs, Array($0.bytes)) }
+    }
+
+    /// Waits until a record after the current position may be there, polling the shared map
+    /// (stores through another process's map raise no file events) with a back-off from 20 µs
+    /// to 2 ms.
+    /// - Returns: true when there is something new, false when `timeoutNs` passed first.
+    public func waitForData(timeoutNs: Int64) throws(JournalError) -> Bool {
+        let clock = SystemMonotonicClock()
+        let deadline = clock.nowNs() + timeoutNs
+        var pauseNs: Int64 = 20_000
+        while true {
+            if try hasData() { return true }
+            let now = clock.nowNs()
+            if now >= deadline { return false }
+            var pause = timespec(tv_sec: 0, tv_nsec: Int(min(pauseNs, deadline - now)))
+            nanosleep(&pause, nil)
+            pauseNs = min(pauseNs * 2, 2_000_000)
+        }
+    }
+
+    // MARK: - Blocks
+
+    private func hasData() throws(JournalError) -> Bool {
+        if cursor != nil { return true }
+        if let current {
+            let bytes = current.bytes
+            if offset + 4 <= bytes.count && bytes.baseAddress!.loadLE(offset, as: UInt32.self) != 0 {
+                tornTail = nil
+                return true
+            }
+        }
+        let listed = try SegmentCatalog.list(directory)
+        if current == nil, let first = listed.first {
+            segments = listed
+            try open(position: 0, sequence: first.firstSequence)
+            return true
+        }
+        // A segment after the current one means the current one is complete.
+        guard let current, let newest = listed.last else { return false }
+        return newest.firstSequence > current.file.firstSequence
+    }
+
+    /// Maps segment `position`, finds the block holding `sequence` through the index, and
+    /// takes the chain hash before it from the block before it (or the segment header).
+    private func open(position: Int, sequence: UInt64) throws(JournalError) {
+        let segment = try SegmentMap(segments[position])
+        let index = SegmentIndex.load(for: segment, decoder: decoder)
+        self.position = position
+        current = segment
+        cursor = nil
+        tornTail = nil
+        skipBelow = sequence
+        if let entry = index.entry(holding: sequence) {
+            offset = index.offsets[entry]
+            blockSequence = index.firstSequences[entry]
+            chain = entry == 0
+                ? segment.header.previousChain
+                : BlockHeader.peek(segment.bytes.baseAddress! + index.offsets[entry - 1])!.chain
+        } else {
+            offset = SegmentHeader.size
+            blockSequence = segment.header.firstSequence
+            chain = segment.header.previousChain
+        }
+    }
+
+    /// Opens the block at the current offset, moving on to the next segment at the end of
+    /// this one. False at the end of the journal (so far).
+    private func loadNextBlock() throws(JournalError) -> Bool {
+        while let segment = current {
+            let result = decoder.decode(in: segment.bytes, at: offset, expectedSequence: blockSequence,
+                                        previousChain: verifiesChain ? chain : nil)
+            switch result {
+            case let .success(block):
+                cursor = RecordCursor(raw: block.raw, firstTimestampNs: block.header.firstTimestampNs)
+                cursorSequence = block.header.firstSequence
+                chain = block.header.chain
+                offset += block.header.totalBytes
+                blockSequence = block.header.lastSequence + 1
+                tornTail = nil
+                return true
+            case let .failure(fault):
+                guard try moveToNextSegment(after: fault) else { return false }
+            }
+        }
+        return false
+    }
+
+    /// At a block that is not there (or not whole): the next segment when one follows, else
+    /// the end of the journal; corruption otherwise.
+    private func moveToNextSegment(after fault: BlockDecoder.Fault) throws(JournalError) -> Bool {
+        let segment = current!
+        if position + 1 >= segments.count { segments = try SegmentCatalog.list(directory) }
+        guard position + 1 < segments.count else {
+            // The last segment: a clean end or a torn tail both read as the end for now.
+            if case .torn = try segment.classifyEnd(at: offset, fault: fault,
+                                                    expectedSequence: blockSequence, decoder: decoder) {
+                tornTail = (segment.file.name, offset)
+            }
+            return false
+        }
+        // A later segment exists, so this one is complete: a block appearing here now would
+        // have been written before the next segment was created, and is read first.
+        if case .success = decoder.checkedHeader(in: segment.bytes, at: offset) { return true }
+        if case .torn = try segment.classifyEnd(at: offset, fault: fault,
+                                                expectedSequence: blockSequence, decoder: decoder) {
+            throw segment.corrupt(offset, blockSequence, "\(fault.reason) in a segment that has a successor")
+        }
+        let next = try SegmentMap(segments[position + 1])
+        guard next.header.firstSequence == blockSequence else {
+            throw next.corrupt(0, blockSequence,
+                               "segment starts at \(next.header.firstSequence), expected \(blockSequence)")
+        }
+        guard next.header.segmentIndex == segment.header.segmentIndex + 1 else {
+            throw next.corrupt(0, blockSequence, "segment index \(next.header.segmentIndex) does not follow \(segment.header.segmentIndex)")
+        }
+        if verifiesChain && next.header.previousChain != chain {
+            throw next.corrupt(0, blockSequence, "carried chain hash differs from the previous segment's last block")
+        }
+        position += 1
+        current = next
+        offset = SegmentHeader.size
+        return true
+    }
+}

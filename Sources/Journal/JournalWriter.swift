@@ -1,0 +1,393 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Appends records to a journal directory; the only writer (it holds `LOCK`).
+///
+/// Records collect in an in-memory block (group commit). A block is written into the active
+/// segment's memory map when it reaches `blockBytesMax` raw bytes or `blockRecordsMax` records,
+/// or on `flush()`. Sequence numbers start at 1 and are assigned by `append`.
+///
+/// Three sequence marks tell a caller what it may acknowledge:
+/// - `lastSequence`: appended (maybe still in memory);
+/// - `writtenSequence`: in the map, so in the page cache: survives a crash of this process;
+/// - `durableSequence`: synced to disk: survives a power cut.
+/// With `.always` every block is synced before the call that wrote it returns, so a caller that
+/// appends a batch and then calls `flush()` may acknowledge the whole batch when it returns.
+public final class JournalWriter {
+    public let directory: String
+    public let options: JournalOptions
+    /// What opening the journal found (and cut off).
+    public let recovery: RecoveryReport
+
+    public private(set) var lastSequence: UInt64
+    public private(set) var writtenSequence: UInt64
+    public private(set) var durableSequence: UInt64
+    /// The chain hash of the last written block (the segment's carried hash before any block).
+    public private(set) var chainHead: Digest32
+    public private(set) var segments: [SegmentFile]
+
+    private let lock: OpenFile
+    private let clock: MonotonicClock
+    private var active: ActiveSegment?
+    private var block: BlockBuilder
+    private let compressed: UnsafeMutableRawBufferPointer
+    private let headerScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: BlockHeader.size, alignment: 8)
+    private let decoder = BlockDecoder()
+    private var lastSyncNs: Int64
+    /// Set by a failed sync: after an fsync error the state of the disk is unknown, so the
+    /// writer refuses to go on rather than acknowledge anything more.
+    private var failure: JournalError?
+    private var isClosed = false
+
+    /// Opens (creating it if missing) a journal directory for appending, after recovering its
+    /// last segment.
+    /// - Parameters:
+    ///   - directory: the journal directory.
+    ///   - options: limits and durability; checked before anything is touched.
+    ///   - clock: time for the `interval` policy.
+    /// - Throws: `JournalError.locked` when another writer has it, `.readOnly`, `.corrupt` for
+    ///   damage that is not a torn tail, `.invalidOptions`.
+    public init(directory: String, options: JournalOptions = JournalOptions(),
+                clock: MonotonicClock = SystemMonotonicClock()) throws(JournalError) {
+        try options.validate()
+        try FileSystem.createDirectory(directory)
+        let lock = try OpenFile.open(FileSystem.join(directory, SegmentCatalog.lockName),
+                                     flags: O_RDWR | O_CREAT)
+        guard try lock.tryLock() else {
+            lock.close()
+            throw JournalError.locked(path: lock.path)
+        }
+        self.directory = directory
+        self.options = options
+        self.lock = lock
+        self.clock = clock
+        block = BlockBuilder(capacity: options.blockRawMax)
+        compressed = .allocate(byteCount: LZ4.compressBound(options.blockRawMax), alignment: 16)
+        lastSyncNs = clock.nowNs()
+        do {
+            var report = RecoveryReport()
+            report.temporaryFilesRemoved = try Self.removeTemporaryFiles(directory)
+            segments = try SegmentCatalog.list(directory)
+            report.segments = segments.count
+            if let last = segments.last {
+                let recovered = try JournalRecovery.recover(last, decoder: decoder, report: &report)
+                active = recovered
+                chainHead = recovered.chainHead
+                lastSequence = recovered.nextSequence - 1
+            } else {
+                chainHead = .zero
+                lastSequence = 0
+            }
+            report.lastSequence = lastSequence
+            recovery = report
+        } catch {
+            lock.close()
+            throw error
+        }
+        writtenSequence = lastSequence
+        durableSequence = lastSequence
+    }
+
+    deinit {
+        if !isClosed { try? close() }
+        compressed.deallocate()
+        headerScratch.deallocate()
+        block.deallocate()
+    }
+
+    /// Appends one record and returns its sequence number. It may write the previous block
+    /// (group commit) and, with `.always`, sync it before returning.
+    /// - Parameters:
+    ///   - record: the record's bytes, at most `recordBytesMax`.
+    ///   - timestampNs: the record's time (nanoseconds); the journal only stores it.
+    /// - Throws: `.recordTooLarge` (nothing appended), or an error from writing the previous
+    ///   block (then this record was not appended either).
+    @discardableResult
+    public func append(_ record: UnsafeRawBufferPointer, timestampNs: Int64) throws(JournalError) -> UInt64 {
+        try checkUsable()
+        guard record.count <= options.recordBytesMax else {
+            throw JournalError.recordTooLarge(bytes: record.count, limit: options.recordBytesMax)
+        }
+        if block.count > 0 {
+            let framed = block.framedSize(record.count, timestampNs: timestampNs)
+            if block.rawCount + framed > options.blockBytesMax || block.count == options.blockRecordsMax {
+                try writeBlock()
+            }
+        }
+        lastSequence += 1
+        block.append(record, timestampNs: timestampNs, sequence: lastSequence)
+        if case let .interval(ms) = options.durability,
+           clock.nowNs() - lastSyncNs >= Int64(ms) * 1_000_000 {
+            try writeBlock()
+            try sync()
+        }
+        return lastSequence
+    }
+
+    @discardableResult
+    public func append(_ record: [UInt8], timestampNs: Int64) throws(JournalError) -> UInt64 {
+        let result = record.withUnsafeBytes { raw in
+            Result { () throws(JournalError) -> UInt64 in try append(raw, timestampNs: timestampNs) }
+        }
+        return try result.get()
+    }
+
+    /// Writes the open block into the map and syncs as the policy says.
+    /// - Returns: `durableSequence` afterwards.
+    @discardableResult
+    public func flush() throws(JournalError) -> UInt64 {
+        try checkUsable()
+        try writeBlock()
+        if case let .interval(ms) = options.durability,
+           clock.nowNs() - lastSyncNs >= Int64(ms) * 1_000_000 {
+            try sync()
+        }
+        return durableSequence
+    }
+
+    /// Syncs if the `interval` policy is due (a node calls this from a timer).
+    public func syncIfDue() throws(JournalError) {
+        guard case let .interval(ms) = options.durability,
+              clock.nowNs() - lastSyncNs >= Int64(ms) * 1_000_000 else { return }
+        try writeBlock()
+        try sync()
+    }
+
+    /// Writes the open block and syncs everything written, whatever the policy.
+    @discardableResult
+    public func sync() throws(JournalError) -> UInt64 {
+        try checkUsable()
+        try writeBlock()
+        try syncWritten()
+        return durableSequence
+    }
+
+    /// Syncs what is in the map (not the open block).
+    private func syncWritten() throws(JournalError) {
+        if let active {
+            do {
+                try active.map.sync(active.syncedOffset..<active.writeOffset)
+            } catch {
+                failure = error
+                throw error
+            }
+            active.syncedOffset = active.writeOffset
+        }
+        durableSequence = writtenSequence
+        lastSyncNs = clock.nowNs()
+    }
+
+    /// Flushes, syncs, saves the active segment's index and releases the lock.
+    public func close() throws(JournalError) {
+        guard !isClosed else { return }
+        defer {
+            isClosed = true
+            active?.map.unmap()
+            active = nil
+            lock.close()
+        }
+        if failure == nil { try sync() }
+        if let active { active.saveIndex() }
+    }
+
+    /// Removes (or moves into `archive`) every segment that holds only records below
+    /// `sequence`; the active segment always stays.
+    /// - Returns: the segment files removed or moved.
+    @discardableResult
+    public func removeSegments(below sequence: UInt64, movingTo archive: String? = nil) throws(JournalError) -> [SegmentFile] {
+        try checkUsable()
+        if let archive { try FileSystem.createDirectory(archive) }
+        var removed: [SegmentFile] = []
+        while segments.count > 1 && segments[1].firstSequence <= sequence {
+            let segment = segments.removeFirst()
+            if let archive {
+                try FileSystem.rename(segment.path, FileSystem.join(archive, segment.name))
+            } else {
+                try FileSystem.remove(segment.path)
+            }
+            try FileSystem.remove(segment.indexPath)
+            removed.append(segment)
+        }
+        if !removed.isEmpty { try FileSystem.syncDirectory(directory) }
+        return removed
+    }
+
+    // MARK: - Blocks and segments
+
+    private func checkUsable() throws(JournalError) {
+        if isClosed { throw JournalError.closed }
+        if let failure { throw failure }
+    }
+
+    /// Closes the open block: chain hash, compression, then into the map with its magic last,
+    /// so that a reader following the journal never sees a half-written block as a block.
+    private func writeBlock() throws(JournalError) {
+        guard block.count > 0 else { return }
+        var header = block.header()
+        header.chain = decoder.chain(of: header, raw: block.raw, previous: chainHead)
+        var stored = block.raw
+        if let n = LZ4.compress(block.raw, into: compressed), n < block.rawCount {
+            header.flags = BlockHeader.flagLZ4
+            stored = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(compressed)[0..<n])
+        }
+        header.storedBytes = UInt32(stored.count)
+        let needed = BlockHeader.size + stored.count
+        if active == nil || active!.writeOffset + needed > active!.map.count {
+            try roll(firstSequence: header.firstSequence)
+        }
+        let segment = active!
+        let target = segment.map.base! + segment.writeOffset
+        (target + BlockHeader.size).copyMemory(from: stored.baseAddress!, byteCount: stored.count)
+        let scratch = headerScratch.baseAddress!
+        header.crc = 0
+        header.encode(to: scratch)
+        let head = CRC32C.checksum(UnsafeRawBufferPointer(start: scratch, count: BlockHeader.crcOffset))
+        header.crc = CRC32C.checksum(stored, continuing: head)
+        header.encode(to: scratch)
+        (target + 4).copyMemory(from: scratch + 4, byteCount: BlockHeader.size - 4)
+        atomicMemoryFence(ordering: .releasing)
+        target.storeLE(BlockHeader.magic, 0)
+
+        segment.index.append(header, at: segment.writeOffset)
+        segment.writeOffset += needed
+        chainHead = header.chain
+        writtenSequence = header.lastSequence
+        block.reset()
+        if options.durability == .always { try syncWritten() }
+    }
+
+    /// Starts a new segment for a block that does not fit in the active one. The active one is
+    /// synced first (whatever the policy) so that a later segment never outlives an earlier one.
+    private func roll(firstSequence: UInt64) throws(JournalError) {
+        if let active {
+            try syncWritten()
+            active.saveIndex()
+        }
+        let header = SegmentHeader(
+            segmentIndex: active.map { $0.header.segmentIndex + 1 } ?? 0,
+            firstSequence: firstSequence, segmentBytes: UInt64(options.segmentBytes),
+            previousChain: chainHead)
+        let file = SegmentFile(firstSequence: firstSequence,
+                               path: FileSystem.join(directory, SegmentCatalog.name(firstSequence)))
+        try Self.createSegment(file, header: header, directory: directory)
+        let mapped = try SegmentMap(file, writable: true)
+        active?.map.unmap()
+        active = ActiveSegment(segment: mapped, writeOffset: SegmentHeader.size,
+                               chainHead: chainHead, nextSequence: firstSequence)
+        segments.append(file)
+    }
+
+    /// Creates a segment atomically: a preallocated temporary file with its header, synced,
+    /// renamed into place, and the directory synced. A crash leaves either no segment or a
+    /// whole one; a full disk leaves nothing.
+    static func createSegment(_ file: SegmentFile, header: SegmentHeader, directory: String) throws(JournalError) {
+        let temporary = file.path + ".tmp"
+        _ = unlink(temporary)
+        let handle = try OpenFile.open(temporary, flags: O_RDWR | O_CREAT | O_EXCL)
+        do {
+            try handle.preallocate(Int(header.segmentBytes))
+            try handle.write(header.encoded, at: 0)
+            try handle.sync()
+            handle.close()
+            try FileSystem.rename(temporary, file.path)
+            try FileSystem.syncDirectory(directory)
+        } catch {
+            handle.close()
+            _ = unlink(temporary)
+            throw error
+        }
+    }
+
+    private static func removeTemporaryFiles(_ directory: String) throws(JournalError) -> Int {
+        var removed = 0
+        for name in try FileSystem.list(directory) where name.hasSuffix(".tmp") {
+            try FileSystem.remove(FileSystem.join(directory, name))
+            removed += 1
+        }
+        return removed
+    }
+}
+
+/// The segment being appended to.
+final class ActiveSegment {
+    let segment: SegmentMap
+    var writeOffset: Int
+    var syncedOffset: Int
+    var index: SegmentIndex
+    let chainHead: Digest32
+    let nextSequence: UInt64
+
+    init(segment: SegmentMap, writeOffset: Int, chainHead: Digest32, nextSequence: UInt64,
+         index: SegmentIndex? = nil) {
+        self.segment = segment
+        self.writeOffset = writeOffset
+        self.syncedOffset = writeOffset
+        self.chainHead = chainHead
+        self.nextSequence = nextSequence
+        self.index = index ?? SegmentIndex(segmentFirstSequence: segment.file.firstSequence)
+    }
+
+    var map: MappedFile { segment.map }
+    var header: SegmentHeader { segment.header }
+
+    /// Writes the index file; a failure is ignored because the index is rebuilt when missing.
+    func saveIndex() {
+        try? FileSystem.writeAtomically(index.encoded, to: segment.file.indexPath, durable: false)
+    }
+}
+
+/// The open block: raw payload bytes with record framing, before compression.
+struct BlockBuilder {
+    private let storage: UnsafeMutableRawBufferPointer
+    private(set) var rawCount = 0
+    private(set) var count = 0
+    private(set) var firstSequence: UInt64 = 0
+    private(set) var firstTimestampNs: Int64 = 0
+    private(set) var lastTimestampNs: Int64 = 0
+
+    init(capacity: Int) {
+        storage = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    func deallocate() { storage.deallocate() }
+
+    var raw: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: storage.baseAddress, count: rawCount)
+    }
+
+    /// Bytes the record would take with its framing, appended to this block.
+    func framedSize(_ length: Int, timestampNs: Int64) -> Int {
+        let delta = count == 0 ? 0 : Varint.zigzag(timestampNs &- lastTimestampNs)
+        return Varint.size(UInt64(length)) + Varint.size(delta) + length
+    }
+
+    mutating func append(_ record: UnsafeRawBufferPointer, timestampNs: Int64, sequence: UInt64) {
+        if count == 0 {
+            firstSequence = sequence
+            firstTimestampNs = timestampNs
+            lastTimestampNs = timestampNs
+        }
+        precondition(rawCount + framedSize(record.count, timestampNs: timestampNs) <= storage.count,
+                     "block buffer overflow: the writer's size checks are wrong")
+        let base = storage.baseAddress!
+        var at = Varint.write(UInt64(record.count), to: base, at: rawCount)
+        at = Varint.write(Varint.zigzag(timestampNs &- lastTimestampNs), to: base, at: at)
+        if record.count > 0 { (base + at).copyMemory(from: record.baseAddress!, byteCount: record.count) }
+        rawCount = at + record.count
+        lastTimestampNs = timestampNs
+        count += 1
+    }
+
+    func header() -> BlockHeader {
+        BlockHeader(flags: 0, firstSequence: firstSequence, recordCount: UInt32(count),
+                    rawBytes: UInt32(rawCount), storedBytes: 0, firstTimestampNs: firstTimestampNs,
+                    lastTimestampNs: lastTimestampNs, chain: .zero, crc: 0)
+    }
+
+    mutating func reset() {
+        rawCount = 0
+        count = 0
+    }
+}

@@ -1,0 +1,27 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A source of monotonic time for the `interval` durability policy. The journal never puts this
+/// time into what it stores; record timestamps come from the caller.
+public protocol MonotonicClock: AnyObject {
+    func nowNs() -> Int64
+}
+
+/// CLOCK_MONOTONIC.
+public final class SystemMonotonicClock: MonotonicClock {
+    public init() {}
+    public func nowNs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+/// A clock the caller moves by hand (tests, simulations).
+public final class ManualClock: MonotonicClock {
+    public var now: Int64
+    public init(now: Int64 = 0) { self.now = now }
+    public func nowNs() -> Int64 { now }
+    public func advance(byNs delta: Int64) { now += delta }
+}

@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a segment's run of valid blocks ends.
+enum SegmentEnd: Equatable {
+    /// Only zeroes follow the last block.
+    case clean(offset: Int)
+    /// Bytes that cannot be a block follow the last block, and no valid block comes after them:
+    /// the mark of a write cut short. `bytes` is how far the non-zero bytes reach; `records` the
+    /// count a readable header of that block claimed (else 0).
+    case torn(offset: Int, bytes: Int, records: Int)
+}
+
+extension SegmentMap {
+    /// Decides what the bytes at `offset`, where `fault` stopped the walk, are: a clean end, a
+    /// torn tail, or corruption (thrown, naming segment, offset and sequence).
+    ///
+    /// Only a block that fails its header checks or CRC can be torn, and only if no block that
+    /// passes them lies anywhere after it. A block with a good CRC and a bad chain, sequence,
+    /// payload or framing cannot come from a cut-short write, so it is always corruption.
+    func classifyEnd(at offset: Int, fault: BlockDecoder.Fault, expectedSequence: UInt64,
+                     decoder: BlockDecoder) throws(JournalError) -> SegmentEnd {
+        switch fault {
+        case .noBlock, .badHeader, .badChecksum: break
+        default: throw corrupt(offset, expectedSequence, fault.reason)
+        }
+        guard let last = lastNonZero(from: offset) else { return .clean(offset: offset) }
+        if let valid = validBlock(after: offset, decoder: decoder) {
+            throw corrupt(offset, expectedSequence,
+                          "\(fault.reason), and a valid block follows at offset \(valid)")
+        }
+        var records = 0
+        if let h = BlockHeader.peek(bytes.baseAddress! + offset), offset + BlockHeader.size <= bytes.count,
+           h.firstSequence == expectedSequence {
+            records = Int(h.recordCount)
+        }
+        return .torn(offset: offset, bytes: last + 1 - offset, records: records)
+    }
+
+    /// Checks every block from the first, calling `body` with each one.
+    /// - Parameters:
+    ///   - expectedSequence: the sequence the first block must start at.
+    ///   - chain: the chain hash before the first block.
+    /// - Returns: how the blocks end, with the next sequence and the chain head after them.
+    func walk(from expectedSequence: UInt64, chain: Digest32, decoder: BlockDecoder,
+              body: (BlockDecoder.Block, Int) -> Void = { _, _ in }
+    ) throws(JournalError) -> (end: SegmentEnd, nextSequence: UInt64, chain: Digest32) {
+        var offset = SegmentHeader.size
+        var sequence = expectedSequence
+        var chain = chain
+        while true {
+            switch decoder.decode(in: bytes, at: offset, expectedSequence: sequence, previousChain: chain) {
+            case let .success(block):
+                body(block, offset)
+                offset += block.header.totalBytes
+                sequence = block.header.lastSequence + 1
+                chain = block.header.chain
+            case let .failure(fault):
+                let end = try classifyEnd(at: offset, fault: fault, expectedSequence: sequence,
+                                          decoder: decoder)
+                return (end, sequence, chain)
+            }
+        }
+    }
+}
+
+enum JournalRecovery {
+    /// Checks every block of the last segment, cuts off a torn tail (zeroing it and syncing),
+    /// restores a truncated file to its full size, and returns the segment ready for appending.
+    static func recover(_ file: SegmentFile, decoder: BlockDecoder,
+                        report: inout RecoveryReport) throws(JournalError) -> ActiveSegment {
+        var segment = try SegmentMap(file, writable: true)
+        let header = segment.header
+        var index = SegmentIndex(segmentFirstSequence: file.firstSequence)
+        var checked = 0
+        let walked = try segment.walk(from: header.firstSequence, chain: header.previousChain,
+                                      decoder: decoder) { block, offset in
+            index.append(block.header, at: offset)
+            checked += 1
+        }
+        report.blocksChecked = checked
+        let endOffset: Int
+        switch walked.end {
+        case let .clean(offset):
+            endOffset = offset
+        case let .torn(offset, bytes, records):
+            endOffset = offset
+            segment.map.zero(offset..<(offset + bytes))
+            try segment.map.sync(offset..<(offset + bytes))
+            report.tornSegment = file.name
+            report.tornOffset = offset
+            report.bytesDropped = bytes
+            report.recordsDropped = records
+        }
+        if segment.bytes.count < Int(header.segmentBytes) {
+            // Someone cut the file short; give it back its reserved size before mapping it.
+            let handle = try OpenFile.open(file.path, flags: O_RDWR)
+            defer { handle.close() }
+            try handle.preallocate(Int(header.segmentBytes))
+            try handle.sync()
+            segment = try SegmentMap(file, writable: true)
+        }
+        return ActiveSegment(segment: segment, writeOffset: endOffset, chainHead: walked.chain,
+                             nextSequence: walked.nextSequence, index: index)
+    }
+}

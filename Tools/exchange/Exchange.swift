@@ -1,0 +1,45 @@
+import ArgumentParser
+import Journal
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Exchange: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exchange",
+        abstract: "The exchange core: journal tools (matching, node and simulation come next).",
+        subcommands: [JournalCommand.self])
+}
+
+struct JournalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journal",
+        abstract: "Work with a journal directory.",
+        subcommands: [Generate.self, Verify.self, Info.self, Retire.self])
+}
+
+/// Options every journal subcommand shares.
+struct JournalOptionsGroup: ParsableArguments {
+    @Option(name: .long, help: "The journal directory.")
+    var journal: String
+
+    @Flag(name: .long, help: "Print one JSON object as the last line of output.")
+    var json = false
+}
+
+/// Ends the command with a one-line message on standard error and a non-zero exit.
+func fail(_ message: String) -> ExitCode {
+    let line = Array("exchange: \(message)\n".utf8)
+    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    return ExitCode.failure
+}
+
+/// Runs the journal work of a command; a journal error becomes the one-line failure.
+func runJournal<T>(_ body: () throws(JournalError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw fail(error.description)
+    }
+}
