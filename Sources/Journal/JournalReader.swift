@@ -199,6 +199,10 @@ public final class JournalReader {
     /// the end of the journal; corruption otherwise.
     private func moveToNextSegment(after fault: BlockDecoder.Fault) throws(JournalError) -> Bool {
         let segment = current!
+        switch fault {
+        case .noBlock, .badHeader, .badChecksum: break
+        default: throw segment.corrupt(offset, blockSequence, fault.reason)
+        }
         if position + 1 >= segments.count { segments = try SegmentCatalog.list(directory) }
         guard position + 1 < segments.count else {
             // The last segment: a clean end or a torn tail both read as the end for now.
@@ -210,7 +214,9 @@ public final class JournalReader {
         }
         // A later segment exists, so this one is complete: a block appearing here now would
         // have been written before the next segment was created, and is read first.
-        if case .success = decoder.checkedHeader(in: segment.bytes, at: offset) { return true }
+        if fault == .noBlock, case .success = decoder.checkedHeader(in: segment.bytes, at: offset) {
+            return true
+        }
         if case .torn = try segment.classifyEnd(at: offset, fault: fault,
                                                 expectedSequence: blockSequence, decoder: decoder) {
             throw segment.corrupt(offset, blockSequence, "\(fault.reason) in a segment that has a successor")

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import Journal
+import _JournalTesting
+
+/// A torn write at every byte offset of the last block: the journal keeps exactly the records
+/// of the complete blocks, says what it cut, and appending goes on.
+@Suite struct RecoveryTests {
+    /// A journal whose last segment ends with a few blocks; returns the segment's bytes, the
+    /// last block and the sequence before it.
+    func journalWithBlocks(_ dir: TemporaryDirectory, seed: UInt64) throws
+        -> (segment: String, original: [UInt8], last: (offset: Int, header: BlockHeader)) {
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions(blockBytesMax: 512))
+        for record in variedRecords(count: 40, seed: seed) {
+            try writer.append(Array(record.bytes.prefix(60)), timestampNs: record.timestampNs)
+        }
+        try writer.close()
+        let segment = writer.segments.last!.path
+        let all = try blocks(inSegment: segment)
+        #expect(all.count >= 3)
+        return (segment, try FileSystem.readFile(segment), all.last!)
+    }
+
+    func restore(_ path: String, _ bytes: [UInt8]) throws {
+        let handle = try OpenFile.open(path, flags: O_RDWR | O_TRUNC)
+        defer { handle.close() }
+        try handle.write(bytes, at: 0)
+    }
+
+    func checkRecovered(_ dir: TemporaryDirectory, keptThrough: UInt64, damage: String) throws -> RecoveryReport {
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions(blockBytesMax: 512))
+        let report = writer.recovery
+        #expect(writer.lastSequence == keptThrough, "\(damage)")
+        // Appending goes on after the cut, and everything reads back in order.
+        #expect(try writer.append([0xEE, 0xEE], timestampNs: 77) == keptThrough + 1, "\(damage)")
+        try writer.close()
+        let read = try readAll(dir.path)
+        #expect(read.map(\.sequence) == Array(1...(keptThrough + 1)), "\(damage)")
+        #expect(read.last?.bytes == [0xEE, 0xEE], "\(damage)")
+        #expect(try JournalVerifier.verify(directory: dir.path).ok, "\(damage)")
+        return report
+    }
+
+    @Test func truncatingAtEveryOffsetOfTheLastBlockKeepsTheCompleteBlocks() throws {
+        let dir = TemporaryDirectory("torn-truncate")
+        let (segment, original, last) = try journalWithBlocks(dir, seed: 21)
+        let kept = last.header.firstSequence - 1
+        let end = last.offset + last.header.totalBytes
+        for cut in last.offset..<end {
+            try restore(segment, Array(original[..<cut]))
+            let report = try checkRecovered(dir, keptThrough: kept, damage: "truncated at \(cut)")
+            let partial = cut - last.offset
+            if partial >= 4 {
+                // Non-zero bytes of the block remained: they are cut off and counted.
+                #expect(report.bytesDropped > 0 && report.bytesDropped <= partial, "cut \(cut)")
+                #expect(report.tornOffset == last.offset && report.tornSegment != nil)
+                if partial >= BlockHeader.size {
+                    #expect(report.recordsDropped == Int(last.header.recordCount), "cut \(cut)")
+                }
+            }
+            #expect(try FileSystem.readFile(segment).count == original.count, "the file regains its size")
+        }
+    }
+
+    @Test func zeroingTheTailAtEveryOffsetOfTheLastBlockKeepsTheCompleteBlocks() throws {
+        let dir = TemporaryDirectory("torn-zero")
+        let (segment, original, last) = try journalWithBlocks(dir, seed: 22)
+        let kept = last.header.firstSequence - 1
+        let end = last.offset + last.header.totalBytes
+        for cut in last.offset..<end {
+            var damaged = original
+            for i in cut..<end { damaged[i] = 0 }
+            try restore(segment, damaged)
+            let report = try checkRecovered(dir, keptThrough: kept, damage: "zeroed from \(cut)")
+            let nonZero = original[last.offset..<cut].lastIndex { $0 != 0 }.map { $0 + 1 - last.offset } ?? 0
+            #expect(report.bytesDropped == nonZero, "zeroed from \(cut)")
+        }
+    }
+
+    @Test func aHalfWrittenBlockWithoutItsMagicIsTorn() throws {
+        // The writer stores the magic last: a crash before it leaves a header without magic.
+        let dir = TemporaryDirectory("torn-magic")
+        let (segment, original, last) = try journalWithBlocks(dir, seed: 23)
+        var damaged = original
+        for i in last.offset..<(last.offset + 4) { damaged[i] = 0 }
+        try restore(segment, damaged)
+        let report = try checkRecovered(dir, keptThrough: last.header.firstSequence - 1, damage: "magic")
+        let end = last.offset + last.header.totalBytes
+        let reach = original[last.offset..<end].lastIndex { $0 != 0 }! + 1 - last.offset
+        #expect(report.bytesDropped == reach && reach > last.header.totalBytes - 8)
+        #expect(report.recordsDropped == 0, "without its magic the header claims nothing")
+    }
+
+    @Test func corruptionWithAValidBlockAfterItIsAHardError() throws {
+        let dir = TemporaryDirectory("corrupt-middle")
+        let (segment, _, _) = try journalWithBlocks(dir, seed: 24)
+        let all = try blocks(inSegment: segment)
+        let victim = all[all.count - 2]
+        try flipBit(segment, offset: victim.offset + BlockHeader.size + 3, bit: 2)
+        let opened = Result { () throws(JournalError) in
+            try JournalWriter(directory: dir.path, options: smallOptions(blockBytesMax: 512))
+        }
+        guard case let .failure(.corrupt(name, offset, sequence, reason)) = opened else {
+            Issue.record("opening a journal with corruption before valid blocks must fail: \(opened)")
+            return
+        }
+        #expect(name == URL(fileURLWithPath: segment).lastPathComponent)
+        #expect(offset == victim.offset)
+        #expect(sequence == victim.header.firstSequence)
+        #expect(reason.contains("valid block follows"))
+        // Nothing was changed: the same error again, and the lock was released.
+        #expect(throws: JournalError.self) {
+            try JournalWriter(directory: dir.path, options: smallOptions(blockBytesMax: 512))
+        }
+    }
+
+    @Test func staleTemporarySegmentsAreRemoved() throws {
+        let dir = TemporaryDirectory("tmp")
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions())
+        try writer.append([1], timestampNs: 1)
+        try writer.close()
+        try FileSystem.writeAtomically([1, 2, 3], to: dir.sub("00000000000000000099.seg.tmp.x"), durable: false)
+        try FileSystem.rename(dir.sub("00000000000000000099.seg.tmp.x"), dir.sub("00000000000000000099.seg.tmp"))
+        let again = try JournalWriter(directory: dir.path, options: smallOptions())
+        #expect(again.recovery.temporaryFilesRemoved == 1)
+        #expect(!FileSystem.exists(dir.sub("00000000000000000099.seg.tmp")))
+        try again.close()
+    }
+}
