@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Checks and opens blocks: magic, header sanity, CRC-32C, decompression, chain hash and record
 /// framing. Shared by the reader, the verifier and recovery, so a block is judged the same way
 /// everywhere. It owns one decompression buffer, reused for every block.
@@ -50,6 +52,9 @@ final class BlockDecoder {
         guard offset + 4 <= segment.count, base.loadLE(offset, as: UInt32.self) != 0 else {
             return .failure(.noBlock)
         }
+        // The magic is published last by the writer (a release fence before it): read nothing
+        // of the block before it.
+        atomicMemoryFence(ordering: .acquiring)
         guard offset + BlockHeader.size <= segment.count else {
             return .failure(.badHeader("truncated header"))
         }

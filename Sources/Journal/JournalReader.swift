@@ -205,10 +205,19 @@ public final class JournalReader {
         }
         if position + 1 >= segments.count { segments = try SegmentCatalog.list(directory) }
         guard position + 1 < segments.count else {
-            // The last segment: a clean end or a torn tail both read as the end for now.
-            if case .torn = try segment.classifyEnd(at: offset, fault: fault,
-                                                    expectedSequence: blockSequence, decoder: decoder) {
-                tornTail = (segment.file.name, offset)
+            // The last segment. Nothing there yet is the end so far: a live writer publishes a
+            // block by storing its magic last, so no block is ever seen half-written. A damaged
+            // block is a torn tail (the end, reported) unless valid blocks follow it.
+            if fault == .noBlock { return false }
+            do {
+                if case .torn = try segment.classifyEnd(at: offset, fault: fault,
+                                                        expectedSequence: blockSequence, decoder: decoder) {
+                    tornTail = (segment.file.name, offset)
+                }
+            } catch {
+                // A writer recovering the tail may have replaced it meanwhile: look again once.
+                if case .success = decoder.checkedHeader(in: segment.bytes, at: offset) { return true }
+                throw error
             }
             return false
         }
