@@ -86,12 +86,14 @@ final class BlockDecoder {
     ///   - expectedSequence: the sequence the block must start at, when known.
     ///   - previousChain: the chain hash before this block; nil skips the chain check.
     /// - Returns: the block with its raw payload, or the first check it fails.
+    ///   - deferChecks: skip the CRC and framing checks (and the chain); the caller has them
+    ///     done elsewhere (the reader's worker thread) before it uses the records.
     func decode(
         in segment: UnsafeRawBufferPointer, at offset: Int,
-        expectedSequence: UInt64?, previousChain: Digest32?
+        expectedSequence: UInt64?, previousChain: Digest32?, deferChecks: Bool = false
     ) -> Result<Block, Fault> {
         let h: BlockHeader
-        switch checkedHeader(in: segment, at: offset) {
+        switch deferChecks ? header(in: segment, at: offset) : checkedHeader(in: segment, at: offset) {
         case let .success(header): h = header
         case let .failure(fault): return .failure(fault)
         }
@@ -114,7 +116,9 @@ final class BlockDecoder {
         if let previousChain, chain(of: h, raw: raw, previous: previousChain) != h.chain {
             return .failure(.chainMismatch)
         }
-        if let why = RecordCursor.checkFraming(raw, header: h) { return .failure(.badPayload(why)) }
+        if !deferChecks, let why = RecordCursor.checkFraming(raw, header: h) {
+            return .failure(.badPayload(why))
+        }
         return .success(Block(header: h, raw: raw))
     }
 

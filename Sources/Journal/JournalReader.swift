@@ -5,6 +5,13 @@ import Glibc
 /// One record as the reader hands it out. `bytes` points into the reader's buffers and is valid
 /// only until the closure it was passed to returns; copy it (`Array(record.bytes)`) to keep it.
 public struct JournalRecord {
+    @usableFromInline
+    init(sequence: UInt64, timestampNs: Int64, bytes: UnsafeRawBufferPointer) {
+        self.sequence = sequence
+        self.timestampNs = timestampNs
+        self.bytes = bytes
+    }
+
     public var sequence: UInt64
     public var timestampNs: Int64
     public var bytes: UnsafeRawBufferPointer
@@ -38,12 +45,35 @@ public final class JournalReader {
     private var skipBelow: UInt64 = 0
     private let decoder = BlockDecoder()
 
+    // Read-ahead, a three-stage pipeline over three buffers: while the caller takes the
+    // records of block k, the worker thread computes the chain hash of block k+1, and the
+    // caller itself checks and decompresses block k+2 before waiting for that hash. A block's
+    // records are handed out only after its chain hash has been checked; an error found ahead
+    // is thrown when the reader gets there.
+    private struct Ahead {
+        var block: BlockDecoder.Block
+        var segment: SegmentMap
+        var offset: Int
+        var previousChain: Digest32
+    }
+    private let buffers = [BlockDecoder(), BlockDecoder(), BlockDecoder()]
+    private var nextBuffer = 0
+    /// Decoded, its hash being computed by the worker.
+    private var inFlight: Ahead?
+    /// Decoded, its hash not started yet.
+    private var decoded: Ahead?
+    private var aheadError: JournalError?
+    /// The segment whose block the cursor reads (kept mapped while records point into it).
+    private var cursorSegment: SegmentMap?
+    private let hashWorker: HashWorker?
+
     /// Opens a journal directory for reading, positioned at its first record.
     /// - Parameter verifyChain: check each block's chain hash (SHA-256) too; CRC and framing
     ///   are always checked.
     public init(directory: String, verifyChain: Bool = true) throws(JournalError) {
         self.directory = directory
         self.verifiesChain = verifyChain
+        hashWorker = verifyChain ? HashWorker() : nil
         guard FileSystem.isDirectory(directory) else {
             throw JournalError.io(operation: "open journal", path: directory, errno: ENOENT)
         }
@@ -51,11 +81,17 @@ public final class JournalReader {
         if let first = segments.first { try open(position: 0, sequence: first.firstSequence) }
     }
 
+    deinit { hashWorker?.shutdown() }
+
     /// The first sequence the journal still holds (nil when it is empty).
     public var firstSequence: UInt64? { segments.first?.firstSequence }
 
     /// The sequence of the record `next` returns next.
-    public var nextSequence: UInt64 { cursor != nil ? max(cursorSequence, skipBelow) : max(blockSequence, skipBelow) }
+    public var nextSequence: UInt64 {
+        if cursor != nil { return max(cursorSequence, skipBelow) }
+        if let ahead = inFlight ?? decoded { return max(ahead.block.header.firstSequence, skipBelow) }
+        return max(blockSequence, skipBelow)
+    }
 
     /// Positions the reader so that `next` returns `sequence` (or waits for it, when it is
     /// beyond the end).
@@ -91,14 +127,22 @@ public final class JournalReader {
 
     /// Calls `body` with the next record and returns what it returns; nil at the end of what
     /// has been written so far.
+    @inlinable
     public func next<R>(_ body: (JournalRecord) throws -> R) throws -> R? {
+        guard let record = try nextView() else { return nil }
+        return try body(record)
+    }
+
+    /// The next record, pointing into the reader's buffers until the next call.
+    @usableFromInline
+    func nextView() throws(JournalError) -> JournalRecord? {
         while true {
             if var records = cursor, let bytes = records.next() {
                 let sequence = cursorSequence
                 cursorSequence += 1
                 cursor = records
                 if sequence < skipBelow { continue }
-                return try body(JournalRecord(sequence: sequence, timestampNs: records.timestampNs, bytes: bytes))
+                return JournalRecord(sequence: sequence, timestampNs: records.timestampNs, bytes: bytes)
             }
             cursor = nil
             guard try loadNextBlock() else { return nil }
@@ -131,7 +175,7 @@ public final class JournalReader {
     // MARK: - Blocks
 
     private func hasData() throws(JournalError) -> Bool {
-        if cursor != nil { return true }
+        if cursor != nil || inFlight != nil || decoded != nil || aheadError != nil { return true }
         if let current {
             let bytes = current.bytes
             if offset + 4 <= bytes.count && bytes.baseAddress!.loadLE(offset, as: UInt32.self) != 0 {
@@ -155,9 +199,14 @@ public final class JournalReader {
     private func open(position: Int, sequence: UInt64) throws(JournalError) {
         let segment = try SegmentMap(segments[position])
         let index = SegmentIndex.load(for: segment, decoder: decoder)
+        if let hashWorker, hashWorker.isBusy { _ = hashWorker.wait() }
+        inFlight = nil
+        decoded = nil
+        aheadError = nil
         self.position = position
         current = segment
         cursor = nil
+        cursorSegment = nil
         tornTail = nil
         skipBelow = sequence
         if let entry = index.entry(holding: sequence) {
@@ -173,16 +222,82 @@ public final class JournalReader {
         }
     }
 
-    /// Opens the block at the current offset, moving on to the next segment at the end of
-    /// this one. False at the end of the journal (so far).
+    /// Makes the next block current once its chain hash checks out, keeping the pipeline
+    /// full. False at the end of the journal (so far).
     private func loadNextBlock() throws(JournalError) -> Bool {
+        if inFlight == nil {
+            if decoded == nil {
+                if let error = aheadError {
+                    aheadError = nil
+                    throw error
+                }
+                guard try decodeNext() else { return false }
+            }
+            submit()
+        }
+        // Decode the block after it while the worker hashes this one.
+        if decoded == nil && aheadError == nil {
+            do { _ = try decodeNext() } catch { aheadError = error }
+        }
+        let next = inFlight!
+        inFlight = nil
+        if let hashWorker {
+            switch hashWorker.waitChecked() {
+            case let .success(digest) where digest == next.block.header.chain: break
+            case .success:
+                throw next.segment.corrupt(next.offset, next.block.header.firstSequence,
+                                           BlockDecoder.Fault.chainMismatch.reason)
+            case let .failure(fault):
+                // A block failing its CRC where the decoder had not looked yet: classify it
+                // as the decoder would have (torn tail at the end, else corruption).
+                return try handleDeferredFault(fault, at: next)
+            }
+        }
+        if decoded != nil { submit() }
+        cursor = RecordCursor(raw: next.block.raw, firstTimestampNs: next.block.header.firstTimestampNs)
+        cursorSequence = next.block.header.firstSequence
+        cursorSegment = next.segment
+        return true
+    }
+
+    /// Moves the decoded block into flight: its CRC, framing and chain hash are checked on
+    /// the worker.
+    private func submit() {
+        let ahead = decoded!
+        decoded = nil
+        hashWorker?.submit(ahead.block.header, raw: ahead.block.raw, previous: ahead.previousChain,
+                           checking: ahead.segment.bytes.baseAddress! + ahead.offset)
+        inFlight = ahead
+    }
+
+    /// A block that failed a check the worker made: rewind to it and let the usual end-of-data
+    /// rules decide (a torn tail is the end; anything else throws).
+    private func handleDeferredFault(_ fault: BlockDecoder.Fault, at block: Ahead) throws(JournalError) -> Bool {
+        if case .badPayload = fault {
+            throw block.segment.corrupt(block.offset, block.block.header.firstSequence, fault.reason)
+        }
+        decoded = nil
+        aheadError = nil
+        if let position = segments.firstIndex(where: { $0 == block.segment.file }) { self.position = position }
+        current = block.segment
+        offset = block.offset
+        blockSequence = block.block.header.firstSequence
+        chain = block.previousChain
+        guard try moveToNextSegment(after: fault) else { return false }
+        return try loadNextBlock()
+    }
+
+    /// Checks and decompresses the block at the current offset into the next free buffer,
+    /// moving on to the next segment at the end of this one. False when there is no block yet.
+    private func decodeNext() throws(JournalError) -> Bool {
         while let segment = current {
+            let decoder = buffers[nextBuffer]
             let result = decoder.decode(in: segment.bytes, at: offset, expectedSequence: blockSequence,
-                                        previousChain: verifiesChain ? chain : nil)
+                                        previousChain: nil, deferChecks: verifiesChain)
             switch result {
             case let .success(block):
-                cursor = RecordCursor(raw: block.raw, firstTimestampNs: block.header.firstTimestampNs)
-                cursorSequence = block.header.firstSequence
+                decoded = Ahead(block: block, segment: segment, offset: offset, previousChain: chain)
+                nextBuffer = (nextBuffer + 1) % buffers.count
                 chain = block.header.chain
                 offset += block.header.totalBytes
                 blockSequence = block.header.lastSequence + 1

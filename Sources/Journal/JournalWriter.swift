@@ -35,6 +35,7 @@ public final class JournalWriter {
     private let compressed: UnsafeMutableRawBufferPointer
     private let headerScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: BlockHeader.size, alignment: 8)
     private let decoder = BlockDecoder()
+    private let hashWorker = HashWorker()
     private var lastSyncNs: Int64
     /// Set by a failed sync: after an fsync error the state of the disk is unknown, so the
     /// writer refuses to go on rather than acknowledge anything more.
@@ -84,6 +85,7 @@ public final class JournalWriter {
             recovery = report
         } catch {
             lock.close()
+            hashWorker.shutdown()
             throw error
         }
         writtenSequence = lastSequence
@@ -187,6 +189,7 @@ public final class JournalWriter {
             active?.map.unmap()
             active = nil
             lock.close()
+            hashWorker.shutdown()
         }
         if failure == nil { try sync() }
         if let active { active.saveIndex() }
@@ -226,12 +229,14 @@ public final class JournalWriter {
     private func writeBlock() throws(JournalError) {
         guard block.count > 0 else { return }
         var header = block.header()
-        header.chain = decoder.chain(of: header, raw: block.raw, previous: chainHead)
+        // SHA-256 on the worker thread while this one compresses.
+        hashWorker.submit(header, raw: block.raw, previous: chainHead)
         var stored = block.raw
         if let n = LZ4.compress(block.raw, into: compressed), n < block.rawCount {
             header.flags = BlockHeader.flagLZ4
             stored = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(compressed)[0..<n])
         }
+        header.chain = hashWorker.wait()
         header.storedBytes = UInt32(stored.count)
         let needed = BlockHeader.size + stored.count
         if active == nil || active!.writeOffset + needed > active!.map.count {
