@@ -11,7 +11,7 @@ import _JournalTesting
         process.executableURL = URL(fileURLWithPath: exchangeExecutable)
         // Small segments and frequent flushes: the follower crosses rolls while they happen.
         process.arguments = ["journal", "generate", "--journal", dir.path, "--records", "\(count)",
-                             "--batch", "100", "--fsync", "none", "--segment-mib", "1", "--seed", "8"]
+                             "--batch", "100", "--fsync", "none", "--segment-kib", "1024", "--seed", "8"]
         try process.run()
 
         var expected = OrderLikeRecords(seed: 8)

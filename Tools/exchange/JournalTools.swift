@@ -27,8 +27,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Records per group commit (a flush after each batch).")
     var batch: Int = 1_000
 
-    @Option(help: "Segment size in MiB.")
-    var segmentMib: Int = 64
+    @Option(help: "Segment size in KiB.")
+    var segmentKib: Int = 65_536
 
     @Option(help: "Block size in KiB.")
     var blockKib: Int = 64
@@ -38,8 +38,8 @@ struct Generate: ParsableCommand {
             throw fail("--fsync must be always, none or interval:MS, not \(fsync)")
         }
         guard records >= 0, batch > 0 else { throw fail("--records must be ≥ 0 and --batch > 0") }
-        let options = JournalOptions(segmentBytes: segmentMib << 20, blockBytesMax: blockKib << 10,
-                                     recordBytesMax: 64 << 10,
+        let options = JournalOptions(segmentBytes: segmentKib << 10, blockBytesMax: blockKib << 10,
+                                     recordBytesMax: 4 << 10,
                                      durability: durability)
         let common = self.common, records = self.records, seed = self.seed, batch = self.batch
         try runJournal { () throws(JournalError) in
