@@ -86,14 +86,14 @@ final class BlockDecoder {
     ///   - expectedSequence: the sequence the block must start at, when known.
     ///   - previousChain: the chain hash before this block; nil skips the chain check.
     /// - Returns: the block with its raw payload, or the first check it fails.
-    ///   - deferChecks: skip the CRC and framing checks (and the chain); the caller has them
-    ///     done elsewhere (the reader's worker thread) before it uses the records.
+    ///   - deferCRC: skip the CRC; the caller has it checked elsewhere (the reader's worker
+    ///     thread) before it uses the records.
     func decode(
         in segment: UnsafeRawBufferPointer, at offset: Int,
-        expectedSequence: UInt64?, previousChain: Digest32?, deferChecks: Bool = false
+        expectedSequence: UInt64?, previousChain: Digest32?, deferCRC: Bool = false
     ) -> Result<Block, Fault> {
         let h: BlockHeader
-        switch deferChecks ? header(in: segment, at: offset) : checkedHeader(in: segment, at: offset) {
+        switch deferCRC ? header(in: segment, at: offset) : checkedHeader(in: segment, at: offset) {
         case let .success(header): h = header
         case let .failure(fault): return .failure(fault)
         }
@@ -116,9 +116,7 @@ final class BlockDecoder {
         if let previousChain, chain(of: h, raw: raw, previous: previousChain) != h.chain {
             return .failure(.chainMismatch)
         }
-        if !deferChecks, let why = RecordCursor.checkFraming(raw, header: h) {
-            return .failure(.badPayload(why))
-        }
+        if let why = RecordCursor.checkFraming(raw, header: h) { return .failure(.badPayload(why)) }
         return .success(Block(header: h, raw: raw))
     }
 
@@ -159,12 +157,30 @@ struct RecordCursor {
     mutating func next() -> UnsafeRawBufferPointer? {
         guard offset < raw.count, let base = raw.baseAddress else { return nil }
         var at = offset
-        guard let length = Varint.read(from: base, at: &at, end: raw.count),
-              let delta = Varint.read(from: base, at: &at, end: raw.count),
-              length <= UInt64(raw.count - at) else { return nil }
+        guard let length = Self.varint(base, &at, raw.count),
+              let delta = Self.varint(base, &at, raw.count) else { return nil }
+        guard length <= UInt64(raw.count - at) else { return nil }
         timestampNs = timestampNs &+ Varint.unzigzag(delta)
         offset = at + Int(length)
         return UnsafeRawBufferPointer(start: base + at, count: Int(length))
+    }
+
+    /// A varint with the one- and two-byte cases inline (lengths and time deltas mostly are).
+    @inline(__always)
+    private static func varint(_ base: UnsafeRawPointer, _ at: inout Int, _ end: Int) -> UInt64? {
+        if at + 1 < end {
+            let b0 = base.load(fromByteOffset: at, as: UInt8.self)
+            if b0 < 0x80 {
+                at += 1
+                return UInt64(b0)
+            }
+            let b1 = base.load(fromByteOffset: at + 1, as: UInt8.self)
+            if b1 < 0x80 {
+                at += 2
+                return UInt64(b0 & 0x7f) | UInt64(b1) << 7
+            }
+        }
+        return Varint.read(from: base, at: &at, end: end)
     }
 
     /// Nil when the payload holds exactly `recordCount` well-framed records ending at the last

@@ -5,8 +5,8 @@ import Synchronization
 
 /// Computes block chain hashes on a second thread, one job at a time, so that SHA-256 (the
 /// most expensive check after LZ4) overlaps with compression in the writer and with
-/// decompression and delivery in the reader. For the reader it also checks the block's CRC
-/// and record framing, which leaves the reader's own thread only decompression and delivery.
+/// decompression and delivery in the reader. For the reader it also checks the block's CRC,
+/// which balances the two threads' work.
 ///
 /// The caller submits a job, does other work, then `wait`s for the digest. The worker spins
 /// briefly for the next job and then sleeps on a condition variable; a waiting caller spins,
@@ -70,8 +70,8 @@ final class HashWorker: @unchecked Sendable {
 
     /// Starts hashing a block; `raw` (and `stored`) must stay valid and unchanged until `wait`
     /// returns.
-    /// - Parameter stored: the block's header and stored payload, to check its CRC and its
-    ///   raw payload's framing too (nil: hash only).
+    /// - Parameter stored: the block's header and stored payload, to check its CRC too (nil:
+    ///   hash only).
     func submit(_ header: BlockHeader, raw: UnsafeRawBufferPointer, previous: Digest32,
                 checking stored: UnsafeRawPointer? = nil) {
         precondition(state.load(ordering: .acquiring) == State.idle.rawValue, "one hash job at a time")
@@ -85,7 +85,7 @@ final class HashWorker: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
-    /// The chain hash of the submitted block, or the first check it failed (CRC, framing).
+    /// The chain hash of the submitted block, or the CRC fault.
     func waitChecked() -> Result<Digest32, BlockDecoder.Fault> {
         let digest = wait()
         if let fault { return .failure(fault) }
@@ -131,8 +131,6 @@ final class HashWorker: @unchecked Sendable {
             if let stored, let header {
                 if BlockHeader.computeCRC(stored, storedBytes: Int(header.storedBytes)) != header.crc {
                     fault = .badChecksum
-                } else if let why = RecordCursor.checkFraming(raw, header: header) {
-                    fault = .badPayload(why)
                 }
             }
             hasher.reset()

@@ -39,7 +39,9 @@ public final class JournalReader {
     private var blockSequence: UInt64 = 0
     /// The chain hash before the block at `offset`.
     private var chain = Digest32.zero
-    private var cursor: RecordCursor?
+    /// The records of the current block; `hasCursor` says whether there is one.
+    private var cursor = RecordCursor(raw: UnsafeRawBufferPointer(start: nil, count: 0), firstTimestampNs: 0)
+    private var hasCursor = false
     private var cursorSequence: UInt64 = 0
     /// Records below this are skipped (a seek into the middle of a block).
     private var skipBelow: UInt64 = 0
@@ -88,7 +90,7 @@ public final class JournalReader {
 
     /// The sequence of the record `next` returns next.
     public var nextSequence: UInt64 {
-        if cursor != nil { return max(cursorSequence, skipBelow) }
+        if hasCursor { return max(cursorSequence, skipBelow) }
         if let ahead = inFlight ?? decoded { return max(ahead.block.header.firstSequence, skipBelow) }
         return max(blockSequence, skipBelow)
     }
@@ -137,14 +139,13 @@ public final class JournalReader {
     @usableFromInline
     func nextView() throws(JournalError) -> JournalRecord? {
         while true {
-            if var records = cursor, let bytes = records.next() {
+            if hasCursor, let bytes = cursor.next() {
                 let sequence = cursorSequence
                 cursorSequence += 1
-                cursor = records
                 if sequence < skipBelow { continue }
-                return JournalRecord(sequence: sequence, timestampNs: records.timestampNs, bytes: bytes)
+                return JournalRecord(sequence: sequence, timestampNs: cursor.timestampNs, bytes: bytes)
             }
-            cursor = nil
+            hasCursor = false
             guard try loadNextBlock() else { return nil }
         }
     }
@@ -175,7 +176,7 @@ public final class JournalReader {
     // MARK: - Blocks
 
     private func hasData() throws(JournalError) -> Bool {
-        if cursor != nil || inFlight != nil || decoded != nil || aheadError != nil { return true }
+        if hasCursor || inFlight != nil || decoded != nil || aheadError != nil { return true }
         if let current {
             let bytes = current.bytes
             if offset + 4 <= bytes.count && bytes.baseAddress!.loadLE(offset, as: UInt32.self) != 0 {
@@ -199,13 +200,14 @@ public final class JournalReader {
     private func open(position: Int, sequence: UInt64) throws(JournalError) {
         let segment = try SegmentMap(segments[position])
         let index = SegmentIndex.load(for: segment, decoder: decoder)
+        segment.map.prefault(0..<index.endOffset, forWriting: false)
         if let hashWorker, hashWorker.isBusy { _ = hashWorker.wait() }
         inFlight = nil
         decoded = nil
         aheadError = nil
         self.position = position
         current = segment
-        cursor = nil
+        hasCursor = false
         cursorSegment = nil
         tornTail = nil
         skipBelow = sequence
@@ -248,20 +250,20 @@ public final class JournalReader {
                 throw next.segment.corrupt(next.offset, next.block.header.firstSequence,
                                            BlockDecoder.Fault.chainMismatch.reason)
             case let .failure(fault):
-                // A block failing its CRC where the decoder had not looked yet: classify it
+                // A block failing its CRC, which the decoder left to the worker: classify it
                 // as the decoder would have (torn tail at the end, else corruption).
                 return try handleDeferredFault(fault, at: next)
             }
         }
         if decoded != nil { submit() }
         cursor = RecordCursor(raw: next.block.raw, firstTimestampNs: next.block.header.firstTimestampNs)
+        hasCursor = true
         cursorSequence = next.block.header.firstSequence
         cursorSegment = next.segment
         return true
     }
 
-    /// Moves the decoded block into flight: its CRC, framing and chain hash are checked on
-    /// the worker.
+    /// Moves the decoded block into flight: its CRC and chain hash are checked on the worker.
     private func submit() {
         let ahead = decoded!
         decoded = nil
@@ -293,7 +295,7 @@ public final class JournalReader {
         while let segment = current {
             let decoder = buffers[nextBuffer]
             let result = decoder.decode(in: segment.bytes, at: offset, expectedSequence: blockSequence,
-                                        previousChain: nil, deferChecks: verifiesChain)
+                                        previousChain: nil, deferCRC: verifiesChain)
             switch result {
             case let .success(block):
                 decoded = Ahead(block: block, segment: segment, offset: offset, previousChain: chain)

@@ -112,11 +112,9 @@ public final class JournalWriter {
         guard record.count <= options.recordBytesMax else {
             throw JournalError.recordTooLarge(bytes: record.count, limit: options.recordBytesMax)
         }
-        if block.count > 0 {
-            let framed = block.framedSize(record.count, timestampNs: timestampNs)
-            if block.rawCount + framed > options.blockBytesMax || block.count == options.blockRecordsMax {
-                try writeBlock()
-            }
+        if block.count > 0 && (block.count == options.blockRecordsMax
+            || block.rawCount + block.framedSize(record.count, timestampNs: timestampNs) > options.blockBytesMax) {
+            try writeBlock()
         }
         lastSequence += 1
         block.append(record, timestampNs: timestampNs, sequence: lastSequence)
@@ -243,6 +241,12 @@ public final class JournalWriter {
             try roll(firstSequence: header.firstSequence)
         }
         let segment = active!
+        if segment.writeOffset + needed > segment.prefaultedOffset {
+            // Map the next pages in bulk: one call instead of a fault per 4 KiB.
+            let end = min(segment.map.count, segment.writeOffset + needed + ActiveSegment.prefaultBytes)
+            segment.map.prefault(segment.prefaultedOffset..<end, forWriting: true)
+            segment.prefaultedOffset = end
+        }
         let target = segment.map.base! + segment.writeOffset
         (target + BlockHeader.size).copyMemory(from: stored.baseAddress!, byteCount: stored.count)
         let scratch = headerScratch.baseAddress!
@@ -318,8 +322,11 @@ public final class JournalWriter {
 /// The segment being appended to.
 final class ActiveSegment {
     let segment: SegmentMap
+    /// Pages are mapped ahead of the write offset this far at a time.
+    static let prefaultBytes = 1 << 20
     var writeOffset: Int
     var syncedOffset: Int
+    var prefaultedOffset: Int
     var index: SegmentIndex
     let chainHead: Digest32
     let nextSequence: UInt64
@@ -329,6 +336,7 @@ final class ActiveSegment {
         self.segment = segment
         self.writeOffset = writeOffset
         self.syncedOffset = writeOffset
+        self.prefaultedOffset = writeOffset
         self.chainHead = chainHead
         self.nextSequence = nextSequence
         self.index = index ?? SegmentIndex(segmentFirstSequence: segment.file.firstSequence)
@@ -374,8 +382,10 @@ struct BlockBuilder {
             firstTimestampNs = timestampNs
             lastTimestampNs = timestampNs
         }
-        precondition(rawCount + framedSize(record.count, timestampNs: timestampNs) <= storage.count,
-                     "block buffer overflow: the writer's size checks are wrong")
+        // The writer closed the block before a record could overflow it: a record and its
+        // framing (at most 20 bytes) fit in an empty block, and a full one was written out.
+        assert(rawCount + framedSize(record.count, timestampNs: timestampNs) <= storage.count,
+               "block buffer overflow: the writer's size checks are wrong")
         let base = storage.baseAddress!
         var at = Varint.write(UInt64(record.count), to: base, at: rawCount)
         at = Varint.write(Varint.zigzag(timestampNs &- lastTimestampNs), to: base, at: at)

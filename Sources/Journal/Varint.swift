@@ -28,21 +28,6 @@ public enum Varint {
     public static func read(
         from base: UnsafeRawPointer, at offset: inout Int, end: Int
     ) -> UInt64? {
-        // Most lengths and time deltas fit in one or two bytes.
-        if offset < end {
-            let first = base.load(fromByteOffset: offset, as: UInt8.self)
-            if first < 0x80 {
-                offset += 1
-                return UInt64(first)
-            }
-            if offset + 1 < end {
-                let second = base.load(fromByteOffset: offset + 1, as: UInt8.self)
-                if second < 0x80 {
-                    offset += 2
-                    return UInt64(first & 0x7f) | UInt64(second) << 7
-                }
-            }
-        }
         var result: UInt64 = 0
         var shift: UInt64 = 0
         var i = offset
