@@ -122,10 +122,15 @@ public final class SHA256Hasher {
         EVP_MD_free(algorithm)
     }
 
+    private var initialized = false
+
     /// Starts a new hash.
     public func reset() {
-        let ok = EVP_DigestInit_ex(context, algorithm, nil)
-        precondition(ok == 1, "libcrypto: EVP_DigestInit_ex failed")
+        // Re-initialising with the digest already set (nil) reuses libcrypto's context
+        // instead of freeing and allocating it on every hash.
+        let ok = EVP_DigestInit_ex2(context, initialized ? nil : algorithm, nil)
+        precondition(ok == 1, "libcrypto: EVP_DigestInit_ex2 failed")
+        initialized = true
     }
 
     public func update(_ bytes: UnsafeRawBufferPointer) {

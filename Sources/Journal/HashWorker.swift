@@ -3,34 +3,42 @@ import Glibc
 #endif
 import Synchronization
 
-/// Computes block chain hashes on a second thread, one job at a time, so that SHA-256 (the
-/// most expensive check after LZ4) overlaps with compression in the writer and with
-/// decompression and delivery in the reader. For the reader it also checks the block's CRC,
-/// which balances the two threads' work.
+/// Computes block chain hashes on a second thread, so that SHA-256 (the most expensive check
+/// after LZ4) overlaps with compression in the writer and with decompression and delivery in
+/// the reader. For the reader it also checks each block's CRC, which balances the two threads.
 ///
-/// The caller submits a job, does other work, then `wait`s for the digest. The worker spins
-/// briefly for the next job and then sleeps on a condition variable; a waiting caller spins,
-/// because a job (one block) takes tens of microseconds.
+/// Jobs run in the order submitted, up to `capacity` at a time; `wait` returns their results in
+/// the same order. The worker spins briefly for the next job and then sleeps on a condition
+/// variable; a waiting caller spins, because a job (one block) takes tens of microseconds.
 final class HashWorker: @unchecked Sendable {
-    private enum State: Int { case idle = 0, submitted, done, shutdown }
+    static let capacity = 2
 
-    private let state = Atomic<Int>(State.idle.rawValue)
+    private struct Job {
+        var header: BlockHeader? = nil
+        var raw = UnsafeRawBufferPointer(start: nil, count: 0)
+        var previous = Digest32.zero
+        /// The block as stored (header and payload) when its CRC is to be checked too.
+        var stored: UnsafeRawPointer? = nil
+        var result = Digest32.zero
+        var fault: BlockDecoder.Fault? = nil
+    }
+
+    // Jobs live in a ring. The caller writes a job, then publishes it by a release increment
+    // of `submitted`; the worker writes its result, then a release increment of `completed`.
+    private let jobs = UnsafeMutablePointer<Job>.allocate(capacity: HashWorker.capacity)
+    private let submitted = Atomic<Int>(0)
+    private let completed = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    /// Jobs whose results the caller has taken (caller only).
+    private var waited = 0
     private let hasher = SHA256Hasher()
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 8)
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
     private var thread: pthread_t?
-    // The job and its result; written by one side before a release store of `state`, read by
-    // the other after an acquire load.
-    private var previous = Digest32.zero
-    private var header: BlockHeader?
-    private var raw = UnsafeRawBufferPointer(start: nil, count: 0)
-    /// The block as stored (header and payload) when the CRC and framing are to be checked.
-    private var stored: UnsafeRawPointer?
-    private var result = Digest32.zero
-    private var fault: BlockDecoder.Fault?
 
     init() {
+        jobs.initialize(repeating: Job(), count: Self.capacity)
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&wake, nil)
         let unmanaged = Unmanaged.passRetained(self)
@@ -47,8 +55,8 @@ final class HashWorker: @unchecked Sendable {
     /// Stops the thread; call once, when done with the worker (the thread holds a reference).
     func shutdown() {
         guard let thread else { return }
-        if isBusy { _ = wait() }
-        state.store(State.shutdown.rawValue, ordering: .releasing)
+        drain()
+        stopping.store(true, ordering: .releasing)
         pthread_mutex_lock(&mutex)
         pthread_cond_signal(&wake)
         pthread_mutex_unlock(&mutex)
@@ -57,89 +65,93 @@ final class HashWorker: @unchecked Sendable {
     }
 
     deinit {
+        jobs.deinitialize(count: Self.capacity)
+        jobs.deallocate()
         scratch.deallocate()
         pthread_cond_destroy(&wake)
         pthread_mutex_destroy(&mutex)
     }
 
-    /// Whether a job was submitted and not yet waited for.
-    var isBusy: Bool {
-        let s = state.load(ordering: .acquiring)
-        return s == State.submitted.rawValue || s == State.done.rawValue
+    /// Jobs submitted and not yet waited for.
+    var pending: Int { submitted.load(ordering: .relaxed) - waited }
+
+    /// Waits for every pending job and drops the results (a reader that seeks elsewhere).
+    func drain() {
+        while pending > 0 { _ = wait() }
     }
 
-    /// Starts hashing a block; `raw` (and `stored`) must stay valid and unchanged until `wait`
-    /// returns.
+    /// Queues a block's chain hash; `raw` (and `stored`) must stay valid and unchanged until
+    /// its `wait` returns.
     /// - Parameter stored: the block's header and stored payload, to check its CRC too (nil:
     ///   hash only).
     func submit(_ header: BlockHeader, raw: UnsafeRawBufferPointer, previous: Digest32,
                 checking stored: UnsafeRawPointer? = nil) {
-        precondition(state.load(ordering: .acquiring) == State.idle.rawValue, "one hash job at a time")
-        self.header = header
-        self.raw = raw
-        self.previous = previous
-        self.stored = stored
-        state.store(State.submitted.rawValue, ordering: .releasing)
+        let next = submitted.load(ordering: .relaxed)
+        precondition(next - waited < Self.capacity, "more hash jobs than the worker holds")
+        jobs[next % Self.capacity] = Job(header: header, raw: raw, previous: previous, stored: stored)
+        submitted.store(next + 1, ordering: .releasing)
         pthread_mutex_lock(&mutex)
         pthread_cond_signal(&wake)
         pthread_mutex_unlock(&mutex)
     }
 
-    /// The chain hash of the submitted block, or the CRC fault.
+    /// The chain hash of the oldest pending job, or its CRC fault.
     func waitChecked() -> Result<Digest32, BlockDecoder.Fault> {
-        let digest = wait()
-        if let fault { return .failure(fault) }
-        return .success(digest)
-    }
-
-    /// The chain hash of the submitted block.
-    func wait() -> Digest32 {
+        precondition(pending > 0, "wait without a job")
         var spins = 0
-        while true {
-            let s = state.load(ordering: .acquiring)
-            if s == State.done.rawValue { break }
-            precondition(s == State.submitted.rawValue, "wait without a job")
+        while completed.load(ordering: .acquiring) <= waited {
             spins += 1
             if spins & 1023 == 0 { sched_yield() }
         }
-        let digest = result
-        state.store(State.idle.rawValue, ordering: .releasing)
-        return digest
+        let job = jobs[waited % Self.capacity]
+        waited += 1
+        if let fault = job.fault { return .failure(fault) }
+        return .success(job.result)
+    }
+
+    /// The chain hash of the oldest pending job.
+    func wait() -> Digest32 {
+        switch waitChecked() {
+        case let .success(digest): return digest
+        case .failure: preconditionFailure("a hash-only job cannot fail")
+        }
     }
 
     private func run() {
+        var done = 0
         while true {
             var spins = 0
-            var s = state.load(ordering: .acquiring)
-            while s != State.submitted.rawValue {
-                if s == State.shutdown.rawValue { return }
+            while submitted.load(ordering: .acquiring) == done {
+                if stopping.load(ordering: .acquiring) { return }
                 spins += 1
                 if spins > 20_000 {
                     pthread_mutex_lock(&mutex)
-                    while true {
-                        s = state.load(ordering: .acquiring)
-                        if s == State.submitted.rawValue || s == State.shutdown.rawValue { break }
+                    while submitted.load(ordering: .acquiring) == done
+                        && !stopping.load(ordering: .acquiring) {
                         pthread_cond_wait(&wake, &mutex)
                     }
                     pthread_mutex_unlock(&mutex)
                     spins = 0
-                } else {
-                    s = state.load(ordering: .acquiring)
                 }
             }
-            fault = nil
-            if let stored, let header {
-                if BlockHeader.computeCRC(stored, storedBytes: Int(header.storedBytes)) != header.crc {
-                    fault = .badChecksum
-                }
-            }
-            hasher.reset()
-            hasher.update(previous)
-            header!.chainFields(into: scratch.baseAddress!)
-            hasher.update(UnsafeRawBufferPointer(scratch))
-            hasher.update(raw)
-            result = hasher.finish()
-            state.store(State.done.rawValue, ordering: .releasing)
+            perform(&jobs[done % Self.capacity])  // a slot the caller does not touch until `completed` moves
+            done += 1
+            completed.store(done, ordering: .releasing)
         }
+    }
+
+    private func perform(_ job: inout Job) {
+        let header = job.header!
+        job.fault = nil
+        if let stored = job.stored,
+           BlockHeader.computeCRC(stored, storedBytes: Int(header.storedBytes)) != header.crc {
+            job.fault = .badChecksum
+        }
+        hasher.reset()
+        hasher.update(job.previous)
+        header.chainFields(into: scratch.baseAddress!)
+        hasher.update(UnsafeRawBufferPointer(scratch))
+        hasher.update(job.raw)
+        job.result = hasher.finish()
     }
 }

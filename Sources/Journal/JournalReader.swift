@@ -47,23 +47,23 @@ public final class JournalReader {
     private var skipBelow: UInt64 = 0
     private let decoder = BlockDecoder()
 
-    // Read-ahead, a three-stage pipeline over three buffers: while the caller takes the
-    // records of block k, the worker thread computes the chain hash of block k+1, and the
-    // caller itself checks and decompresses block k+2 before waiting for that hash. A block's
-    // records are handed out only after its chain hash has been checked; an error found ahead
-    // is thrown when the reader gets there.
+    // Read-ahead: while the caller takes the records of block k, the worker thread checks
+    // the CRC and computes the chain hash of blocks k+1 and k+2, which the caller decoded
+    // (header checks, decompression, framing) into their own buffers. A block's records are
+    // handed out only after its CRC and chain hash have been checked; an error found ahead is
+    // thrown when the reader gets there.
     private struct Ahead {
         var block: BlockDecoder.Block
         var segment: SegmentMap
         var offset: Int
         var previousChain: Digest32
     }
-    private let buffers = [BlockDecoder(), BlockDecoder(), BlockDecoder()]
+    private let buffers = (0...HashWorker.capacity).map { _ in BlockDecoder() }
     private var nextBuffer = 0
-    /// Decoded, its hash being computed by the worker.
-    private var inFlight: Ahead?
-    /// Decoded, its hash not started yet.
-    private var decoded: Ahead?
+    /// Decoded blocks whose checks are queued on the worker, oldest first (a ring).
+    private var flights = [Ahead?](repeating: nil, count: HashWorker.capacity)
+    private var flightHead = 0
+    private var flightCount = 0
     private var aheadError: JournalError?
     /// The segment whose block the cursor reads (kept mapped while records point into it).
     private var cursorSegment: SegmentMap?
@@ -91,7 +91,7 @@ public final class JournalReader {
     /// The sequence of the record `next` returns next.
     public var nextSequence: UInt64 {
         if hasCursor { return max(cursorSequence, skipBelow) }
-        if let ahead = inFlight ?? decoded { return max(ahead.block.header.firstSequence, skipBelow) }
+        if flightCount > 0 { return max(flights[flightHead]!.block.header.firstSequence, skipBelow) }
         return max(blockSequence, skipBelow)
     }
 
@@ -176,7 +176,7 @@ public final class JournalReader {
     // MARK: - Blocks
 
     private func hasData() throws(JournalError) -> Bool {
-        if hasCursor || inFlight != nil || decoded != nil || aheadError != nil { return true }
+        if hasCursor || flightCount > 0 || aheadError != nil { return true }
         if let current {
             let bytes = current.bytes
             if offset + 4 <= bytes.count && bytes.baseAddress!.loadLE(offset, as: UInt32.self) != 0 {
@@ -201,9 +201,7 @@ public final class JournalReader {
         let segment = try SegmentMap(segments[position])
         let index = SegmentIndex.load(for: segment, decoder: decoder)
         segment.map.prefault(0..<index.endOffset, forWriting: false)
-        if let hashWorker, hashWorker.isBusy { _ = hashWorker.wait() }
-        inFlight = nil
-        decoded = nil
+        dropFlights()
         aheadError = nil
         self.position = position
         current = segment
@@ -224,29 +222,26 @@ public final class JournalReader {
         }
     }
 
-    /// Makes the next block current once its chain hash checks out, keeping the pipeline
-    /// full. False at the end of the journal (so far).
+    /// Makes the next block current once its CRC and chain hash check out, keeping the
+    /// worker busy. False at the end of the journal (so far).
     private func loadNextBlock() throws(JournalError) -> Bool {
-        if inFlight == nil {
-            if decoded == nil {
-                if let error = aheadError {
-                    aheadError = nil
-                    throw error
-                }
-                guard try decodeNext() else { return false }
+        refill()
+        guard flightCount > 0 else {
+            if let error = aheadError {
+                aheadError = nil
+                throw error
             }
-            submit()
+            return false
         }
-        // Decode the block after it while the worker hashes this one.
-        if decoded == nil && aheadError == nil {
-            do { _ = try decodeNext() } catch { aheadError = error }
-        }
-        let next = inFlight!
-        inFlight = nil
+        let next = flights[flightHead]!
+        flights[flightHead] = nil
+        flightHead = (flightHead + 1) % flights.count
+        flightCount -= 1
         if let hashWorker {
             switch hashWorker.waitChecked() {
             case let .success(digest) where digest == next.block.header.chain: break
             case .success:
+                dropFlights()
                 throw next.segment.corrupt(next.offset, next.block.header.firstSequence,
                                            BlockDecoder.Fault.chainMismatch.reason)
             case let .failure(fault):
@@ -255,7 +250,8 @@ public final class JournalReader {
                 return try handleDeferredFault(fault, at: next)
             }
         }
-        if decoded != nil { submit() }
+        // Queue the next block before handing out this one's records.
+        refill()
         cursor = RecordCursor(raw: next.block.raw, firstTimestampNs: next.block.header.firstTimestampNs)
         hasCursor = true
         cursorSequence = next.block.header.firstSequence
@@ -263,22 +259,33 @@ public final class JournalReader {
         return true
     }
 
-    /// Moves the decoded block into flight: its CRC and chain hash are checked on the worker.
-    private func submit() {
-        let ahead = decoded!
-        decoded = nil
-        hashWorker?.submit(ahead.block.header, raw: ahead.block.raw, previous: ahead.previousChain,
-                           checking: ahead.segment.bytes.baseAddress! + ahead.offset)
-        inFlight = ahead
+    /// Decodes blocks ahead and queues their checks until the worker holds as many as it can.
+    private func refill() {
+        while flightCount < flights.count && aheadError == nil {
+            do {
+                guard let ahead = try decodeNext() else { return }
+                hashWorker?.submit(ahead.block.header, raw: ahead.block.raw, previous: ahead.previousChain,
+                                   checking: ahead.segment.bytes.baseAddress! + ahead.offset)
+                flights[(flightHead + flightCount) % flights.count] = ahead
+                flightCount += 1
+            } catch {
+                aheadError = error
+            }
+        }
+    }
+
+    /// Forgets the blocks read ahead (their checks are waited for first).
+    private func dropFlights() {
+        hashWorker?.drain()
+        for i in flights.indices { flights[i] = nil }
+        flightHead = 0
+        flightCount = 0
     }
 
     /// A block that failed a check the worker made: rewind to it and let the usual end-of-data
     /// rules decide (a torn tail is the end; anything else throws).
     private func handleDeferredFault(_ fault: BlockDecoder.Fault, at block: Ahead) throws(JournalError) -> Bool {
-        if case .badPayload = fault {
-            throw block.segment.corrupt(block.offset, block.block.header.firstSequence, fault.reason)
-        }
-        decoded = nil
+        dropFlights()
         aheadError = nil
         if let position = segments.firstIndex(where: { $0 == block.segment.file }) { self.position = position }
         current = block.segment
@@ -290,26 +297,26 @@ public final class JournalReader {
     }
 
     /// Checks and decompresses the block at the current offset into the next free buffer,
-    /// moving on to the next segment at the end of this one. False when there is no block yet.
-    private func decodeNext() throws(JournalError) -> Bool {
+    /// moving on to the next segment at the end of this one. Nil when there is no block yet.
+    private func decodeNext() throws(JournalError) -> Ahead? {
         while let segment = current {
             let decoder = buffers[nextBuffer]
             let result = decoder.decode(in: segment.bytes, at: offset, expectedSequence: blockSequence,
                                         previousChain: nil, deferCRC: verifiesChain)
             switch result {
             case let .success(block):
-                decoded = Ahead(block: block, segment: segment, offset: offset, previousChain: chain)
+                let ahead = Ahead(block: block, segment: segment, offset: offset, previousChain: chain)
                 nextBuffer = (nextBuffer + 1) % buffers.count
                 chain = block.header.chain
                 offset += block.header.totalBytes
                 blockSequence = block.header.lastSequence + 1
                 tornTail = nil
-                return true
+                return ahead
             case let .failure(fault):
-                guard try moveToNextSegment(after: fault) else { return false }
+                guard try moveToNextSegment(after: fault) else { return nil }
             }
         }
-        return false
+        return nil
     }
 
     /// At a block that is not there (or not whole): the next segment when one follows, else
