@@ -26,6 +26,12 @@ struct JournalOptionsGroup: ParsableArguments {
 
     @Flag(name: .long, help: "Print one JSON object as the last line of output.")
     var json = false
+
+    /// The journal directory, which must exist (tools that read never create one).
+    func existingJournal() throws -> String {
+        guard JournalDirectory.exists(journal) else { throw fail("no journal directory at \(journal)") }
+        return journal
+    }
 }
 
 /// Ends the command with a one-line message on standard error and a non-zero exit.

@@ -86,10 +86,7 @@ struct Verify: ParsableCommand {
     @OptionGroup var common: JournalOptionsGroup
 
     func run() throws {
-        guard JournalDirectory.exists(common.journal) else {
-            throw fail("no journal directory at \(common.journal)")
-        }
-        let directory = common.journal
+        let directory = try common.existingJournal()
         let report = try runJournal { () throws(JournalError) in try JournalVerifier.verify(directory: directory) }
         var line = JSONLine()
         line.add("ok", report.ok)
@@ -130,10 +127,7 @@ struct Info: ParsableCommand {
     @OptionGroup var common: JournalOptionsGroup
 
     func run() throws {
-        guard JournalDirectory.exists(common.journal) else {
-            throw fail("no journal directory at \(common.journal)")
-        }
-        let directory = common.journal
+        let directory = try common.existingJournal()
         let info = try runJournal { () throws(JournalError) in try JournalInfo.read(directory: directory) }
         var line = JSONLine()
         line.add("segments", info.segments)
@@ -180,9 +174,7 @@ struct Retire: ParsableCommand {
     var archive: String?
 
     func run() throws {
-        guard JournalDirectory.exists(common.journal) else {
-            throw fail("no journal directory at \(common.journal)")
-        }
+        _ = try common.existingJournal()
         let common = self.common, belowSeq = self.belowSeq, archive = self.archive
         try runJournal { () throws(JournalError) in
             let writer = try JournalWriter(directory: common.journal)
