@@ -98,45 +98,25 @@ public struct Digest32: Equatable, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// An incremental SHA-256 over libcrypto's EVP interface. One instance is reused for every hash
-/// (no allocation per hash); it is not thread-safe.
+/// An incremental SHA-256 from libcrypto (SHA-NI where the CPU has it). One instance is reused
+/// for every hash, with no allocation per hash; it is not thread-safe.
 public final class SHA256Hasher {
-    private let context: OpaquePointer
-    private let algorithm: OpaquePointer
+    private let context = UnsafeMutablePointer<SHA256_CTX>.allocate(capacity: 1)
 
     public init() {
-        guard let context = EVP_MD_CTX_new() else {
-            preconditionFailure("libcrypto: EVP_MD_CTX_new failed (out of memory)")
-        }
-        // Fetching the implementation once avoids a provider look-up on every init.
-        guard let algorithm = EVP_MD_fetch(nil, "SHA256", nil) else {
-            preconditionFailure("libcrypto: SHA256 is not available")
-        }
-        self.context = context
-        self.algorithm = algorithm
         reset()
     }
 
-    deinit {
-        EVP_MD_CTX_free(context)
-        EVP_MD_free(algorithm)
-    }
-
-    private var initialized = false
+    deinit { context.deallocate() }
 
     /// Starts a new hash.
     public func reset() {
-        // Re-initialising with the digest already set (nil) reuses libcrypto's context
-        // instead of freeing and allocating it on every hash.
-        let ok = EVP_DigestInit_ex2(context, initialized ? nil : algorithm, nil)
-        precondition(ok == 1, "libcrypto: EVP_DigestInit_ex2 failed")
-        initialized = true
+        precondition(SHA256_Init(context) == 1, "libcrypto: SHA256_Init failed")
     }
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        let ok = EVP_DigestUpdate(context, base, bytes.count)
-        precondition(ok == 1, "libcrypto: EVP_DigestUpdate failed")
+        precondition(SHA256_Update(context, base, bytes.count) == 1, "libcrypto: SHA256_Update failed")
     }
 
     public func update(_ digest: Digest32) {
@@ -150,11 +130,10 @@ public final class SHA256Hasher {
     /// Ends the hash and returns it; call `reset()` before hashing again.
     public func finish() -> Digest32 {
         var digest = Digest32.zero
-        var length: UInt32 = 0
         let ok = withUnsafeMutableBytes(of: &digest) { out in
-            EVP_DigestFinal_ex(context, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+            SHA256_Final(out.baseAddress!.assumingMemoryBound(to: UInt8.self), context)
         }
-        precondition(ok == 1 && length == 32, "libcrypto: EVP_DigestFinal_ex failed")
+        precondition(ok == 1, "libcrypto: SHA256_Final failed")
         return digest
     }
 
