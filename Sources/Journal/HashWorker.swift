@@ -100,8 +100,9 @@ final class HashWorker: @unchecked Sendable {
         precondition(pending > 0, "wait without a job")
         var spins = 0
         while completed.load(ordering: .acquiring) <= waited {
+            // Spin a little, then give the core away: the work being waited for may need it.
             spins += 1
-            if spins & 1023 == 0 { sched_yield() }
+            if spins > 64 { sched_yield() }
         }
         let job = jobs[waited % Self.capacity]
         waited += 1
@@ -124,7 +125,8 @@ final class HashWorker: @unchecked Sendable {
             while submitted.load(ordering: .acquiring) == done {
                 if stopping.load(ordering: .acquiring) { return }
                 spins += 1
-                if spins > 20_000 {
+                if spins > 64 { sched_yield() }
+                if spins > 2_000 {
                     pthread_mutex_lock(&mutex)
                     while submitted.load(ordering: .acquiring) == done
                         && !stopping.load(ordering: .acquiring) {
