@@ -23,8 +23,10 @@ public struct JournalRecord {
 /// tells when more has arrived (follow mode).
 ///
 /// A torn tail at the end of the last segment (a writer that crashed mid-block and has not been
-/// reopened) reads as the end of the journal and is reported in `tornTail`; any other damage is
-/// a `JournalError.corrupt` naming segment, offset and sequence.
+/// reopened) reads as the end of the journal, and is reported in `tornTail` when the torn block
+/// got as far as its magic (without it, it is indistinguishable from a block not written yet,
+/// which is what a follower must wait for); any other damage is a `JournalError.corrupt`
+/// naming segment, offset and sequence.
 public final class JournalReader {
     public let directory: String
     public let verifiesChain: Bool
