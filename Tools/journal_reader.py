@@ -34,6 +34,19 @@ def crc32c(data, crc=0):
     return crc ^ 0xFFFFFFFF
 
 
+def lz4_length(src, i, nibble):
+    """A length whose 4-bit start is 15 goes on in bytes of 255 until one that is not."""
+    length = nibble
+    if nibble == 15:
+        while True:
+            extra = src[i]
+            i += 1
+            length += extra
+            if extra != 255:
+                break
+    return length, i
+
+
 def lz4_block_decompress(src, raw_size):
     """The LZ4 block format: sequences of token, literals, 2-byte offset, match length."""
     out = bytearray()
@@ -41,14 +54,7 @@ def lz4_block_decompress(src, raw_size):
     while i < len(src):
         token = src[i]
         i += 1
-        literals = token >> 4
-        if literals == 15:
-            while True:
-                extra = src[i]
-                i += 1
-                literals += extra
-                if extra != 255:
-                    break
+        literals, i = lz4_length(src, i, token >> 4)
         out += src[i:i + literals]
         i += literals
         if i >= len(src):
@@ -57,14 +63,8 @@ def lz4_block_decompress(src, raw_size):
         i += 2
         if offset == 0 or offset > len(out):
             raise ValueError("bad LZ4 match offset")
-        match = (token & 15) + 4
-        if token & 15 == 15:
-            while True:
-                extra = src[i]
-                i += 1
-                match += extra
-                if extra != 255:
-                    break
+        match, i = lz4_length(src, i, token & 15)
+        match += 4
         start = len(out) - offset
         for k in range(match):  # byte by byte: matches may overlap their own output
             out.append(out[start + k])
