@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Journal", targets: ["Journal"]),
+        .library(name: "Matching", targets: ["Matching"]),
         .library(name: "_JournalTesting", targets: ["_JournalTesting"]),
         .executable(name: "exchange", targets: ["exchange"]),
     ],
@@ -35,6 +36,9 @@ let package = Package(
             name: "Journal",
             dependencies: ["CLZ4", "CLibCrypto", "CCRC32C"]
         ),
+        // The matching state machine: pure Swift, no I/O, depends on nothing of ours.
+        .target(name: "Matching"),
+        .testTarget(name: "MatchingTests", dependencies: ["Matching"]),
         // Seeded workloads shared by tests, benchmarks and `exchange journal generate`.
         .target(name: "_JournalTesting"),
         .executableTarget(

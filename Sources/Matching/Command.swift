@@ -1,0 +1,78 @@
+/// A command as the engine applies it. Amounts are `ExactDecimal`s as written by the client;
+/// the engine puts them into the symbol's or asset's units (and rejects what does not fit).
+/// The time comes with the command, stamped by the sequencer: the engine reads no clock.
+public enum Command: Equatable, Sendable {
+    case addAsset(name: String, scale: Int)
+    case addSymbol(SymbolSpec)
+    case openAccount(AccountId)
+    case deposit(account: AccountId, asset: String, amount: ExactDecimal)
+    case withdraw(account: AccountId, asset: String, amount: ExactDecimal)
+    case place(PlaceOrder)
+    case cancel(account: AccountId, symbol: String, order: OrderReference)
+    case cancelAll(account: AccountId, symbol: String)
+    case halt(symbol: String)
+    case resume(symbol: String)
+
+    /// The `cmd` name of INTERCHANGE.md.
+    public var name: String {
+        switch self {
+        case .addAsset: return "add_asset"
+        case .addSymbol: return "add_symbol"
+        case .openAccount: return "open_account"
+        case .deposit: return "deposit"
+        case .withdraw: return "withdraw"
+        case .place: return "place"
+        case .cancel: return "cancel"
+        case .cancelAll: return "cancel_all"
+        case .halt: return "halt"
+        case .resume: return "resume"
+        }
+    }
+}
+
+public struct SymbolSpec: Equatable, Sendable {
+    public var name: String
+    public var base: String
+    public var quote: String
+    public var tickSize: ExactDecimal
+    public var stepSize: ExactDecimal
+    public var minQty: ExactDecimal
+    public var maxQty: ExactDecimal
+    public var minNotional: ExactDecimal
+    public var makerFeePpm: Int64
+    public var takerFeePpm: Int64
+
+    public init(name: String, base: String, quote: String, tickSize: ExactDecimal,
+                stepSize: ExactDecimal, minQty: ExactDecimal, maxQty: ExactDecimal,
+                minNotional: ExactDecimal, makerFeePpm: Int64 = 0, takerFeePpm: Int64 = 0) {
+        self.name = name; self.base = base; self.quote = quote
+        self.tickSize = tickSize; self.stepSize = stepSize
+        self.minQty = minQty; self.maxQty = maxQty; self.minNotional = minNotional
+        self.makerFeePpm = makerFeePpm; self.takerFeePpm = takerFeePpm
+    }
+}
+
+public struct PlaceOrder: Equatable, Sendable {
+    public var account: AccountId
+    public var symbol: String
+    public var clientId: String?
+    public var side: Side
+    public var type: OrderType
+    public var timeInForce: TimeInForce
+    public var price: ExactDecimal
+    public var qty: ExactDecimal
+
+    public init(account: AccountId, symbol: String, clientId: String? = nil, side: Side,
+                type: OrderType = .limit, timeInForce: TimeInForce = .gtc,
+                price: ExactDecimal, qty: ExactDecimal) {
+        self.account = account; self.symbol = symbol; self.clientId = clientId
+        self.side = side; self.type = type; self.timeInForce = timeInForce
+        self.price = price; self.qty = qty
+    }
+}
+
+/// An order named by the engine's id or by the account's client id.
+public enum OrderReference: Equatable, Sendable {
+    case id(OrderId)
+    case clientId(String)
+}

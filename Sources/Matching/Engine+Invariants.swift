@@ -1,0 +1,58 @@
+extension MatchingEngine {
+    /// Checks the whole state; nil when it is sound, else the first violation. For tests, after
+    /// every command (O(state)): books sorted and never crossed, level totals and FIFO links
+    /// consistent, the order index complete, every locked balance equal to what the account's
+    /// resting orders hold, no balance negative.
+    public func checkInvariants() -> String? {
+        var expectedLocked = ledger.accountIds.map { _ in [Int64](repeating: 0, count: assets.count) }
+        var resting = 0
+        for (s, book) in books.enumerated() {
+            let info = symbols[s]
+            if let bid = book.bids.best, let ask = book.asks.best, bid.price >= ask.price {
+                return "\(info.name): crossed book, bid \(bid.price) ≥ ask \(ask.price)"
+            }
+            for side in [book.bids, book.asks] {
+                for (i, level) in side.levels.enumerated() {
+                    if i > 0 && !side.isBetter(level.price, than: side.levels[i - 1].price) {
+                        return "\(info.name) \(side.side): levels out of order at \(level.price)"
+                    }
+                    var slot = level.head, previous = -1
+                    var total: Int64 = 0
+                    while slot >= 0 {
+                        let order = book.order(slot)
+                        if order.prev != previous { return "order \(order.id): broken back link" }
+                        if order.price != level.price || order.side != side.side || order.remaining <= 0 {
+                            return "order \(order.id): does not belong in level \(level.price)"
+                        }
+                        guard let indexed = restingSlotIfIndexed(order.id), indexed == (s, slot) else {
+                            return "order \(order.id): missing from the order index"
+                        }
+                        total += order.remaining
+                        resting += 1
+                        if order.side == .buy {
+                            expectedLocked[order.accountIndex][info.quote] += Int64(Self.notional(order.price, order.remaining, info))
+                        } else {
+                            expectedLocked[order.accountIndex][info.base] += order.remaining * info.baseMultiplier
+                        }
+                        previous = slot
+                        slot = order.next
+                    }
+                    if previous != level.tail { return "\(info.name) level \(level.price): wrong tail" }
+                    if total != level.qty { return "\(info.name) level \(level.price): qty \(level.qty), orders hold \(total)" }
+                }
+            }
+        }
+        if resting != restingCount { return "order index holds \(restingCount) orders, books \(resting)" }
+        for a in ledger.accountIds.indices {
+            for s in assets.indices {
+                if ledger.free[a][s] < 0 || ledger.locked[a][s] < 0 {
+                    return "account \(ledger.accountIds[a]) \(assets[s].name): negative balance"
+                }
+                if ledger.locked[a][s] != expectedLocked[a][s] {
+                    return "account \(ledger.accountIds[a]) \(assets[s].name): locked \(ledger.locked[a][s]), orders hold \(expectedLocked[a][s])"
+                }
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,226 @@
+/// An asset: its name and the decimals of its smallest unit.
+public struct AssetInfo: Equatable, Sendable {
+    public var name: String
+    public var scale: Int
+}
+
+/// A symbol with its rules in integer units. Prices are counted in `10^-priceDecimals` of the
+/// quote asset per whole base unit, quantities in `10^-qtyDecimals` of the base asset, where
+/// the decimals are those of `tick_size` and `step_size`; so a trade of `qty` at `price` moves
+/// `qty × baseMultiplier` base units and `price × qty × quoteMultiplier` quote units, exactly.
+public struct SymbolInfo: Equatable, Sendable {
+    public var name: String
+    public var base: Int
+    public var quote: Int
+    public var priceDecimals: Int
+    public var qtyDecimals: Int
+    public var tick: Int64
+    public var step: Int64
+    public var minQty: Int64
+    public var maxQty: Int64
+    /// In quote units.
+    public var minNotional: Int64
+    public var makerFeePpm: Int64
+    public var takerFeePpm: Int64
+    public var baseMultiplier: Int64
+    public var quoteMultiplier: Int64
+    public var halted = false
+}
+
+/// The matching state machine: `(state, command) -> (state', events)`, deterministic, with no
+/// I/O and no clock (SEMANTICS.md). One instance per node; not thread-safe.
+public struct MatchingEngine {
+    public private(set) var assets: [AssetInfo] = []
+    public internal(set) var symbols: [SymbolInfo] = []
+    var books: [OrderBook] = []
+    var ledger = Ledger()
+    private var assetByName: [String: Int] = [:]
+    private var symbolByName: [String: Int] = [:]
+    /// Resting orders by id: (symbol, slot). Looked up, never iterated.
+    private var ordersById: [OrderId: (symbol: Int, slot: Int)] = [:]
+    /// Resting orders by (account, client id). Looked up, never iterated.
+    private var ordersByClientId: [ClientKey: OrderId] = [:]
+    public internal(set) var nextOrderId: OrderId = 1
+    public internal(set) var nextTradeId: UInt64 = 1
+
+    struct ClientKey: Hashable {
+        var account: AccountId
+        var clientId: String
+    }
+
+    public init() {}
+
+    /// Applies one command, appending its events to `events`.
+    public mutating func apply(_ command: Command, into events: inout EventBuffer) {
+        switch command {
+        case let .addAsset(name, scale): addAsset(name, scale, &events)
+        case let .addSymbol(spec): addSymbol(spec, &events)
+        case let .openAccount(account):
+            if ledger.open(account) {
+                events.append(.ok(command: "open_account"))
+            } else {
+                events.append(.rejected(command: "open_account", account: account, clientId: nil, reason: .duplicate))
+            }
+        case let .deposit(account, asset, amount): transfer(command.name, account, asset, amount, deposit: true, &events)
+        case let .withdraw(account, asset, amount): transfer(command.name, account, asset, amount, deposit: false, &events)
+        case let .place(order): place(order, &events)
+        case let .cancel(account, symbol, reference): cancel(account, symbol, reference, &events)
+        case let .cancelAll(account, symbol): cancelAll(account, symbol, &events)
+        case let .halt(symbol): setHalted(symbol, true, command.name, &events)
+        case let .resume(symbol): setHalted(symbol, false, command.name, &events)
+        }
+    }
+
+    // MARK: - Resting-order indexes
+
+    func ordersByClientIdContains(_ account: AccountId, _ clientId: String) -> Bool {
+        ordersByClientId[ClientKey(account: account, clientId: clientId)] != nil
+    }
+
+    mutating func registerResting(_ s: Int, _ slot: Int) {
+        let order = books[s].order(slot)
+        ordersById[order.id] = (s, slot)
+        if let clientId = order.clientId {
+            ordersByClientId[ClientKey(account: order.account, clientId: clientId)] = order.id
+        }
+    }
+
+    mutating func removeResting(_ s: Int, _ slot: Int) {
+        let order = books[s].order(slot)
+        ordersById[order.id] = nil
+        if let clientId = order.clientId {
+            ordersByClientId[ClientKey(account: order.account, clientId: clientId)] = nil
+        }
+        books[s].remove(slot)
+    }
+
+    /// The slot of a resting order of `account` on symbol `s`; nil when it is not resting, or
+    /// is another account's or symbol's.
+    func restingSlot(_ s: Int, _ account: AccountId, _ reference: OrderReference) -> Int? {
+        let id: OrderId
+        switch reference {
+        case let .id(orderId): id = orderId
+        case let .clientId(clientId):
+            guard let found = ordersByClientId[ClientKey(account: account, clientId: clientId)] else { return nil }
+            id = found
+        }
+        guard let (symbol, slot) = ordersById[id], symbol == s,
+              books[s].order(slot).account == account else { return nil }
+        return slot
+    }
+
+    func restingSlotIfIndexed(_ id: OrderId) -> (Int, Int)? {
+        ordersById[id].map { ($0.symbol, $0.slot) }
+    }
+
+    var restingCount: Int { ordersById.count }
+
+    // MARK: - Queries
+
+    public func symbolIndex(_ name: String) -> Int? { symbolByName[name] }
+    public func assetIndex(_ name: String) -> Int? { assetByName[name] }
+
+    /// (free, locked) of an account in an asset, in the asset's units; nil for an unknown one.
+    public func balance(account: AccountId, asset: String) -> (free: Int64, locked: Int64)? {
+        guard let a = ledger.index(of: account), let s = assetByName[asset] else { return nil }
+        return (ledger.free[a][s], ledger.locked[a][s])
+    }
+
+    /// The L2 book of a symbol, best first: (price, total qty) per level, in symbol units.
+    public func depth(symbol: String, levels: Int = .max) -> (bids: [(Int64, Int64)], asks: [(Int64, Int64)])? {
+        guard let s = symbolByName[symbol] else { return nil }
+        let book = books[s]
+        let bids = book.bids.levels.reversed().prefix(levels).map { ($0.price, $0.qty) }
+        let asks = book.asks.levels.reversed().prefix(levels).map { ($0.price, $0.qty) }
+        return (Array(bids), Array(asks))
+    }
+
+    /// Sum over all accounts of free + locked, per asset (conservation checks).
+    public func totals() -> [Int64] {
+        var sums = [Int64](repeating: 0, count: assets.count)
+        for a in ledger.accountIds.indices {
+            for s in assets.indices { sums[s] += ledger.free[a][s] + ledger.locked[a][s] }
+        }
+        return sums
+    }
+
+    // MARK: - Admin and transfers
+
+    private mutating func addAsset(_ name: String, _ scale: Int, _ events: inout EventBuffer) {
+        guard assetByName[name] == nil else {
+            return events.append(.rejected(command: "add_asset", account: nil, clientId: nil, reason: .duplicate))
+        }
+        guard (0...18).contains(scale), !name.isEmpty else {
+            return events.append(.rejected(command: "add_asset", account: nil, clientId: nil, reason: .invalidCommand))
+        }
+        assetByName[name] = assets.count
+        assets.append(AssetInfo(name: name, scale: scale))
+        ledger.addAsset()
+        events.append(.ok(command: "add_asset"))
+    }
+
+    private mutating func addSymbol(_ spec: SymbolSpec, _ events: inout EventBuffer) {
+        func reject(_ reason: RejectReason) {
+            events.append(.rejected(command: "add_symbol", account: nil, clientId: nil, reason: reason))
+        }
+        guard let base = assetByName[spec.base], let quote = assetByName[spec.quote] else {
+            return reject(.unknownAsset)
+        }
+        guard symbolByName[spec.name] == nil else { return reject(.duplicate) }
+        let pd = spec.tickSize.significantDecimals, qd = spec.stepSize.significantDecimals
+        guard spec.tickSize.mantissa > 0, spec.stepSize.mantissa > 0, !spec.name.isEmpty,
+              pd + qd <= assets[quote].scale, qd <= assets[base].scale,
+              let tick = spec.tickSize.units(atScale: pd), let step = spec.stepSize.units(atScale: qd),
+              let minQty = spec.minQty.units(atScale: qd), let maxQty = spec.maxQty.units(atScale: qd),
+              let minNotional = spec.minNotional.units(atScale: assets[quote].scale),
+              minQty >= 0, maxQty >= minQty, minNotional >= 0,
+              (0...1_000_000).contains(spec.makerFeePpm), (0...1_000_000).contains(spec.takerFeePpm),
+              let baseMultiplier = Self.power10(assets[base].scale - qd),
+              let quoteMultiplier = Self.power10(assets[quote].scale - pd - qd)
+        else { return reject(.invalidCommand) }
+        symbolByName[spec.name] = symbols.count
+        symbols.append(SymbolInfo(
+            name: spec.name, base: base, quote: quote, priceDecimals: pd, qtyDecimals: qd,
+            tick: tick, step: step, minQty: minQty, maxQty: maxQty, minNotional: minNotional,
+            makerFeePpm: spec.makerFeePpm, takerFeePpm: spec.takerFeePpm,
+            baseMultiplier: baseMultiplier, quoteMultiplier: quoteMultiplier))
+        books.append(OrderBook())
+        events.append(.ok(command: "add_symbol"))
+    }
+
+    static func power10(_ exponent: Int) -> Int64? {
+        guard (0...18).contains(exponent) else { return nil }
+        var value: Int64 = 1
+        for _ in 0..<exponent { value *= 10 }
+        return value
+    }
+
+    private mutating func transfer(_ name: String, _ account: AccountId, _ asset: String,
+                                   _ amount: ExactDecimal, deposit: Bool, _ events: inout EventBuffer) {
+        func reject(_ reason: RejectReason) {
+            events.append(.rejected(command: name, account: account, clientId: nil, reason: reason))
+        }
+        guard let a = ledger.index(of: account) else { return reject(.unknownAccount) }
+        guard let s = assetByName[asset] else { return reject(.unknownAsset) }
+        guard let units = amount.units(atScale: assets[s].scale), units > 0 else {
+            return reject(.invalidCommand)
+        }
+        if deposit {
+            // A deposit that would overflow a 64-bit balance cannot be represented: refused.
+            guard ledger.credit(a, s, units) else { return reject(.invalidCommand) }
+        } else {
+            guard ledger.free[a][s] >= units else { return reject(.insufficientBalance) }
+            ledger.debitFree(a, s, units)
+        }
+        events.append(.ok(command: name))
+    }
+
+    private mutating func setHalted(_ name: String, _ halted: Bool, _ command: String,
+                                    _ events: inout EventBuffer) {
+        guard let s = symbolByName[name] else {
+            return events.append(.rejected(command: command, account: nil, clientId: nil, reason: .unknownSymbol))
+        }
+        symbols[s].halted = halted
+        events.append(.ok(command: command))
+    }
+}

@@ -1,0 +1,46 @@
+/// What the engine emits. Prices and quantities are in the symbol's units (`priceDecimals`,
+/// `qtyDecimals` of its `SymbolInfo`), fees in the receiving asset's units; the interchange
+/// layer renders them as decimal strings.
+public enum Event: Equatable, Sendable {
+    case accepted(orderId: OrderId, account: AccountId, symbol: Int, clientId: String?,
+                  side: Side, type: OrderType, timeInForce: TimeInForce, price: Int64, qty: Int64)
+    case trade(Trade)
+    case booked(orderId: OrderId, remaining: Int64)
+    case done(orderId: OrderId, status: DoneStatus, filled: Int64, remaining: Int64)
+    case cancelled(orderId: OrderId, remaining: Int64, reason: CancelReason)
+    case rejected(command: String, account: AccountId?, clientId: String?, reason: RejectReason)
+    case ok(command: String)
+}
+
+public struct Trade: Equatable, Sendable {
+    public var tradeId: UInt64
+    public var symbol: Int
+    public var price: Int64
+    public var qty: Int64
+    public var takerSide: Side
+    public var makerOrderId: OrderId
+    public var takerOrderId: OrderId
+    public var makerAccount: AccountId
+    public var takerAccount: AccountId
+    /// In the asset the maker receives (quote for a selling maker, base for a buying one).
+    public var makerFee: Int64
+    public var takerFee: Int64
+}
+
+public enum DoneStatus: String, Sendable {
+    case filled = "FILLED", expired = "EXPIRED", expiredInMatch = "EXPIRED_IN_MATCH"
+}
+
+public enum CancelReason: String, Sendable {
+    case user = "USER", stp = "STP"
+}
+
+/// The events of one command, in a buffer the caller reuses (no allocation once it has grown).
+public struct EventBuffer: Sendable {
+    public private(set) var events: [Event] = []
+
+    public init(capacity: Int = 64) { events.reserveCapacity(capacity) }
+
+    public mutating func removeAll() { events.removeAll(keepingCapacity: true) }
+    mutating func append(_ event: Event) { events.append(event) }
+}

@@ -1,0 +1,93 @@
+/// A decimal exactly as written at the edge (JSON), before the engine puts it into a symbol's or
+/// an asset's units: `mantissa × 10^-scale`. `"30000.10"` is (3000010, 2).
+public struct ExactDecimal: Equatable, Hashable, Sendable, CustomStringConvertible {
+    public var mantissa: Int64
+    public var scale: Int
+
+    public init(mantissa: Int64, scale: Int) {
+        precondition((0...18).contains(scale), "scale \(scale) outside 0...18")
+        self.mantissa = mantissa
+        self.scale = scale
+    }
+
+    /// Parses the INTERCHANGE grammar `-?[0-9]+(\.[0-9]+)?`; nil for anything else, for more than
+    /// 18 decimals, or for a value that does not fit in 64 bits at its scale.
+    public init?(parsing text: String) {
+        var utf8 = Substring(text).utf8[...]
+        var negative = false
+        if utf8.first == UInt8(ascii: "-") {
+            negative = true
+            utf8 = utf8.dropFirst()
+        }
+        var mantissa: Int64 = 0
+        var scale = 0
+        var digits = 0
+        var sawPoint = false
+        var fractionDigits = 0
+        for byte in utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard !sawPoint, digits > 0 else { return nil }
+                sawPoint = true
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times, o1) = mantissa.multipliedReportingOverflow(by: 10)
+            let (plus, o2) = times.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            guard !o1, !o2 else { return nil }
+            mantissa = plus
+            digits += 1
+            if sawPoint { fractionDigits += 1 }
+        }
+        guard digits > 0, !(sawPoint && fractionDigits == 0) else { return nil }
+        scale = fractionDigits
+        guard scale <= 18 else { return nil }
+        self.init(mantissa: negative ? -mantissa : mantissa, scale: scale)
+    }
+
+    /// The value as an integer count of `10^-target` units; nil when it is finer than that
+    /// (a digit would be lost) or does not fit in 64 bits.
+    public func units(atScale target: Int) -> Int64? {
+        if target >= scale {
+            var value = mantissa
+            for _ in 0..<(target - scale) {
+                let (next, overflow) = value.multipliedReportingOverflow(by: 10)
+                if overflow { return nil }
+                value = next
+            }
+            return value
+        }
+        var value = mantissa
+        for _ in 0..<(scale - target) {
+            guard value % 10 == 0 else { return nil }
+            value /= 10
+        }
+        return value
+    }
+
+    /// The number of decimals without trailing zeros ("0.010" has 2).
+    public var significantDecimals: Int {
+        var value = mantissa
+        var decimals = scale
+        while decimals > 0 && value % 10 == 0 {
+            value /= 10
+            decimals -= 1
+        }
+        return decimals
+    }
+
+    public var description: String { Self.format(units: mantissa, scale: scale) }
+
+    /// Renders `units × 10^-scale` with exactly `scale` decimals ("0.50000").
+    public static func format(units: Int64, scale: Int) -> String {
+        let negative = units < 0
+        let magnitude = units.magnitude
+        var digits = String(magnitude)
+        if scale > 0 {
+            if digits.count <= scale {
+                digits = String(repeating: "0", count: scale - digits.count + 1) + digits
+            }
+            digits.insert(".", at: digits.index(digits.endIndex, offsetBy: -scale))
+        }
+        return negative ? "-" + digits : digits
+    }
+}

@@ -1,0 +1,132 @@
+/// A resting order, in the book's slot pool.
+struct RestingOrder {
+    var id: OrderId
+    var account: AccountId
+    var accountIndex: Int
+    var clientId: String?
+    var side: Side
+    var price: Int64
+    var remaining: Int64
+    var filled: Int64
+    /// Neighbours in the level's FIFO queue (slot indices, -1 for none).
+    var next: Int
+    var prev: Int
+}
+
+/// One price level: a FIFO queue of slots, oldest at `head`.
+struct PriceLevel {
+    var price: Int64
+    var head: Int
+    var tail: Int
+    var qty: Int64
+}
+
+/// One side of a book: levels sorted so that the best price is the last element (bids
+/// ascending, asks descending), so taking the best level off is O(1).
+struct BookSide {
+    let side: Side
+    private(set) var levels: [PriceLevel] = []
+
+    init(side: Side) { self.side = side }
+
+    /// Whether `a` is a better price than `b` for this side.
+    @inline(__always)
+    func isBetter(_ a: Int64, than b: Int64) -> Bool { side == .buy ? a > b : a < b }
+
+    var best: PriceLevel? { levels.last }
+
+    /// The position of `price` (found, or where it would go), by binary search.
+    func position(of price: Int64) -> (index: Int, found: Bool) {
+        var low = 0, high = levels.count
+        while low < high {
+            let mid = (low + high) / 2
+            let p = levels[mid].price
+            if p == price { return (mid, true) }
+            // Worse prices come first.
+            if isBetter(price, than: p) { low = mid + 1 } else { high = mid }
+        }
+        return (low, false)
+    }
+
+    mutating func insertLevel(_ level: PriceLevel, at index: Int) { levels.insert(level, at: index) }
+    mutating func removeLevel(at index: Int) { levels.remove(at: index) }
+    mutating func update(_ index: Int, _ body: (inout PriceLevel) -> Void) { body(&levels[index]) }
+}
+
+/// The book of one symbol: both sides and the pool of order slots they link.
+struct OrderBook {
+    var bids = BookSide(side: .buy)
+    var asks = BookSide(side: .sell)
+    private(set) var slots: [RestingOrder] = []
+    private var freeSlots: [Int] = []
+
+    subscript(side: Side) -> BookSide {
+        get { side == .buy ? bids : asks }
+    }
+
+    func order(_ slot: Int) -> RestingOrder { slots[slot] }
+
+    /// Puts an order at the back of its price level's queue; returns its slot.
+    mutating func rest(_ order: RestingOrder) -> Int {
+        var order = order
+        order.next = -1
+        let slot: Int
+        if let reused = freeSlots.popLast() {
+            slot = reused
+            slots[slot] = order
+        } else {
+            slot = slots.count
+            slots.append(order)
+        }
+        let side = order.side
+        let (index, found) = self[side].position(of: order.price)
+        if found {
+            let tail = self[side].levels[index].tail
+            slots[tail].next = slot
+            slots[slot].prev = tail
+            mutate(side) { $0.update(index) { $0.tail = slot; $0.qty += order.remaining } }
+        } else {
+            slots[slot].prev = -1
+            mutate(side) {
+                $0.insertLevel(PriceLevel(price: order.price, head: slot, tail: slot, qty: order.remaining), at: index)
+            }
+        }
+        return slot
+    }
+
+    /// Takes an order out of its level (and the level out of the book when it empties).
+    mutating func remove(_ slot: Int) {
+        let order = slots[slot]
+        let (index, found) = self[order.side].position(of: order.price)
+        precondition(found, "a resting order's level is missing")
+        if order.prev >= 0 { slots[order.prev].next = order.next }
+        if order.next >= 0 { slots[order.next].prev = order.prev }
+        let level = self[order.side].levels[index]
+        if level.head == slot && level.tail == slot {
+            mutate(order.side) { $0.removeLevel(at: index) }
+        } else {
+            mutate(order.side) {
+                $0.update(index) { level in
+                    if level.head == slot { level.head = order.next }
+                    if level.tail == slot { level.tail = order.prev }
+                    level.qty -= order.remaining
+                }
+            }
+        }
+        slots[slot].clientId = nil
+        freeSlots.append(slot)
+    }
+
+    /// Reduces a resting order by `qty` traded (it stays in place).
+    mutating func fill(_ slot: Int, _ qty: Int64) {
+        let side = slots[slot].side
+        let (index, _) = self[side].position(of: slots[slot].price)
+        slots[slot].remaining -= qty
+        slots[slot].filled += qty
+        mutate(side) { $0.update(index) { $0.qty -= qty } }
+    }
+
+    private mutating func mutate(_ side: Side, _ body: (inout BookSide) -> Void) {
+        if side == .buy { body(&bids) } else { body(&asks) }
+    }
+}
