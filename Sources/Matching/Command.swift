@@ -10,6 +10,7 @@ public enum Command: Equatable, Sendable {
     case place(PlaceOrder)
     case cancel(account: AccountId, symbol: String, order: OrderReference)
     case cancelAll(account: AccountId, symbol: String)
+    case amend(account: AccountId, symbol: String, order: OrderReference, qty: ExactDecimal)
     case halt(symbol: String)
     case resume(symbol: String)
 
@@ -24,6 +25,7 @@ public enum Command: Equatable, Sendable {
         case .place: return "place"
         case .cancel: return "cancel"
         case .cancelAll: return "cancel_all"
+        case .amend: return "amend"
         case .halt: return "halt"
         case .resume: return "resume"
         }
@@ -52,6 +54,9 @@ public struct SymbolSpec: Equatable, Sendable {
     }
 }
 
+/// A new order. A `LIMIT` or `LIMIT_MAKER` has `price` and `qty`; a `MARKET` has exactly one
+/// of `qty` and `quoteQty` and no price (the interchange layer rejects other shapes as
+/// `INVALID_COMMAND` before they get here).
 public struct PlaceOrder: Equatable, Sendable {
     public var account: AccountId
     public var symbol: String
@@ -59,15 +64,18 @@ public struct PlaceOrder: Equatable, Sendable {
     public var side: Side
     public var type: OrderType
     public var timeInForce: TimeInForce
-    public var price: ExactDecimal
-    public var qty: ExactDecimal
+    public var price: ExactDecimal?
+    public var qty: ExactDecimal?
+    public var quoteQty: ExactDecimal?
+    public var stp: SelfTradePrevention
 
     public init(account: AccountId, symbol: String, clientId: String? = nil, side: Side,
                 type: OrderType = .limit, timeInForce: TimeInForce = .gtc,
-                price: ExactDecimal, qty: ExactDecimal) {
+                price: ExactDecimal? = nil, qty: ExactDecimal? = nil, quoteQty: ExactDecimal? = nil,
+                stp: SelfTradePrevention = .none) {
         self.account = account; self.symbol = symbol; self.clientId = clientId
         self.side = side; self.type = type; self.timeInForce = timeInForce
-        self.price = price; self.qty = qty
+        self.price = price; self.qty = qty; self.quoteQty = quoteQty; self.stp = stp
     }
 }
 

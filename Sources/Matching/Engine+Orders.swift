@@ -5,9 +5,17 @@ extension MatchingEngine {
         var account: AccountId
         var accountIndex: Int
         var side: Side
-        var limit: Int64
+        /// Nil for a market order.
+        var limit: Int64?
         var remaining: Int64
         var filled: Int64 = 0
+        /// A market order by quote: what is left to spend, in quote units.
+        var quoteBudget: Int64?
+        var stp: SelfTradePrevention
+        var expiredInMatch = false
+        var lastPrice: Int64 = 0
+        /// Quote units paid or base units delivered so far (against the lock).
+        var spent: Int64 = 0
     }
 
     mutating func place(_ order: PlaceOrder, _ events: inout EventBuffer) {
@@ -18,34 +26,95 @@ extension MatchingEngine {
         guard !symbols[s].halted else { return reject(.symbolHalted) }
         guard let a = ledger.index(of: order.account) else { return reject(.unknownAccount) }
         let info = symbols[s]
-        guard let price = order.price.units(atScale: info.priceDecimals), price > 0,
-              price % info.tick == 0 else { return reject(.invalidPrice) }
-        guard let qty = order.qty.units(atScale: info.qtyDecimals), qty > 0, qty % info.step == 0,
-              qty >= info.minQty, qty <= info.maxQty else { return reject(.invalidQty) }
-        let notional = Self.notional(price, qty, info)
-        guard notional >= Int128(info.minNotional) else { return reject(.minNotional) }
+        var price: Int64?
+        if order.type != .market {
+            guard let p = order.price?.units(atScale: info.priceDecimals), p > 0, p % info.tick == 0 else {
+                return reject(.invalidPrice)
+            }
+            price = p
+        }
+        var qty: Int64?
+        var quoteBudget: Int64?
+        if let q = order.qty {
+            guard let units = q.units(atScale: info.qtyDecimals), units > 0, units % info.step == 0,
+                  units >= info.minQty, units <= info.maxQty else { return reject(.invalidQty) }
+            qty = units
+        } else {
+            guard let units = order.quoteQty?.units(atScale: assets[info.quote].scale), units > 0 else {
+                return reject(.invalidQty)
+            }
+            quoteBudget = units
+        }
+        if let price, let qty, Self.notional(price, qty, info) < Int128(info.minNotional) {
+            return reject(.minNotional)
+        }
         if let clientId = order.clientId,
            ordersByClientIdContains(order.account, clientId) { return reject(.duplicateClientId) }
-        if order.type == .limitMaker, let best = books[s][order.side.opposite].best,
+        if order.type == .limitMaker, let price, let best = books[s][order.side.opposite].best,
            Self.crosses(best.price, limit: price, takerSide: order.side) {
             return reject(.wouldTake)
         }
-        let (lockAsset, lockAmount) = order.side == .buy
-            ? (info.quote, notional) : (info.base, Int128(qty) * Int128(info.baseMultiplier))
+        var taker = Taker(id: nextOrderId, account: order.account, accountIndex: a, side: order.side,
+                          limit: price, remaining: qty ?? 0, quoteBudget: quoteBudget, stp: order.stp)
+        // What the order locks: a limit order its whole size at its price; a market order what
+        // the walk of the book says it would trade.
+        let lockAmount: Int128
+        let walked = price == nil || order.timeInForce == .fok ? walk(s, taker) : nil
+        if let price {
+            lockAmount = order.side == .buy ? Self.notional(price, qty!, info) : Int128(qty!) * Int128(info.baseMultiplier)
+        } else {
+            lockAmount = order.side == .buy ? walked!.cost : Int128(walked!.qty) * Int128(info.baseMultiplier)
+        }
+        let lockAsset = order.side == .buy ? info.quote : info.base
         guard lockAmount <= Int128(ledger.free[a][lockAsset]) else { return reject(.insufficientBalance) }
 
-        var taker = Taker(id: nextOrderId, account: order.account, accountIndex: a, side: order.side,
-                          limit: price, remaining: qty)
         nextOrderId += 1
         events.append(.accepted(orderId: taker.id, account: order.account, symbol: s, clientId: order.clientId,
                                 side: order.side, type: order.type, timeInForce: order.timeInForce,
-                                price: price, qty: qty))
-        if order.timeInForce == .fok && fillableQty(s, taker) < qty {
-            return events.append(.done(orderId: taker.id, status: .expired, filled: 0, remaining: qty))
+                                price: price, qty: qty, quoteQty: quoteBudget))
+        if order.timeInForce == .fok && price != nil && walked!.qty < qty! {
+            return events.append(.done(orderId: taker.id, status: .expired, filled: 0, remaining: qty!))
         }
+        if quoteBudget != nil { taker.remaining = walked!.qty }
         ledger.lock(a, lockAsset, Int64(lockAmount))
         match(s, &taker, &events)
-        finish(s, taker, clientId: order.clientId, timeInForce: order.timeInForce, &events)
+        finish(s, taker, order: order, locked: Int64(lockAmount), &events)
+    }
+
+    /// What a taker would trade against the book now, in priority order up to its limit, its
+    /// size or its quote budget (where the last level fills the largest multiple of the step
+    /// that fits), honouring self-trade prevention: own orders count with `NONE`, are skipped
+    /// with `EXPIRE_MAKER`, and end the walk with `EXPIRE_TAKER` or `EXPIRE_BOTH`.
+    func walk(_ s: Int, _ taker: Taker) -> (qty: Int64, cost: Int128) {
+        let info = symbols[s]
+        var qty: Int64 = 0
+        var cost: Int128 = 0
+        var budget = taker.quoteBudget.map { Int128($0) }
+        let wanted = taker.quoteBudget == nil ? taker.remaining : Int64.max
+        let book = books[s]
+        for level in book[taker.side.opposite].levels.reversed() {
+            if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
+            var slot = level.head
+            while slot >= 0 {
+                let maker = book.order(slot)
+                slot = maker.next
+                if maker.account == taker.account && taker.stp != .none {
+                    if taker.stp.expiresTaker { return (qty, cost) }
+                    continue
+                }
+                var take = min(maker.remaining, wanted - qty)
+                if let left = budget {
+                    let stepCost = Self.notional(maker.price, info.step, info)
+                    take = min(take, Int64(left / stepCost) * info.step)
+                    if take == 0 { return (qty, cost) }
+                    budget = left - Self.notional(maker.price, take, info)
+                }
+                qty += take
+                cost += Self.notional(maker.price, take, info)
+                if qty == wanted { return (qty, cost) }
+            }
+        }
+        return (qty, cost)
     }
 
     /// price × qty in quote units, in 128 bits (it can pass 64 before a balance check).
@@ -58,29 +127,37 @@ extension MatchingEngine {
         takerSide == .buy ? makerPrice <= limit : makerPrice >= limit
     }
 
-    /// How much of `taker` the opposite side could fill up to its limit (FOK's walk).
-    func fillableQty(_ s: Int, _ taker: Taker) -> Int64 {
-        var total: Int64 = 0
-        for level in books[s][taker.side.opposite].levels.reversed() {
-            guard Self.crosses(level.price, limit: taker.limit, takerSide: taker.side) else { break }
-            total += level.qty
-            if total >= taker.remaining { break }
-        }
-        return total
-    }
-
-    /// Trades `taker` against the best opposite levels, oldest order first within a level.
+    /// Trades `taker` against the best opposite levels, oldest order first within a level,
+    /// applying self-trade prevention when it meets its own account's orders.
     mutating func match(_ s: Int, _ taker: inout Taker, _ events: inout EventBuffer) {
         let opposite = taker.side.opposite
-        while taker.remaining > 0, let level = books[s][opposite].best,
-              Self.crosses(level.price, limit: taker.limit, takerSide: taker.side) {
+        let info = symbols[s]
+        while taker.remaining > 0, let level = books[s][opposite].best {
+            if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
             let slot = level.head
             let maker = books[s].order(slot)
-            let qty = min(taker.remaining, maker.remaining)
+            if maker.account == taker.account && taker.stp != .none {
+                if taker.stp.expiresMaker { cancelResting(s, slot, .stp, &events) }
+                if taker.stp.expiresTaker {
+                    taker.expiredInMatch = true
+                    break
+                }
+                continue
+            }
+            var qty = min(taker.remaining, maker.remaining)
+            if let budget = taker.quoteBudget {
+                let stepCost = Self.notional(maker.price, info.step, info)
+                qty = min(qty, Int64(Int128(budget) / stepCost) * info.step)
+                if qty == 0 { break }
+            }
             let trade = settle(s, price: maker.price, qty: qty, taker: taker, maker: maker)
             events.append(.trade(trade))
+            let quoteUnits = Int64(Self.notional(maker.price, qty, info))
             taker.remaining -= qty
             taker.filled += qty
+            taker.lastPrice = maker.price
+            taker.spent += taker.side == .buy ? quoteUnits : qty * info.baseMultiplier
+            if let budget = taker.quoteBudget { taker.quoteBudget = budget - quoteUnits }
             if qty == maker.remaining {
                 removeResting(s, slot)
             } else {
@@ -103,9 +180,9 @@ extension MatchingEngine {
         let sellerFee = Self.fee(quoteUnits, sellerPpm)
 
         ledger.spendLocked(buyer, info.quote, quoteUnits)
-        if takerBuys && price < taker.limit {
+        if takerBuys, let limit = taker.limit, price < limit {
             // The taker locked its limit price; what it saved goes back to free.
-            ledger.unlock(buyer, info.quote, Int64(Self.notional(taker.limit - price, qty, info)))
+            ledger.unlock(buyer, info.quote, Int64(Self.notional(limit - price, qty, info)))
         }
         ledger.spendLocked(seller, info.base, baseUnits)
         ledger.receive(buyer, info.base, baseUnits - buyerFee)
@@ -127,23 +204,40 @@ extension MatchingEngine {
         Int64(Int128(amount) * Int128(ppm) / 1_000_000)
     }
 
-    /// After matching: rest a GTC remainder, expire any other, or report the fill.
-    mutating func finish(_ s: Int, _ taker: Taker, clientId: String?, timeInForce: TimeInForce,
+    /// After matching: rest a GTC remainder, expire any other, or report the fill; and give
+    /// back whatever the order still holds locked unless it rests.
+    mutating func finish(_ s: Int, _ taker: Taker, order: PlaceOrder, locked: Int64,
                          _ events: inout EventBuffer) {
-        if taker.remaining == 0 {
-            return events.append(.done(orderId: taker.id, status: .filled, filled: taker.filled, remaining: 0))
+        let info = symbols[s]
+        var spentAtLimit = taker.spent
+        if let limit = taker.limit, taker.side == .buy {
+            // Price improvements went back to free during the trades.
+            spentAtLimit = Int64(Self.notional(limit, taker.filled, info))
         }
-        if timeInForce == .gtc {
+        let rests = taker.limit != nil && order.timeInForce == .gtc && taker.remaining > 0 && !taker.expiredInMatch
+        if rests {
             let slot = books[s].rest(RestingOrder(
-                id: taker.id, account: taker.account, accountIndex: taker.accountIndex, clientId: clientId,
-                side: taker.side, price: taker.limit, remaining: taker.remaining, filled: taker.filled,
+                id: taker.id, account: taker.account, accountIndex: taker.accountIndex, clientId: order.clientId,
+                side: taker.side, price: taker.limit!, remaining: taker.remaining, filled: taker.filled,
                 next: -1, prev: -1))
             registerResting(s, slot)
             return events.append(.booked(orderId: taker.id, remaining: taker.remaining))
         }
-        releaseLock(s, side: taker.side, price: taker.limit, qty: taker.remaining, accountIndex: taker.accountIndex)
-        let status: DoneStatus = .expired
-        events.append(.done(orderId: taker.id, status: status, filled: taker.filled, remaining: taker.remaining))
+        let lockAsset = taker.side == .buy ? info.quote : info.base
+        if locked > spentAtLimit { ledger.unlock(taker.accountIndex, lockAsset, locked - spentAtLimit) }
+        let status: DoneStatus
+        var remaining = taker.remaining
+        if taker.expiredInMatch {
+            status = .expiredInMatch
+        } else if let budget = taker.quoteBudget {
+            // By quote: filled when what is left buys less than one step at the last price.
+            let stepCost = Self.notional(taker.lastPrice, info.step, info)
+            status = taker.filled > 0 && Int128(budget) < stepCost ? .filled : .expired
+        } else {
+            status = taker.remaining == 0 ? .filled : .expired
+        }
+        if taker.quoteBudget != nil { remaining = 0 }  // a market order by quote reports 0
+        events.append(.done(orderId: taker.id, status: status, filled: taker.filled, remaining: remaining))
     }
 
     /// Frees what an order's unfilled `qty` holds locked.
@@ -198,5 +292,26 @@ extension MatchingEngine {
         releaseLock(s, side: order.side, price: order.price, qty: order.remaining, accountIndex: order.accountIndex)
         removeResting(s, slot)
         events.append(.cancelled(orderId: order.id, remaining: order.remaining, reason: reason))
+    }
+
+    mutating func amend(_ account: AccountId, _ symbol: String, _ reference: OrderReference,
+                        _ qty: ExactDecimal, _ events: inout EventBuffer) {
+        func reject(_ reason: RejectReason) {
+            var clientId: String?
+            if case let .clientId(c) = reference { clientId = c }
+            events.append(.rejected(command: "amend", account: account, clientId: clientId, reason: reason))
+        }
+        guard let s = symbolIndex(symbol) else { return reject(.unknownSymbol) }
+        guard ledger.index(of: account) != nil else { return reject(.unknownAccount) }
+        guard let slot = restingSlot(s, account, reference) else { return reject(.unknownOrder) }
+        let info = symbols[s]
+        let order = books[s].order(slot)
+        // Only a reduction keeps priority: strictly below what remains, above zero, on the step.
+        guard let newRemaining = qty.units(atScale: info.qtyDecimals), newRemaining > 0,
+              newRemaining < order.remaining, newRemaining % info.step == 0 else { return reject(.invalidAmend) }
+        let reduction = order.remaining - newRemaining
+        releaseLock(s, side: order.side, price: order.price, qty: reduction, accountIndex: order.accountIndex)
+        books[s].reduce(slot, by: reduction)
+        events.append(.amended(orderId: order.id, remaining: newRemaining))
     }
 }

@@ -66,6 +66,7 @@ public struct MatchingEngine {
         case let .place(order): place(order, &events)
         case let .cancel(account, symbol, reference): cancel(account, symbol, reference, &events)
         case let .cancelAll(account, symbol): cancelAll(account, symbol, &events)
+        case let .amend(account, symbol, reference, qty): amend(account, symbol, reference, qty, &events)
         case let .halt(symbol): setHalted(symbol, true, command.name, &events)
         case let .resume(symbol): setHalted(symbol, false, command.name, &events)
         }

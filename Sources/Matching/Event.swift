@@ -2,12 +2,16 @@
 /// `qtyDecimals` of its `SymbolInfo`), fees in the receiving asset's units; the interchange
 /// layer renders them as decimal strings.
 public enum Event: Equatable, Sendable {
+    /// `price` and `qty` are nil for a market order without them; `quoteQty` (quote units)
+    /// only for a market order by quote.
     case accepted(orderId: OrderId, account: AccountId, symbol: Int, clientId: String?,
-                  side: Side, type: OrderType, timeInForce: TimeInForce, price: Int64, qty: Int64)
+                  side: Side, type: OrderType, timeInForce: TimeInForce, price: Int64?, qty: Int64?,
+                  quoteQty: Int64?)
     case trade(Trade)
     case booked(orderId: OrderId, remaining: Int64)
     case done(orderId: OrderId, status: DoneStatus, filled: Int64, remaining: Int64)
     case cancelled(orderId: OrderId, remaining: Int64, reason: CancelReason)
+    case amended(orderId: OrderId, remaining: Int64)
     case rejected(command: String, account: AccountId?, clientId: String?, reason: RejectReason)
     case ok(command: String)
 }

@@ -15,8 +15,16 @@ public enum TimeInForce: UInt8, Sendable, CustomStringConvertible {
 }
 
 public enum OrderType: UInt8, Sendable, CustomStringConvertible {
-    case limit = 0, limitMaker = 1
-    public var description: String { self == .limit ? "LIMIT" : "LIMIT_MAKER" }
+    case limit = 0, limitMaker = 1, market = 2
+    public var description: String { ["LIMIT", "LIMIT_MAKER", "MARKET"][Int(rawValue)] }
+}
+
+/// Self-trade prevention: what happens when a taker meets a resting order of its own account.
+public enum SelfTradePrevention: UInt8, Sendable, CustomStringConvertible {
+    case none = 0, expireTaker = 1, expireMaker = 2, expireBoth = 3
+    public var description: String { ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"][Int(rawValue)] }
+    var expiresTaker: Bool { self == .expireTaker || self == .expireBoth }
+    var expiresMaker: Bool { self == .expireMaker || self == .expireBoth }
 }
 
 /// Why a command changed nothing (SEMANTICS.md, "Validation").

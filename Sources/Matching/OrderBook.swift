@@ -117,12 +117,17 @@ struct OrderBook {
         freeSlots.append(slot)
     }
 
-    /// Reduces a resting order by `qty` traded (it stays in place).
+    /// Reduces a resting order by `qty` traded (it keeps its place).
     mutating func fill(_ slot: Int, _ qty: Int64) {
+        reduce(slot, by: qty)
+        slots[slot].filled += qty
+    }
+
+    /// Reduces a resting order's remaining quantity in place (a fill or an amend).
+    mutating func reduce(_ slot: Int, by qty: Int64) {
         let side = slots[slot].side
         let (index, _) = self[side].position(of: slots[slot].price)
         slots[slot].remaining -= qty
-        slots[slot].filled += qty
         mutate(side) { $0.update(index) { $0.qty -= qty } }
     }
 

@@ -28,6 +28,18 @@ import Testing
             return .cancel(account: account, symbol: "BTCUSDT", order: .id(OrderId(1 + r.below(max(1, Int(nextOrder))))))
         case 25..<27:
             return .cancelAll(account: account, symbol: "BTCUSDT")
+        case 27..<32:
+            return .amend(account: account, symbol: "BTCUSDT", order: .id(OrderId(1 + r.below(max(1, Int(nextOrder))))),
+                          qty: ExactDecimal(mantissa: Int64(1 + r.below(200)) * 100, scale: 5))
+        case 32..<40:
+            let side: Side = r.below(2) == 0 ? .buy : .sell
+            let stp = SelfTradePrevention(rawValue: UInt8(r.below(4)))!
+            if r.below(2) == 0 {
+                return .place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side, type: .market,
+                                         qty: ExactDecimal(mantissa: Int64(1 + r.below(500)) * 100, scale: 5), stp: stp))
+            }
+            return .place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side, type: .market,
+                                     quoteQty: ExactDecimal(mantissa: Int64(1 + r.below(20_000)), scale: 0), stp: stp))
         default:
             let side: Side = r.below(2) == 0 ? .buy : .sell
             let cents = 3_000_000 + r.below(400) - 200 + (side == .buy ? -20 : 20)
@@ -37,7 +49,8 @@ import Testing
             let type: OrderType = r.below(10) == 0 ? .limitMaker : .limit
             let clientId: String? = r.below(3) == 0 ? "c\(r.below(20))" : nil
             return .place(PlaceOrder(account: account, symbol: "BTCUSDT", clientId: clientId, side: side,
-                                     type: type, timeInForce: tif, price: price, qty: qty))
+                                     type: type, timeInForce: tif, price: price, qty: qty,
+                                     stp: SelfTradePrevention(rawValue: UInt8(r.below(4)))!))
         }
     }
 

@@ -57,3 +57,19 @@ extension Event {
         return nil
     }
 }
+
+extension Market {
+    @discardableResult
+    mutating func order(_ account: AccountId, _ side: Side, _ price: String, _ qty: String,
+                        stp: SelfTradePrevention, tif: TimeInForce = .gtc) -> [Event] {
+        run(.place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side, timeInForce: tif,
+                              price: dec(price), qty: dec(qty), stp: stp)))
+    }
+
+    @discardableResult
+    mutating func market(_ account: AccountId, _ side: Side, qty: String? = nil, quoteQty: String? = nil,
+                         stp: SelfTradePrevention = .none) -> [Event] {
+        run(.place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side, type: .market,
+                              qty: qty.map(dec), quoteQty: quoteQty.map(dec), stp: stp)))
+    }
+}
