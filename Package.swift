@@ -39,6 +39,9 @@ let package = Package(
         // The matching state machine: pure Swift, no I/O, depends on nothing of ours.
         .target(name: "Matching"),
         .testTarget(name: "MatchingTests", dependencies: ["Matching"]),
+        // Commands and events as JSON Lines (INTERCHANGE.md) and as journal records.
+        .target(name: "Codec", dependencies: ["Matching"]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "Matching"]),
         // Seeded workloads shared by tests, benchmarks and `exchange journal generate`.
         .target(name: "_JournalTesting"),
         .executableTarget(

@@ -13,6 +13,9 @@ public enum Command: Equatable, Sendable {
     case amend(account: AccountId, symbol: String, order: OrderReference, qty: ExactDecimal)
     case halt(symbol: String)
     case resume(symbol: String)
+    /// A line that is JSON but no valid command (unknown `cmd`, a field missing or of the
+    /// wrong type): journaled as written, for auditors, and rejected with `INVALID_COMMAND`.
+    case invalid(cmd: String, account: AccountId?, clientId: String?, text: String)
 
     /// The `cmd` name of INTERCHANGE.md.
     public var name: String {
@@ -28,6 +31,7 @@ public enum Command: Equatable, Sendable {
         case .amend: return "amend"
         case .halt: return "halt"
         case .resume: return "resume"
+        case let .invalid(cmd, _, _, _): return cmd
         }
     }
 }

@@ -73,7 +73,7 @@ extension MatchingEngine {
                                 side: order.side, type: order.type, timeInForce: order.timeInForce,
                                 price: price, qty: qty, quoteQty: quoteBudget))
         if order.timeInForce == .fok && price != nil && walked!.qty < qty! {
-            return events.append(.done(orderId: taker.id, status: .expired, filled: 0, remaining: qty!))
+            return events.append(.done(orderId: taker.id, symbol: s, status: .expired, filled: 0, remaining: qty!))
         }
         if quoteBudget != nil { taker.remaining = walked!.qty }
         ledger.lock(a, lockAsset, Int64(lockAmount))
@@ -221,7 +221,7 @@ extension MatchingEngine {
                 side: taker.side, price: taker.limit!, remaining: taker.remaining, filled: taker.filled,
                 next: -1, prev: -1))
             registerResting(s, slot)
-            return events.append(.booked(orderId: taker.id, remaining: taker.remaining))
+            return events.append(.booked(orderId: taker.id, symbol: s, remaining: taker.remaining))
         }
         let lockAsset = taker.side == .buy ? info.quote : info.base
         if locked > spentAtLimit { ledger.unlock(taker.accountIndex, lockAsset, locked - spentAtLimit) }
@@ -237,7 +237,7 @@ extension MatchingEngine {
             status = taker.remaining == 0 ? .filled : .expired
         }
         if taker.quoteBudget != nil { remaining = 0 }  // a market order by quote reports 0
-        events.append(.done(orderId: taker.id, status: status, filled: taker.filled, remaining: remaining))
+        events.append(.done(orderId: taker.id, symbol: s, status: status, filled: taker.filled, remaining: remaining))
     }
 
     /// Frees what an order's unfilled `qty` holds locked.
@@ -291,7 +291,7 @@ extension MatchingEngine {
         let order = books[s].order(slot)
         releaseLock(s, side: order.side, price: order.price, qty: order.remaining, accountIndex: order.accountIndex)
         removeResting(s, slot)
-        events.append(.cancelled(orderId: order.id, remaining: order.remaining, reason: reason))
+        events.append(.cancelled(orderId: order.id, symbol: s, remaining: order.remaining, reason: reason))
     }
 
     mutating func amend(_ account: AccountId, _ symbol: String, _ reference: OrderReference,
@@ -312,6 +312,6 @@ extension MatchingEngine {
         let reduction = order.remaining - newRemaining
         releaseLock(s, side: order.side, price: order.price, qty: reduction, accountIndex: order.accountIndex)
         books[s].reduce(slot, by: reduction)
-        events.append(.amended(orderId: order.id, remaining: newRemaining))
+        events.append(.amended(orderId: order.id, symbol: s, remaining: newRemaining))
     }
 }

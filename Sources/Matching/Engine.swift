@@ -69,6 +69,8 @@ public struct MatchingEngine {
         case let .amend(account, symbol, reference, qty): amend(account, symbol, reference, qty, &events)
         case let .halt(symbol): setHalted(symbol, true, command.name, &events)
         case let .resume(symbol): setHalted(symbol, false, command.name, &events)
+        case let .invalid(cmd, account, clientId, _):
+            events.append(.rejected(command: cmd, account: account, clientId: clientId, reason: .invalidCommand))
         }
     }
 

@@ -8,10 +8,10 @@ public enum Event: Equatable, Sendable {
                   side: Side, type: OrderType, timeInForce: TimeInForce, price: Int64?, qty: Int64?,
                   quoteQty: Int64?)
     case trade(Trade)
-    case booked(orderId: OrderId, remaining: Int64)
-    case done(orderId: OrderId, status: DoneStatus, filled: Int64, remaining: Int64)
-    case cancelled(orderId: OrderId, remaining: Int64, reason: CancelReason)
-    case amended(orderId: OrderId, remaining: Int64)
+    case booked(orderId: OrderId, symbol: Int, remaining: Int64)
+    case done(orderId: OrderId, symbol: Int, status: DoneStatus, filled: Int64, remaining: Int64)
+    case cancelled(orderId: OrderId, symbol: Int, remaining: Int64, reason: CancelReason)
+    case amended(orderId: OrderId, symbol: Int, remaining: Int64)
     case rejected(command: String, account: AccountId?, clientId: String?, reason: RejectReason)
     case ok(command: String)
 }

@@ -21,7 +21,7 @@ import Testing
         var m = ownOrderFirst()
         let events = m.order(7, .buy, "30000", "0.1", stp: .expireTaker)
         #expect(m.trades.isEmpty)
-        #expect(events.last == .done(orderId: 3, status: .expiredInMatch, filled: 0, remaining: 10_000))
+        #expect(events.last == .done(orderId: 3, symbol: 0, status: .expiredInMatch, filled: 0, remaining: 10_000))
         #expect(m.balance(7, "USDT") == ("1000000.00000000", "0.00000000"), "a GTC remainder does not rest")
         #expect(m.engine.depth(symbol: "BTCUSDT")!.asks.map(\.1) == [20_000])
     }
@@ -29,17 +29,17 @@ import Testing
     @Test func stpExpireMakerCancelsOwnOrdersAndGoesOn() {
         var m = ownOrderFirst()
         let events = m.order(7, .buy, "30000", "0.1", stp: .expireMaker)
-        #expect(events[1] == .cancelled(orderId: 1, remaining: 10_000, reason: .stp))
+        #expect(events[1] == .cancelled(orderId: 1, symbol: 0, remaining: 10_000, reason: .stp))
         #expect(m.trades.map(\.makerOrderId) == [2])
-        #expect(events.last == .done(orderId: 3, status: .filled, filled: 10_000, remaining: 0))
+        #expect(events.last == .done(orderId: 3, symbol: 0, status: .filled, filled: 10_000, remaining: 0))
         #expect(m.balance(7, "BTC") == ("10.10000000", "0.00000000"), "its sell was cancelled, its buy filled")
     }
 
     @Test func stpExpireBothCancelsTheMakerAndEndsTheTaker() {
         var m = ownOrderFirst()
         let events = m.order(7, .buy, "30000", "0.1", stp: .expireBoth)
-        #expect(events[1] == .cancelled(orderId: 1, remaining: 10_000, reason: .stp))
-        #expect(events.last == .done(orderId: 3, status: .expiredInMatch, filled: 0, remaining: 10_000))
+        #expect(events[1] == .cancelled(orderId: 1, symbol: 0, remaining: 10_000, reason: .stp))
+        #expect(events.last == .done(orderId: 3, symbol: 0, status: .expiredInMatch, filled: 0, remaining: 10_000))
         #expect(m.engine.depth(symbol: "BTCUSDT")!.asks.map(\.1) == [10_000])
     }
 
@@ -48,12 +48,12 @@ import Testing
         // EXPIRE_MAKER (own skipped) and 0 with EXPIRE_TAKER (the walk stops at the own order).
         var m = ownOrderFirst()
         #expect(m.order(7, .buy, "30000", "0.2", stp: .expireMaker, tif: .fok).last
-                == .done(orderId: 3, status: .expired, filled: 0, remaining: 20_000))
+                == .done(orderId: 3, symbol: 0, status: .expired, filled: 0, remaining: 20_000))
         #expect(m.order(7, .buy, "30000", "0.1", stp: .expireTaker, tif: .fok).last
-                == .done(orderId: 4, status: .expired, filled: 0, remaining: 10_000))
+                == .done(orderId: 4, symbol: 0, status: .expired, filled: 0, remaining: 10_000))
         #expect(m.trades.isEmpty)
         #expect(m.order(7, .buy, "30000", "0.1", stp: .expireMaker, tif: .fok).last
-                == .done(orderId: 5, status: .filled, filled: 10_000, remaining: 0))
+                == .done(orderId: 5, symbol: 0, status: .filled, filled: 10_000, remaining: 0))
         #expect(m.trades.map(\.makerOrderId) == [2])
     }
 
@@ -63,11 +63,11 @@ import Testing
         m.limit(8, .sell, "30010", "0.1")
         let events = m.market(7, .buy, qty: "0.3")
         #expect(m.trades.map(\.qty) == [10_000, 10_000])
-        #expect(events.last == .done(orderId: 3, status: .expired, filled: 20_000, remaining: 10_000))
+        #expect(events.last == .done(orderId: 3, symbol: 0, status: .expired, filled: 20_000, remaining: 10_000))
         // Paid 3000 + 3001 = 6001 USDT; nothing stays locked.
         #expect(m.balance(7, "USDT") == ("993999.00000000", "0.00000000"))
         m.limit(8, .buy, "29990", "0.5")
-        #expect(m.market(7, .sell, qty: "0.5").last == .done(orderId: 5, status: .filled, filled: 50_000, remaining: 0))
+        #expect(m.market(7, .sell, qty: "0.5").last == .done(orderId: 5, symbol: 0, status: .filled, filled: 50_000, remaining: 0))
     }
 
     @Test func marketByQuoteFillsTheLargestStepMultipleOfTheLastLevel() {
@@ -77,16 +77,16 @@ import Testing
         // 5000 USDT: 0.1 at 30000 (3000), then 2000 / 40000 = 0.05 exactly at 40000.
         var events = m.market(7, .buy, quoteQty: "5000")
         #expect(m.trades.map(\.qty) == [10_000, 5_000])
-        #expect(events.last == .done(orderId: 3, status: .filled, filled: 15_000, remaining: 0))
+        #expect(events.last == .done(orderId: 3, symbol: 0, status: .filled, filled: 15_000, remaining: 0))
         #expect(m.balance(7, "USDT") == ("995000.00000000", "0.00000000"))
         // 1.00001 USDT at 40000 buys 0.00002 (0.8 USDT); 0.20001 left is less than one step (0.4).
         events = m.market(7, .buy, quoteQty: "1.00001")
         #expect(m.trades.map(\.qty) == [2])
-        #expect(events.last == .done(orderId: 4, status: .filled, filled: 2, remaining: 0))
+        #expect(events.last == .done(orderId: 4, symbol: 0, status: .filled, filled: 2, remaining: 0))
         #expect(m.balance(7, "USDT") == ("994999.20000000", "0.00000000"))
         // 0.3 USDT buys nothing at 40000: expired, no trade.
         events = m.market(7, .buy, quoteQty: "0.3")
-        #expect(events.last == .done(orderId: 5, status: .expired, filled: 0, remaining: 0))
+        #expect(events.last == .done(orderId: 5, symbol: 0, status: .expired, filled: 0, remaining: 0))
     }
 
     @Test func aMarketOrderShortOfBalanceIsRejectedAlone() {
@@ -97,7 +97,7 @@ import Testing
         let events = m.market(9, .buy, qty: "0.01")   // 300 USDT > 100
         #expect(events.count == 1 && events[0].rejectReason == .insufficientBalance)
         #expect(m.engine.nextOrderId == 2)
-        #expect(m.market(9, .buy, quoteQty: "100").last == .done(orderId: 2, status: .filled, filled: 333, remaining: 0),
+        #expect(m.market(9, .buy, quoteQty: "100").last == .done(orderId: 2, symbol: 0, status: .filled, filled: 333, remaining: 0),
                 "0.00333 × 30000 = 99.9; 0.1 left < 0.3 for a step")
     }
 
@@ -106,7 +106,7 @@ import Testing
         m.limit(7, .sell, "30000", "0.5", clientId: "x")   // 1
         m.limit(8, .sell, "30000", "0.5")                 // 2
         #expect(m.run(.amend(account: 7, symbol: "BTCUSDT", order: .clientId("x"), qty: dec("0.2")))
-                == [.amended(orderId: 1, remaining: 20_000)])
+                == [.amended(orderId: 1, symbol: 0, remaining: 20_000)])
         #expect(m.balance(7, "BTC") == ("9.80000000", "0.20000000"))
         m.limit(9 - 1, .buy, "30000", "0.1")   // account 8 buys: meets order 1 first
         #expect(m.trades.first?.makerOrderId == 1)
@@ -118,6 +118,6 @@ import Testing
                 == .unknownOrder)
         m.run(.halt(symbol: "BTCUSDT"))
         #expect(m.run(.amend(account: 7, symbol: "BTCUSDT", order: .id(1), qty: dec("0.05")))
-                == [.amended(orderId: 1, remaining: 5_000)], "an amend only reduces: accepted while halted")
+                == [.amended(orderId: 1, symbol: 0, remaining: 5_000)], "an amend only reduces: accepted while halted")
     }
 }

@@ -37,11 +37,11 @@ import Testing
         var m = Market()
         let events = m.limit(7, .buy, "30000.00", "0.5", clientId: "a1")
         #expect(events.count == 2)
-        #expect(events.last == .booked(orderId: 1, remaining: 50_000))
+        #expect(events.last == .booked(orderId: 1, symbol: 0, remaining: 50_000))
         // 30000 × 0.5 = 15000 USDT locked.
         #expect(m.balance(7, "USDT") == ("985000.00000000", "15000.00000000"))
         #expect(m.run(.cancel(account: 7, symbol: "BTCUSDT", order: .clientId("a1")))
-                == [.cancelled(orderId: 1, remaining: 50_000, reason: .user)])
+                == [.cancelled(orderId: 1, symbol: 0, remaining: 50_000, reason: .user)])
         #expect(m.balance(7, "USDT") == ("1000000.00000000", "0.00000000"))
         #expect(m.run(.cancel(account: 7, symbol: "BTCUSDT", order: .id(1))).first?.rejectReason == .unknownOrder)
     }
@@ -55,7 +55,7 @@ import Testing
         #expect(m.trades.map(\.makerOrderId) == [2, 3, 1])
         #expect(m.trades.map(\.price) == [3_000_000, 3_000_000, 3_000_100])
         #expect(m.trades.map(\.qty) == [10_000, 10_000, 5_000])
-        #expect(m.events.events.last == .done(orderId: 4, status: .filled, filled: 25_000, remaining: 0))
+        #expect(m.events.events.last == .done(orderId: 4, symbol: 0, status: .filled, filled: 25_000, remaining: 0))
         // Account 7 bought 0.25 for 0.1×30000 + 0.1×30000 + 0.05×30001 = 7500.05 USDT, and sold
         // 0.1 to itself at 30000 (3000 back): net −4500.05 USDT, +0.15 BTC; nothing stays locked.
         #expect(m.balance(7, "USDT") == ("995499.95000000", "0.00000000"))
@@ -83,24 +83,24 @@ import Testing
         var m = Market()
         m.limit(8, .sell, "30000.00", "0.1")
         let ioc = m.limit(7, .buy, "30000.00", "0.3", tif: .ioc)
-        #expect(ioc.last == .done(orderId: 2, status: .expired, filled: 10_000, remaining: 20_000))
+        #expect(ioc.last == .done(orderId: 2, symbol: 0, status: .expired, filled: 10_000, remaining: 20_000))
         #expect(m.balance(7, "USDT") == ("997000.00000000", "0.00000000"))
 
         m.limit(8, .sell, "30000.00", "0.1")   // order 3
         let before = [m.balance(7, "USDT"), m.balance(8, "BTC")]
         let fok = m.limit(7, .buy, "30000.00", "0.2", tif: .fok)
-        #expect(fok.count == 2 && fok.last == .done(orderId: 4, status: .expired, filled: 0, remaining: 20_000))
+        #expect(fok.count == 2 && fok.last == .done(orderId: 4, symbol: 0, status: .expired, filled: 0, remaining: 20_000))
         let after = [m.balance(7, "USDT"), m.balance(8, "BTC")]
         #expect(after.map(\.0) == before.map(\.0) && after.map(\.1) == before.map(\.1))
         let filled = m.limit(7, .buy, "30000.00", "0.1", tif: .fok)
-        #expect(filled.last == .done(orderId: 5, status: .filled, filled: 10_000, remaining: 0))
+        #expect(filled.last == .done(orderId: 5, symbol: 0, status: .filled, filled: 10_000, remaining: 0))
     }
 
     @Test func aMakerOnlyOrderThatWouldTakeIsRejected() {
         var m = Market()
         m.limit(8, .sell, "30000.00", "0.1")
         #expect(m.limit(7, .buy, "30000.00", "0.1", type: .limitMaker).first?.rejectReason == .wouldTake)
-        #expect(m.limit(7, .buy, "29999.99", "0.1", type: .limitMaker).last == .booked(orderId: 2, remaining: 10_000))
+        #expect(m.limit(7, .buy, "29999.99", "0.1", type: .limitMaker).last == .booked(orderId: 2, symbol: 0, remaining: 10_000))
         #expect(m.engine.nextOrderId == 3, "a rejected order takes no id")
     }
 
@@ -136,7 +136,7 @@ import Testing
         m.limit(7, .buy, "29990", "0.1")    // 3
         m.limit(7, .sell, "30005", "0.1")   // 4
         let events = m.run(.cancelAll(account: 7, symbol: "BTCUSDT"))
-        #expect(events.map { (event: Event) -> OrderId in if case let .cancelled(id, _, _) = event { return id } else { return 0 } } == [1, 3, 4])
+        #expect(events.map { (event: Event) -> OrderId in if case let .cancelled(id, _, _, _) = event { return id } else { return 0 } } == [1, 3, 4])
         #expect(m.run(.cancelAll(account: 7, symbol: "BTCUSDT")) == [.ok(command: "cancel_all")])
         #expect(m.run(.cancel(account: 7, symbol: "BTCUSDT", order: .id(2))).first?.rejectReason == .unknownOrder,
                 "another account's order")
