@@ -1,0 +1,229 @@
+import Matching
+
+/// The binary encoding of commands in journal records, version 1 (Journal/FORMAT.md,
+/// "Command records"). Each record is one command, self-contained, read without any state:
+///
+/// ```
+/// +-----+----------------------------------------------------------+
+/// | tag | fields, in the order of the tag's row in FORMAT.md       |
+/// +-----+----------------------------------------------------------+
+/// ```
+/// Integers are LEB128 varints, strings a varint byte length and UTF-8, decimals a scale byte
+/// (0...18) and the zigzag varint of the mantissa. Tags 1...15 are version 1; a later version
+/// takes new tags, so every record says how to read it.
+public enum CommandCodec {
+    enum Tag: UInt8 {
+        case addAsset = 1, addSymbol, openAccount, deposit, withdraw
+        case placeLimit, placeMarketQty, placeMarketQuote
+        case cancelById, cancelByClientId, cancelAll, amendById, amendByClientId
+        case halt, resume
+        case invalid = 0x10
+    }
+
+    /// Why a record does not decode.
+    public struct DecodeError: Error, Equatable, CustomStringConvertible {
+        public var reason: String
+        public var description: String { reason }
+    }
+
+    /// Appends the encoding of `command` to `out`.
+    public static func encode(_ command: Command, into out: inout [UInt8]) {
+        var w = Writer(out: out)
+        defer { out = w.out }
+        switch command {
+        case let .addAsset(name, scale):
+            w.tag(.addAsset); w.string(name); w.varint(UInt64(scale))
+        case let .addSymbol(spec):
+            w.tag(.addSymbol); w.string(spec.name); w.string(spec.base); w.string(spec.quote)
+            for d in [spec.tickSize, spec.stepSize, spec.minQty, spec.maxQty, spec.minNotional] { w.decimal(d) }
+            w.varint(UInt64(spec.makerFeePpm)); w.varint(UInt64(spec.takerFeePpm))
+        case let .openAccount(account):
+            w.tag(.openAccount); w.varint(account)
+        case let .deposit(account, asset, amount):
+            w.tag(.deposit); w.varint(account); w.string(asset); w.decimal(amount)
+        case let .withdraw(account, asset, amount):
+            w.tag(.withdraw); w.varint(account); w.string(asset); w.decimal(amount)
+        case let .place(order):
+            encodePlace(order, &w)
+        case let .cancel(account, symbol, .id(id)):
+            w.tag(.cancelById); w.varint(account); w.string(symbol); w.varint(id)
+        case let .cancel(account, symbol, .clientId(clientId)):
+            w.tag(.cancelByClientId); w.varint(account); w.string(symbol); w.string(clientId)
+        case let .cancelAll(account, symbol):
+            w.tag(.cancelAll); w.varint(account); w.string(symbol)
+        case let .amend(account, symbol, .id(id), qty):
+            w.tag(.amendById); w.varint(account); w.string(symbol); w.varint(id); w.decimal(qty)
+        case let .amend(account, symbol, .clientId(clientId), qty):
+            w.tag(.amendByClientId); w.varint(account); w.string(symbol); w.string(clientId); w.decimal(qty)
+        case let .halt(symbol):
+            w.tag(.halt); w.string(symbol)
+        case let .resume(symbol):
+            w.tag(.resume); w.string(symbol)
+        case let .invalid(cmd, account, clientId, text):
+            w.tag(.invalid)
+            w.byte((account == nil ? 0 : 1) | (clientId == nil ? 0 : 2))
+            w.string(cmd)
+            if let account { w.varint(account) }
+            if let clientId { w.string(clientId) }
+            w.string(text)
+        }
+    }
+
+    /// Order flags: bit 0 side (1 = SELL), bits 1-2 type, bits 3-4 tif, bits 5-6 stp, bit 7 a
+    /// client id follows the symbol.
+    private static func encodePlace(_ o: PlaceOrder, _ w: inout Writer) {
+        let tag: Tag = o.type != .market ? .placeLimit : (o.quoteQty != nil ? .placeMarketQuote : .placeMarketQty)
+        w.tag(tag)
+        var flags = UInt8(o.side.rawValue) | o.type.rawValue << 1 | o.timeInForce.rawValue << 3 | o.stp.rawValue << 5
+        if o.clientId != nil { flags |= 0x80 }
+        w.byte(flags)
+        w.varint(o.account)
+        w.string(o.symbol)
+        if let clientId = o.clientId { w.string(clientId) }
+        switch tag {
+        case .placeLimit: w.decimal(o.price!); w.decimal(o.qty!)
+        case .placeMarketQty: w.decimal(o.qty!)
+        default: w.decimal(o.quoteQty!)
+        }
+    }
+
+    /// Decodes one record held in an array.
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Command {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(DecodeError) -> Command in try decode(raw) }
+        }
+        return try result.get()
+    }
+
+    /// Decodes one record.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> Command {
+        var r = Reader(bytes: bytes)
+        let raw = try r.byte()
+        guard let tag = Tag(rawValue: raw) else { throw DecodeError(reason: "unknown command tag \(raw)") }
+        let command: Command
+        switch tag {
+        case .addAsset:
+            let name = try r.string()
+            command = .addAsset(name: name, scale: Int(try r.varint()))
+        case .addSymbol:
+            let name = try r.string(), base = try r.string(), quote = try r.string()
+            let tick = try r.decimal(), step = try r.decimal(), minQty = try r.decimal()
+            let maxQty = try r.decimal(), minNotional = try r.decimal()
+            let maker = Int64(bitPattern: try r.varint()), taker = Int64(bitPattern: try r.varint())
+            command = .addSymbol(SymbolSpec(name: name, base: base, quote: quote, tickSize: tick, stepSize: step,
+                                            minQty: minQty, maxQty: maxQty, minNotional: minNotional,
+                                            makerFeePpm: maker, takerFeePpm: taker))
+        case .openAccount:
+            command = .openAccount(try r.varint())
+        case .deposit, .withdraw:
+            let account = try r.varint(), asset = try r.string(), amount = try r.decimal()
+            command = tag == .deposit ? .deposit(account: account, asset: asset, amount: amount)
+                                      : .withdraw(account: account, asset: asset, amount: amount)
+        case .placeLimit, .placeMarketQty, .placeMarketQuote:
+            command = .place(try decodePlace(tag, &r))
+        case .cancelById, .cancelByClientId:
+            let account = try r.varint(), symbol = try r.string()
+            let reference: OrderReference = tag == .cancelById ? .id(try r.varint()) : .clientId(try r.string())
+            command = .cancel(account: account, symbol: symbol, order: reference)
+        case .cancelAll:
+            let account = try r.varint()
+            command = .cancelAll(account: account, symbol: try r.string())
+        case .amendById, .amendByClientId:
+            let account = try r.varint(), symbol = try r.string()
+            let reference: OrderReference = tag == .amendById ? .id(try r.varint()) : .clientId(try r.string())
+            command = .amend(account: account, symbol: symbol, order: reference, qty: try r.decimal())
+        case .halt:
+            command = .halt(symbol: try r.string())
+        case .resume:
+            command = .resume(symbol: try r.string())
+        case .invalid:
+            let present = try r.byte()
+            let cmd = try r.string()
+            let account = present & 1 != 0 ? try r.varint() : nil
+            let clientId = present & 2 != 0 ? try r.string() : nil
+            command = .invalid(cmd: cmd, account: account, clientId: clientId, text: try r.string())
+        }
+        guard r.atEnd else { throw DecodeError(reason: "\(r.remaining) bytes after a \(tag) command") }
+        return command
+    }
+
+    private static func decodePlace(_ tag: Tag, _ r: inout Reader) throws(DecodeError) -> PlaceOrder {
+        let flags = try r.byte()
+        guard let type = OrderType(rawValue: flags >> 1 & 3), let tif = TimeInForce(rawValue: flags >> 3 & 3),
+              let stp = SelfTradePrevention(rawValue: flags >> 5 & 3),
+              (type == .market) == (tag != .placeLimit) else {
+            throw DecodeError(reason: "bad order flags \(flags)")
+        }
+        var order = PlaceOrder(account: try r.varint(), symbol: try r.string(), side: flags & 1 == 0 ? .buy : .sell,
+                               type: type, timeInForce: tif, stp: stp)
+        if flags & 0x80 != 0 { order.clientId = try r.string() }
+        switch tag {
+        case .placeLimit:
+            order.price = try r.decimal()
+            order.qty = try r.decimal()
+        case .placeMarketQty: order.qty = try r.decimal()
+        default: order.quoteQty = try r.decimal()
+        }
+        return order
+    }
+
+    struct Writer {
+        var out: [UInt8]
+        mutating func tag(_ t: Tag) { out.append(t.rawValue) }
+        mutating func byte(_ b: UInt8) { out.append(b) }
+        mutating func varint(_ value: UInt64) {
+            var v = value
+            while v >= 0x80 {
+                out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+                v >>= 7
+            }
+            out.append(UInt8(v))
+        }
+        mutating func string(_ s: String) {
+            varint(UInt64(s.utf8.count))
+            out.append(contentsOf: s.utf8)
+        }
+        mutating func decimal(_ d: ExactDecimal) {
+            out.append(UInt8(d.scale))
+            varint(UInt64(bitPattern: (d.mantissa << 1) ^ (d.mantissa >> 63)))
+        }
+    }
+
+    struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        var at = 0
+        var atEnd: Bool { at == bytes.count }
+        var remaining: Int { bytes.count - at }
+
+        mutating func byte() throws(DecodeError) -> UInt8 {
+            guard at < bytes.count else { throw DecodeError(reason: "record ends early") }
+            defer { at += 1 }
+            return bytes[at]
+        }
+        mutating func varint() throws(DecodeError) -> UInt64 {
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                let b = try byte()
+                guard shift < 64, !(shift == 63 && b > 1) else { throw DecodeError(reason: "varint overflows") }
+                result |= UInt64(b & 0x7f) << shift
+                if b < 0x80 { return result }
+                shift += 7
+            }
+        }
+        mutating func string() throws(DecodeError) -> String {
+            let n = try varint()
+            guard n <= UInt64(remaining) else { throw DecodeError(reason: "string runs past the record") }
+            let slice = UnsafeRawBufferPointer(rebasing: bytes[at..<(at + Int(n))])
+            at += Int(n)
+            guard let s = String(validating: slice, as: UTF8.self) else { throw DecodeError(reason: "string is not UTF-8") }
+            return s
+        }
+        mutating func decimal() throws(DecodeError) -> ExactDecimal {
+            let scale = Int(try byte())
+            guard scale <= 18 else { throw DecodeError(reason: "decimal scale \(scale)") }
+            let z = try varint()
+            return ExactDecimal(mantissa: Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1), scale: scale)
+        }
+    }
+}

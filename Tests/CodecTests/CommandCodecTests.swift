@@ -1,0 +1,50 @@
+import Testing
+@testable import Codec
+@testable import Matching
+
+@Suite struct CommandCodecTests {
+    static let samples: [Command] = [
+        .addAsset(name: "BTC", scale: 8),
+        .addSymbol(SymbolSpec(name: "BTCUSDT", base: "BTC", quote: "USDT", tickSize: dec("0.01"), stepSize: dec("0.00001"),
+                              minQty: dec("0.00001"), maxQty: dec("9000"), minNotional: dec("5"), makerFeePpm: 100, takerFeePpm: 1_000_000)),
+        .openAccount(0), .openAccount(UInt64.max),
+        .deposit(account: 7, asset: "USDT", amount: dec("100000")),
+        .withdraw(account: 7, asset: "USDT", amount: dec("-25.5")),
+        .place(PlaceOrder(account: 7, symbol: "BTCUSDT", clientId: "a1", side: .buy, price: dec("30000.00"), qty: dec("0.5"))),
+        .place(PlaceOrder(account: 8, symbol: "BTCUSDT", side: .sell, type: .limitMaker, timeInForce: .fok,
+                          price: dec("92233720368.54775807"), qty: ExactDecimal(mantissa: Int64.min, scale: 0), stp: .expireBoth)),
+        .place(PlaceOrder(account: 8, symbol: "BTCUSDT", clientId: "m1", side: .sell, type: .market, qty: dec("0.2"), stp: .expireMaker)),
+        .place(PlaceOrder(account: 8, symbol: "BTCUSDT", side: .buy, type: .market, timeInForce: .ioc, quoteQty: dec("1000"))),
+        .cancel(account: 7, symbol: "BTCUSDT", order: .clientId("a1")),
+        .cancel(account: 7, symbol: "BTCUSDT", order: .id(12)),
+        .cancelAll(account: 7, symbol: "BTCUSDT"),
+        .amend(account: 7, symbol: "BTCUSDT", order: .id(12), qty: dec("0.25")),
+        .amend(account: 7, symbol: "ÉTH€", order: .clientId(""), qty: dec("0")),
+        .halt(symbol: "BTCUSDT"), .resume(symbol: "BTCUSDT"),
+        .invalid(cmd: "fly", account: nil, clientId: nil, text: #"{"cmd":"fly"}"#),
+        .invalid(cmd: "place", account: 3, clientId: "x", text: "{…}"),
+    ]
+
+    @Test func everyCommandRoundTrips() throws {
+        for command in Self.samples {
+            var bytes: [UInt8] = []
+            CommandCodec.encode(command, into: &bytes)
+            let back = try CommandCodec.decode(bytes)
+            #expect(back == command)
+            // Every strict prefix is refused, never misread.
+            for cut in 0..<bytes.count {
+                let prefix = Array(bytes[..<cut])
+                #expect(throws: CommandCodec.DecodeError.self) { _ = try CommandCodec.decode(prefix) }
+            }
+        }
+    }
+
+    @Test func randomBytesNeverCrashTheDecoder() {
+        var state: UInt64 = 99
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        for _ in 0..<20_000 {
+            let bytes = (0..<Int(next() % 40)).map { _ in UInt8(truncatingIfNeeded: next()) }
+            _ = try? CommandCodec.decode(bytes)
+        }
+    }
+}
