@@ -48,6 +48,8 @@ let package = Package(
             name: "exchange",
             dependencies: [
                 "Journal",
+                "Matching",
+                "Codec",
                 "_JournalTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

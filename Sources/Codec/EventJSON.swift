@@ -77,7 +77,8 @@ public enum EventJSON {
         trimmed(units, engine.symbols[symbol].qtyDecimals)
     }
 
-    static func trimmed(_ units: Int64, _ scale: Int) -> String {
+    /// `units × 10^-scale` without trailing zeros ("0.5", "0").
+    public static func trimmed(_ units: Int64, _ scale: Int) -> String {
         var text = ExactDecimal.format(units: units, scale: scale)
         if text.contains(".") {
             while text.hasSuffix("0") { text.removeLast() }

@@ -137,9 +137,9 @@ public final class JournalReader {
         return try body(record)
     }
 
-    /// The next record, pointing into the reader's buffers until the next call.
-    @usableFromInline
-    func nextView() throws(JournalError) -> JournalRecord? {
+    /// The next record without a copy: its `bytes` point into the reader's buffers and stay
+    /// valid only until the next call on this reader. Nil at the end of what is written so far.
+    public func nextView() throws(JournalError) -> JournalRecord? {
         while true {
             if hasCursor, let bytes = cursor.next() {
                 let sequence = cursorSequence

@@ -8,15 +8,15 @@ import Glibc
 struct Exchange: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exchange",
-        abstract: "The exchange core: journal tools (matching, node and simulation come next).",
-        subcommands: [JournalCommand.self])
+        abstract: "The exchange core: the journal, the matching engine's replay and its state.",
+        subcommands: [JournalCommand.self, StateCommand.self])
 }
 
 struct JournalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "journal",
         abstract: "Work with a journal directory.",
-        subcommands: [Generate.self, Verify.self, Info.self, Retire.self])
+        subcommands: [Import.self, Export.self, Replay.self, Verify.self, Info.self, Generate.self, Retire.self])
 }
 
 /// Options every journal subcommand shares.
