@@ -123,6 +123,15 @@ public struct MatchingEngine {
     public func symbolIndex(_ name: String) -> Int? { symbolByName[name] }
     public func assetIndex(_ name: String) -> Int? { assetByName[name] }
 
+    /// What remains of a resting order (nil when it is not resting on that symbol).
+    public func remaining(of reference: OrderReference, symbol: String, account: AccountId? = nil) -> Int64? {
+        guard let s = symbolByName[symbol], case let .id(id) = reference, let (symbolIndex, slot) = ordersById[id],
+              symbolIndex == s else { return nil }
+        let order = books[s].order(slot)
+        if let account, order.account != account { return nil }
+        return order.remaining
+    }
+
     /// (free, locked) of an account in an asset, in the asset's units; nil for an unknown one.
     public func balance(account: AccountId, asset: String) -> (free: Int64, locked: Int64)? {
         guard let a = ledger.index(of: account), let s = assetByName[asset] else { return nil }
