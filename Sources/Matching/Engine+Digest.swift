@@ -28,7 +28,7 @@ extension MatchingEngine {
         u32(order.count)
         for a in order {
             u64(ledger.accountIds[a])
-            for asset in assets.indices { i64(ledger.free[a][asset]); i64(ledger.locked[a][asset]) }
+            for asset in assets.indices { i64(ledger.free(a, asset)); i64(ledger.locked(a, asset)) }
         }
         for book in books {
             for side in [book.bids, book.asks] {

@@ -45,11 +45,11 @@ extension MatchingEngine {
         if resting != restingCount { return "order index holds \(restingCount) orders, books \(resting)" }
         for a in ledger.accountIds.indices {
             for s in assets.indices {
-                if ledger.free[a][s] < 0 || ledger.locked[a][s] < 0 {
+                if ledger.free(a, s) < 0 || ledger.locked(a, s) < 0 {
                     return "account \(ledger.accountIds[a]) \(assets[s].name): negative balance"
                 }
-                if ledger.locked[a][s] != expectedLocked[a][s] {
-                    return "account \(ledger.accountIds[a]) \(assets[s].name): locked \(ledger.locked[a][s]), orders hold \(expectedLocked[a][s])"
+                if ledger.locked(a, s) != expectedLocked[a][s] {
+                    return "account \(ledger.accountIds[a]) \(assets[s].name): locked \(ledger.locked(a, s)), orders hold \(expectedLocked[a][s])"
                 }
             }
         }

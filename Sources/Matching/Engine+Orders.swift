@@ -66,7 +66,7 @@ extension MatchingEngine {
             lockAmount = order.side == .buy ? walked!.cost : Int128(walked!.qty) * Int128(info.baseMultiplier)
         }
         let lockAsset = order.side == .buy ? info.quote : info.base
-        guard lockAmount <= Int128(ledger.free[a][lockAsset]) else { return reject(.insufficientBalance) }
+        guard lockAmount <= Int128(ledger.free(a, lockAsset)) else { return reject(.insufficientBalance) }
 
         nextOrderId += 1
         events.append(.accepted(orderId: taker.id, account: order.account, symbol: s, clientId: order.clientId,

@@ -135,7 +135,7 @@ public struct MatchingEngine {
     /// (free, locked) of an account in an asset, in the asset's units; nil for an unknown one.
     public func balance(account: AccountId, asset: String) -> (free: Int64, locked: Int64)? {
         guard let a = ledger.index(of: account), let s = assetByName[asset] else { return nil }
-        return (ledger.free[a][s], ledger.locked[a][s])
+        return (ledger.free(a, s), ledger.locked(a, s))
     }
 
     /// The L2 book of a symbol, best first: (price, total qty) per level, in symbol units.
@@ -151,7 +151,7 @@ public struct MatchingEngine {
     public func totals() -> [Int64] {
         var sums = [Int64](repeating: 0, count: assets.count)
         for a in ledger.accountIds.indices {
-            for s in assets.indices { sums[s] += ledger.free[a][s] + ledger.locked[a][s] }
+            for s in assets.indices { sums[s] += ledger.free(a, s) + ledger.locked(a, s) }
         }
         return sums
     }
@@ -221,7 +221,7 @@ public struct MatchingEngine {
             // A deposit that would overflow a 64-bit balance cannot be represented: refused.
             guard ledger.credit(a, s, units) else { return reject(.invalidCommand) }
         } else {
-            guard ledger.free[a][s] >= units else { return reject(.insufficientBalance) }
+            guard ledger.free(a, s) >= units else { return reject(.insufficientBalance) }
             ledger.debitFree(a, s, units)
         }
         events.append(.ok(command: name))

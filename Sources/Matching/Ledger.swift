@@ -1,68 +1,85 @@
 /// Accounts and their balances: per account and asset, `free` and `locked`, in the asset's
-/// smallest units. Account 0 exists from the start and receives fees.
+/// smallest units, in two flat arrays (account-major). Account 0 exists from the start and
+/// receives fees.
 struct Ledger {
     private(set) var accountIds: [AccountId] = []
     private var indexById: [AccountId: Int] = [:]
-    private(set) var free: [[Int64]] = []
-    private(set) var locked: [[Int64]] = []
+    private var freeUnits: [Int64] = []
+    private var lockedUnits: [Int64] = []
     private(set) var assetCount = 0
 
     init() { _ = open(0) }
 
     func index(of account: AccountId) -> Int? { indexById[account] }
 
+    @inline(__always) func free(_ account: Int, _ asset: Int) -> Int64 { freeUnits[account * assetCount + asset] }
+    @inline(__always) func locked(_ account: Int, _ asset: Int) -> Int64 { lockedUnits[account * assetCount + asset] }
+
     /// Opens an account; false when it exists.
     mutating func open(_ account: AccountId) -> Bool {
         guard indexById[account] == nil else { return false }
         indexById[account] = accountIds.count
         accountIds.append(account)
-        free.append([Int64](repeating: 0, count: assetCount))
-        locked.append([Int64](repeating: 0, count: assetCount))
+        freeUnits.append(contentsOf: repeatElement(0, count: assetCount))
+        lockedUnits.append(contentsOf: repeatElement(0, count: assetCount))
         return true
     }
 
+    /// Adds a zero balance of a new asset to every account (rare: an admin command).
     mutating func addAsset() {
-        assetCount += 1
-        for i in free.indices {
-            free[i].append(0)
-            locked[i].append(0)
+        func widened(_ units: [Int64]) -> [Int64] {
+            var out: [Int64] = []
+            out.reserveCapacity(accountIds.count * (assetCount + 1))
+            for a in accountIds.indices {
+                out.append(contentsOf: units[(a * assetCount)..<((a + 1) * assetCount)])
+                out.append(0)
+            }
+            return out
         }
+        freeUnits = widened(freeUnits)
+        lockedUnits = widened(lockedUnits)
+        assetCount += 1
     }
 
     /// Adds to `free`; false (and no change) when the balance would overflow.
     mutating func credit(_ account: Int, _ asset: Int, _ amount: Int64) -> Bool {
-        let (sum, overflow) = free[account][asset].addingReportingOverflow(amount)
+        let i = account * assetCount + asset
+        let (sum, overflow) = freeUnits[i].addingReportingOverflow(amount)
         if overflow { return false }
-        free[account][asset] = sum
+        freeUnits[i] = sum
         return true
     }
 
     mutating func debitFree(_ account: Int, _ asset: Int, _ amount: Int64) {
-        precondition(free[account][asset] >= amount, "free balance would go negative")
-        free[account][asset] -= amount
+        let i = account * assetCount + asset
+        precondition(freeUnits[i] >= amount, "free balance would go negative")
+        freeUnits[i] -= amount
     }
 
     mutating func lock(_ account: Int, _ asset: Int, _ amount: Int64) {
-        precondition(free[account][asset] >= amount, "locking more than is free")
-        free[account][asset] -= amount
-        locked[account][asset] += amount
+        let i = account * assetCount + asset
+        precondition(freeUnits[i] >= amount, "locking more than is free")
+        freeUnits[i] -= amount
+        lockedUnits[i] += amount
     }
 
     mutating func unlock(_ account: Int, _ asset: Int, _ amount: Int64) {
-        precondition(locked[account][asset] >= amount, "unlocking more than is locked")
-        locked[account][asset] -= amount
-        free[account][asset] += amount
+        let i = account * assetCount + asset
+        precondition(lockedUnits[i] >= amount, "unlocking more than is locked")
+        lockedUnits[i] -= amount
+        freeUnits[i] += amount
     }
 
     /// Takes from `locked` what leaves the account (paid in a trade).
     mutating func spendLocked(_ account: Int, _ asset: Int, _ amount: Int64) {
-        precondition(locked[account][asset] >= amount, "spending more than is locked")
-        locked[account][asset] -= amount
+        let i = account * assetCount + asset
+        precondition(lockedUnits[i] >= amount, "spending more than is locked")
+        lockedUnits[i] -= amount
     }
 
-    /// Adds what arrives in a trade (a received amount never overflows a sum that was
-    /// deposited: totals are conserved).
+    /// Adds what arrives in a trade (it never overflows: totals are conserved and were
+    /// deposited).
     mutating func receive(_ account: Int, _ asset: Int, _ amount: Int64) {
-        free[account][asset] += amount
+        freeUnits[account * assetCount + asset] += amount
     }
 }

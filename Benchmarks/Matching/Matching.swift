@@ -1,0 +1,132 @@
+import Benchmark
+import Matching
+
+// The matching engine alone (commands already decoded), on a mix like exchange-core's: mostly
+// new limits near the touch and cancels (cancel/replace), some IOC and market orders; once
+// with about 1,000 resting orders, once with about 1,000,000 resting further from the touch.
+
+struct Random {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+func dec(_ mantissa: Int, _ scale: Int) -> ExactDecimal { ExactDecimal(mantissa: Int64(mantissa), scale: scale) }
+
+/// An engine with one symbol and 1,000 funded accounts.
+func market() -> MatchingEngine {
+    var engine = MatchingEngine()
+    var events = EventBuffer()
+    engine.apply(.addAsset(name: "BTC", scale: 8), into: &events)
+    engine.apply(.addAsset(name: "USDT", scale: 8), into: &events)
+    engine.apply(.addSymbol(SymbolSpec(name: "BTCUSDT", base: "BTC", quote: "USDT", tickSize: dec(1, 2),
+                                       stepSize: dec(1, 5), minQty: dec(1, 5), maxQty: dec(9000, 0), minNotional: dec(0, 0))),
+                 into: &events)
+    for a in 1...1_000 {
+        engine.apply(.openAccount(AccountId(a)), into: &events)
+        engine.apply(.deposit(account: AccountId(a), asset: "BTC", amount: dec(10_000_000, 0)), into: &events)
+        engine.apply(.deposit(account: AccountId(a), asset: "USDT", amount: dec(1_000_000_000, 0)), into: &events)
+    }
+    return engine
+}
+
+/// Rests `count` orders 50–550 ticks away from 30000.00 on both sides.
+func deepen(_ engine: inout MatchingEngine, count: Int) {
+    var events = EventBuffer()
+    var r = Random(state: 7)
+    for i in 0..<count {
+        let side: Side = i % 2 == 0 ? .buy : .sell
+        let ticks = 50 + r.below(500)
+        let price = side == .buy ? 3_000_000 - ticks : 3_000_000 + ticks
+        events.removeAll()
+        engine.apply(.place(PlaceOrder(account: AccountId(1 + r.below(1_000)), symbol: "BTCUSDT", side: side,
+                                       price: dec(price, 2), qty: dec(1 + r.below(100), 5))), into: &events)
+    }
+}
+
+/// `count` commands of the mix, generated against a copy of `engine` so that cancels name
+/// orders that rest.
+func mix(_ engine: MatchingEngine, count: Int, seed: UInt64) -> [Command] {
+    var scratch = engine
+    var events = EventBuffer()
+    var r = Random(state: seed)
+    var live: [(AccountId, OrderId)] = []
+    var commands: [Command] = []
+    commands.reserveCapacity(count)
+    var mid = 3_000_000
+    while commands.count < count {
+        mid += r.below(5) - 2
+        let account = AccountId(1 + r.below(1_000))
+        let side: Side = r.below(2) == 0 ? .buy : .sell
+        let command: Command
+        switch r.below(100) {
+        case 0..<40 where !live.isEmpty:
+            let (owner, id) = live.remove(at: r.below(live.count))
+            command = .cancel(account: owner, symbol: "BTCUSDT", order: .id(id))
+        case 40..<47:
+            let price = side == .buy ? mid + 5 : mid - 5
+            command = .place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side, timeInForce: .ioc,
+                                        price: dec(price, 2), qty: dec(1 + r.below(300), 5)))
+        case 47..<50:
+            command = .place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side, type: .market,
+                                        qty: dec(1 + r.below(300), 5)))
+        default:
+            let offset = r.below(20)
+            let price = side == .buy ? mid - offset : mid + offset
+            command = .place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side,
+                                        price: dec(price, 2), qty: dec(1 + r.below(200), 5)))
+        }
+        events.removeAll()
+        scratch.apply(command, into: &events)
+        for event in events.events {
+            if case let .booked(id, _, _) = event { live.append((account, id)) }
+        }
+        commands.append(command)
+    }
+    return commands
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        scalingFactor: .one,
+        maxDuration: .seconds(15),
+        maxIterations: 10
+    )
+    let commandsPerIteration = 200_000
+
+    for (name, resting) in [("~1,000 resting orders", 1_000), ("~1,000,000 resting orders", 1_000_000)] {
+        var base = market()
+        deepen(&base, count: resting)
+        let commands = mix(base, count: commandsPerIteration, seed: 11)
+        let start = base
+        Benchmark("Apply 200k commands (limit/cancel/IOC/market mix), \(name)") { benchmark in
+            for _ in benchmark.scaledIterations {
+                var engine = start
+                var events = EventBuffer(capacity: 256)
+                // Touch every part of the copy first so that copy-on-write is not measured:
+                // each account's balances, the book, the order indexes.
+                for a in 1...1_000 {
+                    engine.apply(.deposit(account: AccountId(a), asset: "BTC", amount: dec(1, 8)), into: &events)
+                    engine.apply(.deposit(account: AccountId(a), asset: "USDT", amount: dec(1, 8)), into: &events)
+                }
+                engine.apply(.place(PlaceOrder(account: 1, symbol: "BTCUSDT", clientId: "touch", side: .buy,
+                                               price: dec(100, 2), qty: dec(1, 5))), into: &events)
+                engine.apply(.cancel(account: 1, symbol: "BTCUSDT", order: .clientId("touch")), into: &events)
+                benchmark.startMeasurement()
+                for command in commands {
+                    events.removeAll()
+                    engine.apply(command, into: &events)
+                }
+                benchmark.stopMeasurement()
+                blackHole(engine.nextOrderId)
+            }
+        }
+    }
+}
