@@ -38,7 +38,7 @@ let package = Package(
         ),
         // The matching state machine: pure Swift, no I/O, depends on nothing of ours.
         .target(name: "Matching"),
-        .testTarget(name: "MatchingTests", dependencies: ["Matching"]),
+        .testTarget(name: "MatchingTests", dependencies: ["Matching", "_JournalTesting"]),
         // Commands and events as JSON Lines (INTERCHANGE.md) and as journal records.
         .target(name: "Codec", dependencies: ["Matching"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Matching"]),

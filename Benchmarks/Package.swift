@@ -29,6 +29,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Matching", package: "exchange"),
+                .product(name: "_JournalTesting", package: "exchange"),
             ],
             path: "Matching",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

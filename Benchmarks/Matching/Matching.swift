@@ -1,19 +1,15 @@
 import Benchmark
 import Matching
+import _JournalTesting
 
 // The matching engine alone (commands already decoded), on a mix like exchange-core's: mostly
 // new limits near the touch and cancels (cancel/replace), some IOC and market orders; once
 // with about 1,000 resting orders, once with about 1,000,000 resting further from the touch.
 
-struct Random {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+typealias Random = SplitMix64
+
+extension SplitMix64 {
+    init(state: UInt64) { self.init(seed: state) }
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 

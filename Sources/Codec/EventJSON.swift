@@ -89,7 +89,7 @@ public enum EventJSON {
 }
 
 /// Writes one JSON object with keys in the order given.
-struct JSONObjectWriter {
+public struct JSONObjectWriter {
     private var parts: [String] = []
 
     mutating func number<T: BinaryInteger>(_ key: String, _ value: T) { parts.append("\"\(key)\":\(value)") }
@@ -98,7 +98,8 @@ struct JSONObjectWriter {
 
     var text: String { "{" + parts.joined(separator: ",") + "}" }
 
-    static func quote(_ s: String) -> String {
+    /// `s` as a JSON string literal, quotes included.
+    public static func quote(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {

@@ -1,21 +1,17 @@
 import Testing
 @testable import Matching
+import _JournalTesting
+
+extension SplitMix64 {
+    init(state: UInt64) { self.init(seed: state) }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
 
 /// Seeded random streams of orders, cancels, deposits and withdrawals. After every command the
 /// full invariant check holds and every asset is conserved. A failure names its seed; run it
 /// again with that seed to reproduce it.
 @Suite struct MatchingPropertyTests {
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
+    typealias Random = SplitMix64
 
     func randomCommand(_ r: inout Random, _ nextOrder: OrderId) -> Command {
         let account = AccountId(7 + r.below(4))

@@ -1,3 +1,5 @@
+import Codec
+
 /// Builds one JSON object with its keys in the order they are added (the CLI's `--json` lines).
 struct JSONLine {
     private var fields: [String] = []
@@ -15,23 +17,7 @@ struct JSONLine {
 
     var text: String { "{" + fields.joined(separator: ",") + "}" }
 
-    func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    func quote(_ s: String) -> String { JSONObjectWriter.quote(s) }
 }
 
 /// A fixed-point rendering with no exponent, as JSON allows.
