@@ -22,7 +22,7 @@ extension MatchingEngine {
         func reject(_ reason: RejectReason) {
             events.append(.rejected(command: "place", account: order.account, clientId: order.clientId, reason: reason))
         }
-        guard let s = symbolIndex(order.symbol) else { return reject(.unknownSymbol) }
+        guard let s = resolveSymbol(order.symbol) else { return reject(.unknownSymbol) }
         guard !symbols[s].halted else { return reject(.symbolHalted) }
         guard let a = ledger.index(of: order.account) else { return reject(.unknownAccount) }
         let info = symbols[s]
@@ -50,7 +50,7 @@ extension MatchingEngine {
         }
         if let clientId = order.clientId,
            ordersByClientIdContains(order.account, clientId) { return reject(.duplicateClientId) }
-        if order.type == .limitMaker, let price, let best = books[s][order.side.opposite].best,
+        if order.type == .limitMaker, let price, let best = books[s].best(order.side.opposite),
            Self.crosses(best.price, limit: price, takerSide: order.side) {
             return reject(.wouldTake)
         }
@@ -91,12 +91,13 @@ extension MatchingEngine {
         var cost: Int128 = 0
         var budget = taker.quoteBudget.map { Int128($0) }
         let wanted = taker.quoteBudget == nil ? taker.remaining : Int64.max
-        let book = books[s]
-        for level in book[taker.side.opposite].levels.reversed() {
+        let side = taker.side.opposite
+        for i in 0..<books[s].levelCount(side) {
+            let level = books[s].level(side, fromBest: i)
             if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
             var slot = level.head
             while slot >= 0 {
-                let maker = book.order(slot)
+                let maker = books[s].order(slot)
                 slot = maker.next
                 if maker.account == taker.account && taker.stp != .none {
                     if taker.stp.expiresTaker { return (qty, cost) }
@@ -132,7 +133,7 @@ extension MatchingEngine {
     mutating func match(_ s: Int, _ taker: inout Taker, _ events: inout EventBuffer) {
         let opposite = taker.side.opposite
         let info = symbols[s]
-        while taker.remaining > 0, let level = books[s][opposite].best {
+        while taker.remaining > 0, let level = books[s].best(opposite) {
             if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
             let slot = level.head
             let maker = books[s].order(slot)
@@ -259,7 +260,7 @@ extension MatchingEngine {
             if case let .clientId(c) = reference { clientId = c }
             events.append(.rejected(command: "cancel", account: account, clientId: clientId, reason: reason))
         }
-        guard let s = symbolIndex(symbol) else { return reject(.unknownSymbol) }
+        guard let s = resolveSymbol(symbol) else { return reject(.unknownSymbol) }
         guard ledger.index(of: account) != nil else { return reject(.unknownAccount) }
         guard let slot = restingSlot(s, account, reference) else { return reject(.unknownOrder) }
         cancelResting(s, slot, .user, &events)
@@ -269,7 +270,7 @@ extension MatchingEngine {
         func reject(_ reason: RejectReason) {
             events.append(.rejected(command: "cancel_all", account: account, clientId: nil, reason: reason))
         }
-        guard let s = symbolIndex(symbol) else { return reject(.unknownSymbol) }
+        guard let s = resolveSymbol(symbol) else { return reject(.unknownSymbol) }
         guard ledger.index(of: account) != nil else { return reject(.unknownAccount) }
         // Oldest first: order ids grow with time.
         var mine: [(id: OrderId, slot: Int)] = []
@@ -301,7 +302,7 @@ extension MatchingEngine {
             if case let .clientId(c) = reference { clientId = c }
             events.append(.rejected(command: "amend", account: account, clientId: clientId, reason: reason))
         }
-        guard let s = symbolIndex(symbol) else { return reject(.unknownSymbol) }
+        guard let s = resolveSymbol(symbol) else { return reject(.unknownSymbol) }
         guard ledger.index(of: account) != nil else { return reject(.unknownAccount) }
         guard let slot = restingSlot(s, account, reference) else { return reject(.unknownOrder) }
         let info = symbols[s]

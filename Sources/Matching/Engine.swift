@@ -48,6 +48,9 @@ public struct MatchingEngine {
         var clientId: String
     }
 
+    /// The symbol the last command named (a look-up cache; not state).
+    private var lastSymbol: Int?
+
     public init() {}
 
     /// Applies one command, appending its events to `events`.
@@ -121,6 +124,14 @@ public struct MatchingEngine {
     // MARK: - Queries
 
     public func symbolIndex(_ name: String) -> Int? { symbolByName[name] }
+
+    /// `symbolIndex`, remembering the answer: most commands name the symbol the command
+    /// before named, and comparing two names is cheaper than hashing one.
+    mutating func resolveSymbol(_ name: String) -> Int? {
+        if let last = lastSymbol, symbols[last].name == name { return last }
+        lastSymbol = symbolByName[name]
+        return lastSymbol
+    }
     public func assetIndex(_ name: String) -> Int? { assetByName[name] }
 
     /// What remains of a resting order (nil when it is not resting on that symbol).

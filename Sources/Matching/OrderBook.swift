@@ -64,6 +64,20 @@ struct OrderBook {
         get { side == .buy ? bids : asks }
     }
 
+    /// The best level of a side, without copying the side.
+    @inline(__always)
+    func best(_ side: Side) -> PriceLevel? { side == .buy ? bids.levels.last : asks.levels.last }
+
+    /// The number of levels of a side.
+    @inline(__always)
+    func levelCount(_ side: Side) -> Int { side == .buy ? bids.levels.count : asks.levels.count }
+
+    /// Level `i` of a side counted from the best (0 = best).
+    @inline(__always)
+    func level(_ side: Side, fromBest i: Int) -> PriceLevel {
+        side == .buy ? bids.levels[bids.levels.count - 1 - i] : asks.levels[asks.levels.count - 1 - i]
+    }
+
     func order(_ slot: Int) -> RestingOrder { slots[slot] }
 
     /// Puts an order at the back of its price level's queue; returns its slot.
