@@ -255,15 +255,34 @@ extension MatchingEngine {
 
     mutating func cancel(_ account: AccountId, _ symbol: String, _ reference: OrderReference,
                          _ events: inout EventBuffer) {
-        func reject(_ reason: RejectReason) {
-            var clientId: String?
-            if case let .clientId(c) = reference { clientId = c }
-            events.append(.rejected(command: "cancel", account: account, clientId: clientId, reason: reason))
-        }
-        guard let s = resolveSymbol(symbol) else { return reject(.unknownSymbol) }
-        guard ledger.index(of: account) != nil else { return reject(.unknownAccount) }
-        guard let slot = restingSlot(s, account, reference) else { return reject(.unknownOrder) }
+        guard let (s, slot) = referencedOrder("cancel", account, symbol, reference, &events) else { return }
         cancelResting(s, slot, .user, &events)
+    }
+
+    /// The resting order a cancel or an amend names, after the reference checks in their
+    /// order (UNKNOWN_SYMBOL, UNKNOWN_ACCOUNT, UNKNOWN_ORDER); nil once the rejection is emitted.
+    mutating func referencedOrder(_ command: String, _ account: AccountId, _ symbol: String,
+                                  _ reference: OrderReference, _ events: inout EventBuffer) -> (Int, Int)? {
+        let s = resolveSymbol(symbol)
+        let reason: RejectReason
+        if let s, ledger.index(of: account) != nil, let slot = restingSlot(s, account, reference) {
+            return (s, slot)
+        } else if s == nil {
+            reason = .unknownSymbol
+        } else if ledger.index(of: account) == nil {
+            reason = .unknownAccount
+        } else {
+            reason = .unknownOrder
+        }
+        events.append(Self.rejection(command, account, reference, reason))
+        return nil
+    }
+
+    static func rejection(_ command: String, _ account: AccountId, _ reference: OrderReference,
+                          _ reason: RejectReason) -> Event {
+        var clientId: String?
+        if case let .clientId(c) = reference { clientId = c }
+        return .rejected(command: command, account: account, clientId: clientId, reason: reason)
     }
 
     mutating func cancelAll(_ account: AccountId, _ symbol: String, _ events: inout EventBuffer) {
@@ -297,19 +316,14 @@ extension MatchingEngine {
 
     mutating func amend(_ account: AccountId, _ symbol: String, _ reference: OrderReference,
                         _ qty: ExactDecimal, _ events: inout EventBuffer) {
-        func reject(_ reason: RejectReason) {
-            var clientId: String?
-            if case let .clientId(c) = reference { clientId = c }
-            events.append(.rejected(command: "amend", account: account, clientId: clientId, reason: reason))
-        }
-        guard let s = resolveSymbol(symbol) else { return reject(.unknownSymbol) }
-        guard ledger.index(of: account) != nil else { return reject(.unknownAccount) }
-        guard let slot = restingSlot(s, account, reference) else { return reject(.unknownOrder) }
+        guard let (s, slot) = referencedOrder("amend", account, symbol, reference, &events) else { return }
         let info = symbols[s]
         let order = books[s].order(slot)
         // Only a reduction keeps priority: strictly below what remains, above zero, on the step.
         guard let newRemaining = qty.units(atScale: info.qtyDecimals), newRemaining > 0,
-              newRemaining < order.remaining, newRemaining % info.step == 0 else { return reject(.invalidAmend) }
+              newRemaining < order.remaining, newRemaining % info.step == 0 else {
+            return events.append(Self.rejection("amend", account, reference, .invalidAmend))
+        }
         let reduction = order.remaining - newRemaining
         releaseLock(s, side: order.side, price: order.price, qty: reduction, accountIndex: order.accountIndex)
         books[s].reduce(slot, by: reduction)
