@@ -1,5 +1,8 @@
 import Benchmark
 import Matching
+#if canImport(Glibc)
+import Glibc
+#endif
 import _JournalTesting
 
 // The matching engine alone (commands already decoded), on a mix like exchange-core's: mostly
@@ -88,6 +91,18 @@ func mix(_ engine: MatchingEngine, count: Int, seed: UInt64) -> [Command] {
     return commands
 }
 
+/// A copy of `engine` whose storage has been written once, so that copy-on-write happens here
+/// and not in the measurement: the balances, the book and the order indexes.
+func touchedCopy(of engine: MatchingEngine) -> MatchingEngine {
+    var copy = engine
+    var events = EventBuffer()
+    copy.apply(.deposit(account: 1, asset: "BTC", amount: dec(1, 8)), into: &events)
+    copy.apply(.place(PlaceOrder(account: 1, symbol: "BTCUSDT", clientId: "touch", side: .buy,
+                                 price: dec(100, 2), qty: dec(1, 5))), into: &events)
+    copy.apply(.cancel(account: 1, symbol: "BTCUSDT", order: .clientId("touch")), into: &events)
+    return copy
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
@@ -104,23 +119,34 @@ let benchmarks: @Sendable () -> Void = {
         let start = base
         Benchmark("Apply 200k commands (limit/cancel/IOC/market mix), \(name)") { benchmark in
             for _ in benchmark.scaledIterations {
-                var engine = start
+                var engine = touchedCopy(of: start)
                 var events = EventBuffer(capacity: 256)
-                // Touch every part of the copy first so that copy-on-write is not measured:
-                // each account's balances, the book, the order indexes.
-                for a in 1...1_000 {
-                    engine.apply(.deposit(account: AccountId(a), asset: "BTC", amount: dec(1, 8)), into: &events)
-                    engine.apply(.deposit(account: AccountId(a), asset: "USDT", amount: dec(1, 8)), into: &events)
-                }
-                engine.apply(.place(PlaceOrder(account: 1, symbol: "BTCUSDT", clientId: "touch", side: .buy,
-                                               price: dec(100, 2), qty: dec(1, 5))), into: &events)
-                engine.apply(.cancel(account: 1, symbol: "BTCUSDT", order: .clientId("touch")), into: &events)
                 benchmark.startMeasurement()
                 for command in commands {
                     events.removeAll()
                     engine.apply(command, into: &events)
                 }
                 benchmark.stopMeasurement()
+                blackHole(engine.nextOrderId)
+            }
+        }
+
+        // The same commands, each timed on its own (CLOCK_MONOTONIC around every apply, which
+        // adds the clock's own cost, about 20–40 ns, to every figure).
+        let latency = BenchmarkMetric.custom("ns per command", polarity: .prefersSmaller, useScalingFactor: false)
+        Benchmark("Per-command latency, \(name)",
+                  configuration: .init(metrics: [latency], maxDuration: .seconds(15), maxIterations: 3)) { benchmark in
+            for _ in benchmark.scaledIterations {
+                var engine = touchedCopy(of: start)
+                var events = EventBuffer(capacity: 256)
+                var before = timespec(), after = timespec()
+                for command in commands {
+                    events.removeAll()
+                    clock_gettime(CLOCK_MONOTONIC, &before)
+                    engine.apply(command, into: &events)
+                    clock_gettime(CLOCK_MONOTONIC, &after)
+                    benchmark.measurement(latency, (after.tv_sec - before.tv_sec) * 1_000_000_000 + (after.tv_nsec - before.tv_nsec))
+                }
                 blackHole(engine.nextOrderId)
             }
         }
