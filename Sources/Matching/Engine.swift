@@ -143,6 +143,9 @@ public struct MatchingEngine {
         return order.remaining
     }
 
+    /// Whether an account is open.
+    public func hasAccount(_ account: AccountId) -> Bool { ledger.index(of: account) != nil }
+
     /// (free, locked) of an account in an asset, in the asset's units; nil for an unknown one.
     public func balance(account: AccountId, asset: String) -> (free: Int64, locked: Int64)? {
         guard let a = ledger.index(of: account), let s = assetByName[asset] else { return nil }

@@ -207,13 +207,11 @@ struct StateCommand: ParsableCommand {
             let line = "{\"symbol\":\"\(book)\",\"bids\":\(side(depth.bids)),\"asks\":\(side(depth.asks))}"
             print(line)
         } else if let account {
+            guard engine.hasAccount(account) else { throw fail("unknown account \(account)") }
             var parts: [String] = []
             for asset in engine.assets {
-                guard let b = engine.balance(account: account, asset: asset.name) else { throw fail("unknown account \(account)") }
+                let b = engine.balance(account: account, asset: asset.name)!
                 parts.append("\"\(asset.name)\":{\"free\":\"\(EventJSON.trimmed(b.free, asset.scale))\",\"locked\":\"\(EventJSON.trimmed(b.locked, asset.scale))\"}")
-            }
-            if engine.assets.isEmpty && engine.balance(account: account, asset: "") == nil && account != 0 {
-                throw fail("unknown account \(account)")
             }
             print("{\"account\":\(account),\"balances\":{\(parts.joined(separator: ","))}}")
         }
