@@ -43,6 +43,7 @@ extension MatchingEngine {
             }
         }
         if resting != restingCount { return "order index holds \(restingCount) orders, books \(resting)" }
+        if totals() != assetTotals { return "balances sum to \(totals()), deposits less withdrawals are \(assetTotals)" }
         for a in ledger.accountIds.indices {
             for s in assets.indices {
                 if ledger.free(a, s) < 0 || ledger.locked(a, s) < 0 {

@@ -105,8 +105,7 @@ extension MatchingEngine {
                 }
                 var take = min(maker.remaining, wanted - qty)
                 if let left = budget {
-                    let stepCost = Self.notional(maker.price, info.step, info)
-                    take = min(take, Int64(left / stepCost) * info.step)
+                    take = min(take, Self.affordable(left, at: maker.price, info))
                     if take == 0 { return (qty, cost) }
                     budget = left - Self.notional(maker.price, take, info)
                 }
@@ -116,6 +115,13 @@ extension MatchingEngine {
             }
         }
         return (qty, cost)
+    }
+
+    /// The largest multiple of the step that `budget` quote units buy at `price` (at most the
+    /// largest such multiple a quantity can hold).
+    static func affordable(_ budget: Int128, at price: Int64, _ info: SymbolInfo) -> Int64 {
+        let steps = budget / notional(price, info.step, info)
+        return Int64(min(steps, Int128(Int64.max / info.step))) * info.step
     }
 
     /// price × qty in quote units, in 128 bits (it can pass 64 before a balance check).
@@ -147,8 +153,7 @@ extension MatchingEngine {
             }
             var qty = min(taker.remaining, maker.remaining)
             if let budget = taker.quoteBudget {
-                let stepCost = Self.notional(maker.price, info.step, info)
-                qty = min(qty, Int64(Int128(budget) / stepCost) * info.step)
+                qty = min(qty, Self.affordable(Int128(budget), at: maker.price, info))
                 if qty == 0 { break }
             }
             let trade = settle(s, price: maker.price, qty: qty, taker: taker, maker: maker)

@@ -31,6 +31,8 @@ public struct SymbolInfo: Equatable, Sendable {
 /// I/O and no clock (SEMANTICS.md). One instance per node; not thread-safe.
 public struct MatchingEngine {
     public private(set) var assets: [AssetInfo] = []
+    /// Deposits less withdrawals, per asset: what conservation says every account holds.
+    var assetTotals: [Int64] = []
     public internal(set) var symbols: [SymbolInfo] = []
     var books: [OrderBook] = []
     var ledger = Ledger()
@@ -181,6 +183,7 @@ public struct MatchingEngine {
         }
         assetByName[name] = assets.count
         assets.append(AssetInfo(name: name, scale: scale))
+        assetTotals.append(0)
         ledger.addAsset()
         events.append(.ok(command: "add_asset"))
     }
@@ -232,11 +235,15 @@ public struct MatchingEngine {
             return reject(.invalidCommand)
         }
         if deposit {
-            // A deposit that would overflow a 64-bit balance cannot be represented: refused.
-            guard ledger.credit(a, s, units) else { return reject(.invalidCommand) }
+            // The sum of an asset over all accounts must fit in 64 bits, so that no balance
+            // can overflow whatever trades move it: a deposit past that is refused.
+            let (total, overflow) = assetTotals[s].addingReportingOverflow(units)
+            guard !overflow, ledger.credit(a, s, units) else { return reject(.invalidCommand) }
+            assetTotals[s] = total
         } else {
             guard ledger.free(a, s) >= units else { return reject(.insufficientBalance) }
             ledger.debitFree(a, s, units)
+            assetTotals[s] -= units
         }
         events.append(.ok(command: name))
     }

@@ -121,3 +121,27 @@ import Testing
                 == [.amended(orderId: 1, symbol: 0, remaining: 5_000)], "an amend only reduces: accepted while halted")
     }
 }
+
+/// Amounts at the edge of 64 bits: refused with a reason, never a crash.
+@Suite struct MatchingLimitsTests {
+    @Test func aDepositPastWhatTheAssetCanHoldIsRefused() {
+        var m = Market()
+        // 10 BTC each in accounts 7 and 8 already; 92233720368.54775807 is Int64.max units.
+        #expect(m.run(.deposit(account: 7, asset: "BTC", amount: dec("92233720340"))) == [.ok(command: "deposit")])
+        #expect(m.run(.deposit(account: 8, asset: "BTC", amount: dec("100"))).first?.rejectReason == .invalidCommand,
+                "the sum over accounts would pass 64 bits")
+        #expect(m.balance(8, "BTC") == ("10.00000000", "0.00000000"))
+        #expect(m.engine.checkInvariants() == nil)
+    }
+
+    @Test func aHugeQuoteQtyMarketOrderIsHandled() {
+        var m = Market()
+        m.limit(8, .sell, "1.00", "10")   // all of account 8's BTC for 10 USDT
+        let events = m.market(7, .buy, quoteQty: "92233720368")
+        #expect(m.trades.map(\.qty) == [1_000_000], "all 10 BTC for 10 USDT")
+        #expect(events.last == .done(orderId: 2, symbol: 0, status: .expired, filled: 1_000_000, remaining: 0),
+                "the book ran out with almost all of the budget left")
+        #expect(m.balance(7, "USDT") == ("999990.00000000", "0.00000000"))
+        #expect(m.engine.checkInvariants() == nil)
+    }
+}
