@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Journal", targets: ["Journal"]),
         .library(name: "Matching", targets: ["Matching"]),
+        .library(name: "Codec", targets: ["Codec"]),
         .library(name: "_JournalTesting", targets: ["_JournalTesting"]),
         .executable(name: "exchange", targets: ["exchange"]),
     ],

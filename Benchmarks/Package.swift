@@ -29,6 +29,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Matching", package: "exchange"),
+                .product(name: "Codec", package: "exchange"),
+                .product(name: "Journal", package: "exchange"),
                 .product(name: "_JournalTesting", package: "exchange"),
             ],
             path: "Matching",

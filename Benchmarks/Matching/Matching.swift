@@ -1,4 +1,6 @@
 import Benchmark
+import Codec
+import Journal
 import Matching
 #if canImport(Glibc)
 import Glibc
@@ -35,18 +37,23 @@ func market() -> MatchingEngine {
     return engine
 }
 
-/// Rests `count` orders 50–550 ticks away from 30000.00 on both sides.
-func deepen(_ engine: inout MatchingEngine, count: Int) {
+/// Rests `count` orders 50–550 ticks away from 30000.00 on both sides; returns the commands.
+@discardableResult
+func deepen(_ engine: inout MatchingEngine, count: Int) -> [Command] {
     var events = EventBuffer()
     var r = Random(state: 7)
+    var commands: [Command] = []
     for i in 0..<count {
         let side: Side = i % 2 == 0 ? .buy : .sell
         let ticks = 50 + r.below(500)
         let price = side == .buy ? 3_000_000 - ticks : 3_000_000 + ticks
+        let command = Command.place(PlaceOrder(account: AccountId(1 + r.below(1_000)), symbol: "BTCUSDT", side: side,
+                                               price: dec(price, 2), qty: dec(1 + r.below(100), 5)))
         events.removeAll()
-        engine.apply(.place(PlaceOrder(account: AccountId(1 + r.below(1_000)), symbol: "BTCUSDT", side: side,
-                                       price: dec(price, 2), qty: dec(1 + r.below(100), 5))), into: &events)
+        engine.apply(command, into: &events)
+        commands.append(command)
     }
+    return commands
 }
 
 /// `count` commands of the mix, generated against a copy of `engine` so that cancels name
@@ -103,6 +110,21 @@ func touchedCopy(of engine: MatchingEngine) -> MatchingEngine {
     return copy
 }
 
+/// Journals `commands` (after the market's setup commands) into a fresh directory.
+func journal(_ commands: [Command], setup: MatchingEngine, at directory: String) throws {
+    _ = system("rm -rf '\(directory)'")
+    let writer = try JournalWriter(directory: directory, options: JournalOptions(durability: .none))
+    var bytes: [UInt8] = []
+    var time: Int64 = 0
+    for command in commands {
+        bytes.removeAll(keepingCapacity: true)
+        CommandCodec.encode(command, into: &bytes)
+        time += 1_000
+        try writer.append(bytes, timestampNs: time)
+    }
+    try writer.close()
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
@@ -111,6 +133,40 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 10
     )
     let commandsPerIteration = 200_000
+
+    // Replay from a compressed journal: read + verify (CRC, chain) + decompress + decode +
+    // apply, the whole flow from the start: the market's setup, the 1,000 resting orders and
+    // the same 200k-command mix as the benchmarks below (about 204k commands in all).
+    let replayDirectory = "/tmp/matching-bench-replay"
+    Benchmark("Replay 200k commands from a compressed journal (~1,000 resting)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let reader = try JournalReader(directory: replayDirectory)
+            var engine = MatchingEngine()
+            var events = EventBuffer(capacity: 256)
+            while let record = try reader.nextView() {
+                events.removeAll()
+                engine.apply(try CommandCodec.decode(record.bytes), into: &events)
+            }
+            blackHole(engine.nextOrderId)
+        }
+    } setup: {
+        // The market's own setup as commands, then the mix, all journaled.
+        var setup: [Command] = [
+            .addAsset(name: "BTC", scale: 8), .addAsset(name: "USDT", scale: 8),
+            .addSymbol(SymbolSpec(name: "BTCUSDT", base: "BTC", quote: "USDT", tickSize: dec(1, 2), stepSize: dec(1, 5),
+                                  minQty: dec(1, 5), maxQty: dec(9000, 0), minNotional: dec(0, 0))),
+        ]
+        for a in 1...1_000 {
+            setup.append(.openAccount(AccountId(a)))
+            setup.append(.deposit(account: AccountId(a), asset: "BTC", amount: dec(10_000_000, 0)))
+            setup.append(.deposit(account: AccountId(a), asset: "USDT", amount: dec(1_000_000_000, 0)))
+        }
+        var base = market()
+        let resting = deepen(&base, count: 1_000)
+        try journal(setup + resting + mix(base, count: 200_000, seed: 11), setup: base, at: replayDirectory)
+    } teardown: {
+        _ = system("rm -rf '\(replayDirectory)'")
+    }
 
     for (name, resting) in [("~1,000 resting orders", 1_000), ("~1,000,000 resting orders", 1_000_000)] {
         var base = market()
