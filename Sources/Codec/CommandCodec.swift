@@ -214,8 +214,11 @@ public enum CommandCodec {
         mutating func string() throws(DecodeError) -> String {
             let n = try varint()
             guard n <= UInt64(remaining) else { throw DecodeError(reason: "string runs past the record") }
-            let slice = UnsafeRawBufferPointer(rebasing: bytes[at..<(at + Int(n))])
+            let slice = UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[at..<(at + Int(n))])
             at += Int(n)
+            // Names and client ids are nearly always ASCII: check that in a plain loop and
+            // decode directly; anything else goes through full UTF-8 validation.
+            if !slice.contains(where: { $0 >= 0x80 }) { return String(decoding: slice, as: UTF8.self) }
             guard let s = String(validating: slice, as: UTF8.self) else { throw DecodeError(reason: "string is not UTF-8") }
             return s
         }

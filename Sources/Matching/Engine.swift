@@ -38,8 +38,8 @@ public struct MatchingEngine {
     var ledger = Ledger()
     private var assetByName: [String: Int] = [:]
     private var symbolByName: [String: Int] = [:]
-    /// Resting orders by id: (symbol, slot). Looked up, never iterated.
-    private var ordersById: [OrderId: (symbol: Int, slot: Int)] = [:]
+    /// Resting orders by id: (symbol, slot).
+    private var ordersById = OrderIndex()
     /// Resting orders by (account, client id). Looked up, never iterated.
     private var ordersByClientId: [ClientKey: OrderId] = [:]
     public internal(set) var nextOrderId: OrderId = 1
@@ -87,7 +87,7 @@ public struct MatchingEngine {
 
     mutating func registerResting(_ s: Int, _ slot: Int) {
         let order = books[s].order(slot)
-        ordersById[order.id] = (s, slot)
+        ordersById.insert(order.id, symbol: s, slot: slot)
         if let clientId = order.clientId {
             ordersByClientId[ClientKey(account: order.account, clientId: clientId)] = order.id
         }
@@ -95,7 +95,7 @@ public struct MatchingEngine {
 
     mutating func removeResting(_ s: Int, _ slot: Int) {
         let order = books[s].order(slot)
-        ordersById[order.id] = nil
+        ordersById.remove(order.id)
         if let clientId = order.clientId {
             ordersByClientId[ClientKey(account: order.account, clientId: clientId)] = nil
         }
