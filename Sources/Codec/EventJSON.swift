@@ -15,7 +15,7 @@ public enum EventJSON {
             o.string("event", "accepted")
             o.number("order_id", orderId)
             o.number("account", account)
-            o.string("symbol", info.name)
+            o.string("symbol", engine.symbolNames[symbol])
             if let clientId { o.string("client_id", clientId) }
             o.string("side", side.description)
             o.string("type", type.description)
@@ -25,10 +25,11 @@ public enum EventJSON {
             if let quoteQty { o.string("quote_qty", trimmed(quoteQty, engine.assets[info.quote].scale)) }
         case let .trade(t):
             let info = engine.symbols[t.symbol]
+            let symbol = t.symbol
             let baseScale = engine.assets[info.base].scale, quoteScale = engine.assets[info.quote].scale
             o.string("event", "trade")
             o.number("trade_id", t.tradeId)
-            o.string("symbol", info.name)
+            o.string("symbol", engine.symbolNames[symbol])
             o.string("price", ExactDecimal.format(units: t.price, scale: info.priceDecimals))
             o.string("qty", trimmed(t.qty, info.qtyDecimals))
             o.string("taker_side", t.takerSide.description)

@@ -19,8 +19,8 @@ extension MatchingEngine {
         u32(assets.count)
         for asset in assets { string(asset.name); u8(UInt8(asset.scale)) }
         u32(symbols.count)
-        for s in symbols {
-            string(s.name); u32(s.base); u32(s.quote); u8(UInt8(s.priceDecimals)); u8(UInt8(s.qtyDecimals))
+        for (s, name) in zip(symbols, symbolNames) {
+            string(name); u32(s.base); u32(s.quote); u8(UInt8(s.priceDecimals)); u8(UInt8(s.qtyDecimals))
             for v in [s.tick, s.step, s.minQty, s.maxQty, s.minNotional, s.makerFeePpm, s.takerFeePpm] { i64(v) }
             u8(s.halted ? 1 : 0)
         }

@@ -9,12 +9,12 @@ extension MatchingEngine {
         for (s, book) in books.enumerated() {
             let info = symbols[s]
             if let bid = book.bids.best, let ask = book.asks.best, bid.price >= ask.price {
-                return "\(info.name): crossed book, bid \(bid.price) ≥ ask \(ask.price)"
+                return "\(symbolNames[s]): crossed book, bid \(bid.price) ≥ ask \(ask.price)"
             }
             for side in [book.bids, book.asks] {
                 for (i, level) in side.levels.enumerated() {
                     if i > 0 && !side.isBetter(level.price, than: side.levels[i - 1].price) {
-                        return "\(info.name) \(side.side): levels out of order at \(level.price)"
+                        return "\(symbolNames[s]) \(side.side): levels out of order at \(level.price)"
                     }
                     var slot = level.head, previous = -1
                     var total: Int64 = 0
@@ -37,8 +37,8 @@ extension MatchingEngine {
                         previous = slot
                         slot = order.next
                     }
-                    if previous != level.tail { return "\(info.name) level \(level.price): wrong tail" }
-                    if total != level.qty { return "\(info.name) level \(level.price): qty \(level.qty), orders hold \(total)" }
+                    if previous != level.tail { return "\(symbolNames[s]) level \(level.price): wrong tail" }
+                    if total != level.qty { return "\(symbolNames[s]) level \(level.price): qty \(level.qty), orders hold \(total)" }
                 }
             }
         }

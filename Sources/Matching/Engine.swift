@@ -9,7 +9,8 @@ public struct AssetInfo: Equatable, Sendable {
 /// the decimals are those of `tick_size` and `step_size`; so a trade of `qty` at `price` moves
 /// `qty × baseMultiplier` base units and `price × qty × quoteMultiplier` quote units, exactly.
 public struct SymbolInfo: Equatable, Sendable {
-    public var name: String
+    // No name here (see `MatchingEngine.symbolNames`): a plain value, copied without
+    // reference counting on the hot path.
     public var base: Int
     public var quote: Int
     public var priceDecimals: Int
@@ -34,6 +35,8 @@ public struct MatchingEngine {
     /// Deposits less withdrawals, per asset: what conservation says every account holds.
     var assetTotals: [Int64] = []
     public internal(set) var symbols: [SymbolInfo] = []
+    /// The symbols' names, by symbol id.
+    public private(set) var symbolNames: [String] = []
     var books: [OrderBook] = []
     var ledger = Ledger()
     private var assetByName: [String: Int] = [:]
@@ -130,7 +133,7 @@ public struct MatchingEngine {
     /// `symbolIndex`, remembering the answer: most commands name the symbol the command
     /// before named, and comparing two names is cheaper than hashing one.
     mutating func resolveSymbol(_ name: String) -> Int? {
-        if let last = lastSymbol, symbols[last].name == name { return last }
+        if let last = lastSymbol, symbolNames[last] == name { return last }
         lastSymbol = symbolByName[name]
         return lastSymbol
     }
@@ -208,8 +211,9 @@ public struct MatchingEngine {
               let quoteMultiplier = Self.power10(assets[quote].scale - pd - qd)
         else { return reject(.invalidCommand) }
         symbolByName[spec.name] = symbols.count
+        symbolNames.append(spec.name)
         symbols.append(SymbolInfo(
-            name: spec.name, base: base, quote: quote, priceDecimals: pd, qtyDecimals: qd,
+            base: base, quote: quote, priceDecimals: pd, qtyDecimals: qd,
             tick: tick, step: step, minQty: minQty, maxQty: maxQty, minNotional: minNotional,
             makerFeePpm: spec.makerFeePpm, takerFeePpm: spec.takerFeePpm,
             baseMultiplier: baseMultiplier, quoteMultiplier: quoteMultiplier))
