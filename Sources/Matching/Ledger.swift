@@ -3,7 +3,7 @@
 /// receives fees.
 struct Ledger {
     private(set) var accountIds: [AccountId] = []
-    private var indexById: [AccountId: Int] = [:]
+    private var indexById = AccountTable()
     private var freeUnits: [Int64] = []
     private var lockedUnits: [Int64] = []
     private(set) var assetCount = 0
@@ -18,7 +18,7 @@ struct Ledger {
     /// Opens an account; false when it exists.
     mutating func open(_ account: AccountId) -> Bool {
         guard indexById[account] == nil else { return false }
-        indexById[account] = accountIds.count
+        indexById.insert(account, accountIds.count)
         accountIds.append(account)
         freeUnits.append(contentsOf: repeatElement(0, count: assetCount))
         lockedUnits.append(contentsOf: repeatElement(0, count: assetCount))
