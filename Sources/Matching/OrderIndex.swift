@@ -9,6 +9,8 @@ struct OrderIndex {
     private var chunks: [[Int64]] = []
     /// Resting orders per chunk.
     private var live: [Int32] = []
+    /// Chunks given back, all entries -1, reused before any new one is allocated.
+    private var spare: [[Int64]] = []
     private(set) var count = 0
 
     @inline(__always)
@@ -32,7 +34,7 @@ struct OrderIndex {
             chunks.append([])
             live.append(0)
         }
-        if chunks[c].isEmpty { chunks[c] = [Int64](repeating: -1, count: Self.chunkSize) }
+        if chunks[c].isEmpty { chunks[c] = spare.popLast() ?? [Int64](repeating: -1, count: Self.chunkSize) }
         precondition(chunks[c][o] < 0, "order \(id) is already resting")
         chunks[c][o] = Int64(symbol) << 40 | Int64(slot)
         live[c] += 1
@@ -46,6 +48,10 @@ struct OrderIndex {
         live[c] -= 1
         count -= 1
         // Ids only grow, so a chunk left empty that is not the newest is never written again.
-        if live[c] == 0 && c + 1 < chunks.count { chunks[c] = [] }
+        if live[c] == 0 && c + 1 < chunks.count {
+            // Every entry is -1 again: the chunk can serve new ids as it is.
+            spare.append(chunks[c])
+            chunks[c] = []
+        }
     }
 }
