@@ -125,6 +125,7 @@ extension MatchingEngine {
     }
 
     /// price × qty in quote units, in 128 bits (it can pass 64 before a balance check).
+    @inline(__always)
     static func notional(_ price: Int64, _ qty: Int64, _ info: SymbolInfo) -> Int128 {
         Int128(price) * Int128(qty) * Int128(info.quoteMultiplier)
     }

@@ -37,6 +37,8 @@ struct BookSide {
 
     /// The position of `price` (found, or where it would go), by binary search.
     func position(of price: Int64) -> (index: Int, found: Bool) {
+        // Most fills, cancels and new orders are at the best level: look there first.
+        if let best = levels.last, best.price == price { return (levels.count - 1, true) }
         var low = 0, high = levels.count
         while low < high {
             let mid = (low + high) / 2
