@@ -4,19 +4,19 @@ import Matching
 /// the symbol's tick size ("30000.00"); quantities, amounts and fees with no trailing zeros
 /// ("0.5", "0"), as in the examples there.
 public enum EventJSON {
-    /// One event as a line (without the newline), rendered with the engine's state at the time
-    /// it was emitted.
-    public static func render(_ event: Event, seq: UInt64, engine: MatchingEngine) -> String {
+    /// One event of `command` as a line (without the newline), rendered with the engine's
+    /// state at the time it was emitted.
+    public static func render(_ event: Event, of command: Command, seq: UInt64, engine: MatchingEngine) -> String {
         var o = JSONObjectWriter()
         o.number("seq", seq)
         switch event {
-        case let .accepted(orderId, account, symbol, clientId, side, type, tif, price, qty, quoteQty):
+        case let .accepted(orderId, account, symbol, side, type, tif, price, qty, quoteQty):
             let info = engine.symbols[symbol]
             o.string("event", "accepted")
             o.number("order_id", orderId)
             o.number("account", account)
             o.string("symbol", engine.symbolNames[symbol])
-            if let clientId { o.string("client_id", clientId) }
+            if let clientId = command.clientId { o.string("client_id", clientId) }
             o.string("side", side.description)
             o.string("type", type.description)
             if type != .market { o.string("tif", tif.description) }
@@ -60,15 +60,15 @@ public enum EventJSON {
             o.string("event", "amended")
             o.number("order_id", orderId)
             o.string("remaining", qtyText(remaining, symbol, engine))
-        case let .rejected(command, account, clientId, reason):
+        case let .rejected(account, reason):
             o.string("event", "rejected")
-            o.string("cmd", command)
+            o.string("cmd", command.name)
             if let account { o.number("account", account) }
-            if let clientId { o.string("client_id", clientId) }
+            if let clientId = command.clientId { o.string("client_id", clientId) }
             o.string("reason", reason.rawValue)
-        case let .ok(command):
+        case .ok:
             o.string("event", "ok")
-            o.string("cmd", command)
+            o.string("cmd", command.name)
         }
         return o.text
     }

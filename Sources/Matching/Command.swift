@@ -17,6 +17,16 @@ public enum Command: Equatable, Sendable {
     /// wrong type): journaled as written, for auditors, and rejected with `INVALID_COMMAND`.
     case invalid(cmd: String, account: AccountId?, clientId: String?, text: String)
 
+    /// The client id the command carries, if any.
+    public var clientId: String? {
+        switch self {
+        case let .place(order): return order.clientId
+        case let .cancel(_, _, .clientId(c)), let .amend(_, _, .clientId(c), _): return c
+        case let .invalid(_, _, clientId, _): return clientId
+        default: return nil
+        }
+    }
+
     /// The `cmd` name of INTERCHANGE.md.
     public var name: String {
         switch self {

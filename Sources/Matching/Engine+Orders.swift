@@ -20,7 +20,7 @@ extension MatchingEngine {
 
     mutating func place(_ order: PlaceOrder, _ events: inout EventBuffer) {
         func reject(_ reason: RejectReason) {
-            events.append(.rejected(command: "place", account: order.account, clientId: order.clientId, reason: reason))
+            events.append(.rejected(account: order.account, reason: reason))
         }
         guard let s = resolveSymbol(order.symbol) else { return reject(.unknownSymbol) }
         guard !symbols[s].halted else { return reject(.symbolHalted) }
@@ -69,7 +69,7 @@ extension MatchingEngine {
         guard lockAmount <= Int128(ledger.free(a, lockAsset)) else { return reject(.insufficientBalance) }
 
         nextOrderId += 1
-        events.append(.accepted(orderId: taker.id, account: order.account, symbol: s, clientId: order.clientId,
+        events.append(.accepted(orderId: taker.id, account: order.account, symbol: s,
                                 side: order.side, type: order.type, timeInForce: order.timeInForce,
                                 price: price, qty: qty, quoteQty: quoteBudget))
         if order.timeInForce == .fok && price != nil && walked!.qty < qty! {
@@ -261,13 +261,13 @@ extension MatchingEngine {
 
     mutating func cancel(_ account: AccountId, _ symbol: String, _ reference: OrderReference,
                          _ events: inout EventBuffer) {
-        guard let (s, slot) = referencedOrder("cancel", account, symbol, reference, &events) else { return }
+        guard let (s, slot) = referencedOrder(account, symbol, reference, &events) else { return }
         cancelResting(s, slot, .user, &events)
     }
 
     /// The resting order a cancel or an amend names, after the reference checks in their
     /// order (UNKNOWN_SYMBOL, UNKNOWN_ACCOUNT, UNKNOWN_ORDER); nil once the rejection is emitted.
-    mutating func referencedOrder(_ command: String, _ account: AccountId, _ symbol: String,
+    mutating func referencedOrder(_ account: AccountId, _ symbol: String,
                                   _ reference: OrderReference, _ events: inout EventBuffer) -> (Int, Int)? {
         let s = resolveSymbol(symbol)
         let reason: RejectReason
@@ -280,20 +280,13 @@ extension MatchingEngine {
         } else {
             reason = .unknownOrder
         }
-        events.append(Self.rejection(command, account, reference, reason))
+        events.append(.rejected(account: account, reason: reason))
         return nil
-    }
-
-    static func rejection(_ command: String, _ account: AccountId, _ reference: OrderReference,
-                          _ reason: RejectReason) -> Event {
-        var clientId: String?
-        if case let .clientId(c) = reference { clientId = c }
-        return .rejected(command: command, account: account, clientId: clientId, reason: reason)
     }
 
     mutating func cancelAll(_ account: AccountId, _ symbol: String, _ events: inout EventBuffer) {
         func reject(_ reason: RejectReason) {
-            events.append(.rejected(command: "cancel_all", account: account, clientId: nil, reason: reason))
+            events.append(.rejected(account: account, reason: reason))
         }
         guard let s = resolveSymbol(symbol) else { return reject(.unknownSymbol) }
         guard ledger.index(of: account) != nil else { return reject(.unknownAccount) }
@@ -309,7 +302,7 @@ extension MatchingEngine {
                 }
             }
         }
-        if mine.isEmpty { return events.append(.ok(command: "cancel_all")) }
+        if mine.isEmpty { return events.append(.ok) }
         for (_, slot) in mine.sorted(by: { $0.id < $1.id }) { cancelResting(s, slot, .user, &events) }
     }
 
@@ -322,13 +315,13 @@ extension MatchingEngine {
 
     mutating func amend(_ account: AccountId, _ symbol: String, _ reference: OrderReference,
                         _ qty: ExactDecimal, _ events: inout EventBuffer) {
-        guard let (s, slot) = referencedOrder("amend", account, symbol, reference, &events) else { return }
+        guard let (s, slot) = referencedOrder(account, symbol, reference, &events) else { return }
         let info = symbols[s]
         let order = books[s].order(slot)
         // Only a reduction keeps priority: strictly below what remains, above zero, on the step.
         guard let newRemaining = qty.units(atScale: info.qtyDecimals), newRemaining > 0,
               newRemaining < order.remaining, newRemaining % info.step == 0 else {
-            return events.append(Self.rejection("amend", account, reference, .invalidAmend))
+            return events.append(.rejected(account: account, reason: .invalidAmend))
         }
         let reduction = order.remaining - newRemaining
         releaseLock(s, side: order.side, price: order.price, qty: reduction, accountIndex: order.accountIndex)

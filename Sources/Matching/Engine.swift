@@ -65,9 +65,9 @@ public struct MatchingEngine {
         case let .addSymbol(spec): addSymbol(spec, &events)
         case let .openAccount(account):
             if ledger.open(account) {
-                events.append(.ok(command: "open_account"))
+                events.append(.ok)
             } else {
-                events.append(.rejected(command: "open_account", account: account, clientId: nil, reason: .duplicate))
+                events.append(.rejected(account: account, reason: .duplicate))
             }
         case let .deposit(account, asset, amount): transfer(command.name, account, asset, amount, deposit: true, &events)
         case let .withdraw(account, asset, amount): transfer(command.name, account, asset, amount, deposit: false, &events)
@@ -77,8 +77,8 @@ public struct MatchingEngine {
         case let .amend(account, symbol, reference, qty): amend(account, symbol, reference, qty, &events)
         case let .halt(symbol): setHalted(symbol, true, command.name, &events)
         case let .resume(symbol): setHalted(symbol, false, command.name, &events)
-        case let .invalid(cmd, account, clientId, _):
-            events.append(.rejected(command: cmd, account: account, clientId: clientId, reason: .invalidCommand))
+        case let .invalid(_, account, _, _):
+            events.append(.rejected(account: account, reason: .invalidCommand))
         }
     }
 
@@ -179,21 +179,21 @@ public struct MatchingEngine {
 
     private mutating func addAsset(_ name: String, _ scale: Int, _ events: inout EventBuffer) {
         guard assetByName[name] == nil else {
-            return events.append(.rejected(command: "add_asset", account: nil, clientId: nil, reason: .duplicate))
+            return events.append(.rejected(account: nil, reason: .duplicate))
         }
         guard (0...18).contains(scale), !name.isEmpty else {
-            return events.append(.rejected(command: "add_asset", account: nil, clientId: nil, reason: .invalidCommand))
+            return events.append(.rejected(account: nil, reason: .invalidCommand))
         }
         assetByName[name] = assets.count
         assets.append(AssetInfo(name: name, scale: scale))
         assetTotals.append(0)
         ledger.addAsset()
-        events.append(.ok(command: "add_asset"))
+        events.append(.ok)
     }
 
     private mutating func addSymbol(_ spec: SymbolSpec, _ events: inout EventBuffer) {
         func reject(_ reason: RejectReason) {
-            events.append(.rejected(command: "add_symbol", account: nil, clientId: nil, reason: reason))
+            events.append(.rejected(account: nil, reason: reason))
         }
         guard let base = assetByName[spec.base], let quote = assetByName[spec.quote] else {
             return reject(.unknownAsset)
@@ -218,7 +218,7 @@ public struct MatchingEngine {
             makerFeePpm: spec.makerFeePpm, takerFeePpm: spec.takerFeePpm,
             baseMultiplier: baseMultiplier, quoteMultiplier: quoteMultiplier))
         books.append(OrderBook())
-        events.append(.ok(command: "add_symbol"))
+        events.append(.ok)
     }
 
     static func power10(_ exponent: Int) -> Int64? {
@@ -231,7 +231,7 @@ public struct MatchingEngine {
     private mutating func transfer(_ name: String, _ account: AccountId, _ asset: String,
                                    _ amount: ExactDecimal, deposit: Bool, _ events: inout EventBuffer) {
         func reject(_ reason: RejectReason) {
-            events.append(.rejected(command: name, account: account, clientId: nil, reason: reason))
+            events.append(.rejected(account: account, reason: reason))
         }
         guard let a = ledger.index(of: account) else { return reject(.unknownAccount) }
         guard let s = assetByName[asset] else { return reject(.unknownAsset) }
@@ -249,15 +249,15 @@ public struct MatchingEngine {
             ledger.debitFree(a, s, units)
             assetTotals[s] -= units
         }
-        events.append(.ok(command: name))
+        events.append(.ok)
     }
 
     private mutating func setHalted(_ name: String, _ halted: Bool, _ command: String,
                                     _ events: inout EventBuffer) {
         guard let s = symbolByName[name] else {
-            return events.append(.rejected(command: command, account: nil, clientId: nil, reason: .unknownSymbol))
+            return events.append(.rejected(account: nil, reason: .unknownSymbol))
         }
         symbols[s].halted = halted
-        events.append(.ok(command: command))
+        events.append(.ok)
     }
 }

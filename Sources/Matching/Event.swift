@@ -1,10 +1,12 @@
 /// What the engine emits. Prices and quantities are in the symbol's units (`priceDecimals`,
 /// `qtyDecimals` of its `SymbolInfo`), fees in the receiving asset's units; the interchange
-/// layer renders them as decimal strings.
+/// layer renders them as decimal strings. An event holds no strings (so it is a plain value,
+/// copied and dropped without reference counting): the name and client id of the command
+/// that caused it are the command's (`Command.name`, `Command.clientId`).
 public enum Event: Equatable, Sendable {
     /// `price` and `qty` are nil for a market order without them; `quoteQty` (quote units)
     /// only for a market order by quote.
-    case accepted(orderId: OrderId, account: AccountId, symbol: Int, clientId: String?,
+    case accepted(orderId: OrderId, account: AccountId, symbol: Int,
                   side: Side, type: OrderType, timeInForce: TimeInForce, price: Int64?, qty: Int64?,
                   quoteQty: Int64?)
     case trade(Trade)
@@ -12,8 +14,9 @@ public enum Event: Equatable, Sendable {
     case done(orderId: OrderId, symbol: Int, status: DoneStatus, filled: Int64, remaining: Int64)
     case cancelled(orderId: OrderId, symbol: Int, remaining: Int64, reason: CancelReason)
     case amended(orderId: OrderId, symbol: Int, remaining: Int64)
-    case rejected(command: String, account: AccountId?, clientId: String?, reason: RejectReason)
-    case ok(command: String)
+    /// The command changed nothing; `account` when the command named one.
+    case rejected(account: AccountId?, reason: RejectReason)
+    case ok
 }
 
 public struct Trade: Equatable, Sendable {
@@ -50,5 +53,6 @@ public struct EventBuffer: Sendable {
     public mutating func removeAll() {
         while !events.isEmpty { events.removeLast() }
     }
+
     mutating func append(_ event: Event) { events.append(event) }
 }

@@ -60,8 +60,9 @@ import Testing
         #expect(CommandJSON.decode("not json") == nil)
         var engine = MatchingEngine()
         var events = EventBuffer()
-        engine.apply(CommandJSON.decode(cases[1])!.command, into: &events)
-        #expect(EventJSON.render(events.events[0], seq: 3, engine: engine)
+        let invalid = CommandJSON.decode(cases[1])!.command
+        engine.apply(invalid, into: &events)
+        #expect(EventJSON.render(events.events[0], of: invalid, seq: 3, engine: engine)
                 == #"{"seq":3,"event":"rejected","cmd":"open_account","reason":"INVALID_COMMAND"}"#)
     }
 
@@ -83,8 +84,9 @@ import Testing
         ]
         for (i, line) in script.enumerated() {
             events.removeAll()
-            engine.apply(CommandJSON.decode(line)!.command, into: &events)
-            lines += events.events.map { EventJSON.render($0, seq: UInt64(i + 1), engine: engine) }
+            let command = CommandJSON.decode(line)!.command
+            engine.apply(command, into: &events)
+            lines += events.events.map { EventJSON.render($0, of: command, seq: UInt64(i + 1), engine: engine) }
         }
         // Written by hand from INTERCHANGE.md's examples, with this script's numbers.
         #expect(Array(lines.suffix(6)) == [

@@ -84,7 +84,7 @@ import Testing
                     let firstSide: Side = first.direction == 1 ? .buy : .sell
                     if first.type == 1 && firstSide == side && first.price == price { size -= first.size }
                     guard size > 0, abs(price) < 9_999_999_999 else { continue }
-                    if case let .accepted(id, _, _, _, _, _, _, _, _, _)? = place(1, side, price, size, clientId: nil).first {
+                    if case let .accepted(id, _, _, _, _, _, _, _, _)? = place(1, side, price, size, clientId: nil).first {
                         seeds[Self.key(side, price)] = id
                     }
                 }
@@ -102,7 +102,7 @@ import Testing
             let side: Side = m.direction == 1 ? .buy : .sell
             switch m.type {
             case 1:
-                if case let .accepted(id, _, _, _, _, _, _, _, _, _)? = place(1, side, m.price, m.size, clientId: "\(m.id)").first {
+                if case let .accepted(id, _, _, _, _, _, _, _, _)? = place(1, side, m.price, m.size, clientId: "\(m.id)").first {
                     ours[m.id] = id
                 }
             case 2, 3:

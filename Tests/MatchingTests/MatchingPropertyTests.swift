@@ -64,14 +64,12 @@ extension SplitMix64 {
         for step in 0..<3_000 {
             let command = randomCommand(&r, m.engine.nextOrderId)
             let events = m.run(command)
-            if events.first == .ok(command: "deposit") || events.first == .ok(command: "withdraw") {
-                guard case let .deposit(_, asset, amount) = command else {
-                    if case let .withdraw(_, asset, amount) = command {
-                        expectedTotals[m.engine.assetIndex(asset)!] -= amount.units(atScale: 8)!
-                    }
-                    continue
+            if events.first == .ok {
+                switch command {
+                case let .deposit(_, asset, amount): expectedTotals[m.engine.assetIndex(asset)!] += amount.units(atScale: 8)!
+                case let .withdraw(_, asset, amount): expectedTotals[m.engine.assetIndex(asset)!] -= amount.units(atScale: 8)!
+                default: break
                 }
-                expectedTotals[m.engine.assetIndex(asset)!] += amount.units(atScale: 8)!
             }
             trades += m.trades.count
             if let violation = m.engine.checkInvariants() {

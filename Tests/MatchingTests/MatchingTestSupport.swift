@@ -53,7 +53,7 @@ struct Market {
 
 extension Event {
     var rejectReason: RejectReason? {
-        if case let .rejected(_, _, _, reason) = self { return reason }
+        if case let .rejected(_, reason) = self { return reason }
         return nil
     }
 }

@@ -43,7 +43,7 @@ func replayJournal(_ directory: String, toSeq: UInt64? = nil, untilNs: Int64? = 
         outcome.events += buffer.events.count
         for event in buffer.events {
             if case .trade = event { outcome.trades += 1 }
-            eventLine?(EventJSON.render(event, seq: record.sequence, engine: outcome.engine))
+            eventLine?(EventJSON.render(event, of: command, seq: record.sequence, engine: outcome.engine))
         }
         outcome.lastSequence = record.sequence
     }
