@@ -35,7 +35,6 @@ final class BlockDecoder {
 
     private var buffer: UnsafeMutableRawBufferPointer
     private let hasher = SHA256Hasher()
-    private let chainScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 8)
 
     init(initialCapacity: Int = 64 << 10) {
         buffer = .allocate(byteCount: max(initialCapacity, 64), alignment: 16)
@@ -43,7 +42,6 @@ final class BlockDecoder {
 
     deinit {
         buffer.deallocate()
-        chainScratch.deallocate()
     }
 
     /// Reads the header at `offset` and checks everything that does not need the payload.
@@ -120,14 +118,9 @@ final class BlockDecoder {
         return .success(Block(header: h, raw: raw))
     }
 
-    /// SHA-256(previous ‖ chain fields ‖ raw payload).
+    /// The block's chain hash (`BlockHeader.chain`), with this decoder's hasher.
     func chain(of header: BlockHeader, raw: UnsafeRawBufferPointer, previous: Digest32) -> Digest32 {
-        hasher.reset()
-        hasher.update(previous)
-        header.chainFields(into: chainScratch.baseAddress!)
-        hasher.update(UnsafeRawBufferPointer(chainScratch))
-        hasher.update(raw)
-        return hasher.finish()
+        header.chain(raw: raw, previous: previous, using: hasher)
     }
 
     private func reserve(_ count: Int) {

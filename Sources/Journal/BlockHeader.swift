@@ -52,13 +52,22 @@ public struct BlockHeader: Equatable, Sendable {
         p.storeLE(crc, Self.crcOffset)
     }
 
-    /// The 32 bytes the chain hash covers besides the previous chain and the raw payload.
-    func chainFields(into p: UnsafeMutableRawPointer) {
-        p.storeLE(firstSequence, 0)
-        p.storeLE(recordCount, 8)
-        p.storeLE(rawBytes, 12)
-        p.storeLE(firstTimestampNs, 16)
-        p.storeLE(lastTimestampNs, 24)
+    /// SHA-256(previous ‖ first seq ‖ count ‖ raw ‖ first ts ‖ last ts ‖ raw payload), the
+    /// block's chain hash, computed with `hasher` (which is reset first). The one definition
+    /// the writer, the readers and the hash worker all use.
+    func chain(raw: UnsafeRawBufferPointer, previous: Digest32, using hasher: SHA256Hasher) -> Digest32 {
+        // The 32 bytes of header fields, little-endian, built on the stack.
+        var fields: (UInt64, UInt32, UInt32, Int64, Int64) =
+            (firstSequence.littleEndian, recordCount.littleEndian, rawBytes.littleEndian,
+             firstTimestampNs.littleEndian, lastTimestampNs.littleEndian)
+        hasher.reset()
+        hasher.update(previous)
+        withUnsafeBytes(of: &fields) { bytes in
+            precondition(bytes.count == 32, "chain fields must be 32 bytes")
+            hasher.update(bytes)
+        }
+        hasher.update(raw)
+        return hasher.finish()
     }
 
     /// Reads the fields without checking anything but the magic (nil when it is not there).

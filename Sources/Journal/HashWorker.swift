@@ -32,7 +32,6 @@ final class HashWorker: @unchecked Sendable {
     /// Jobs whose results the caller has taken (caller only).
     private var waited = 0
     private let hasher = SHA256Hasher()
-    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 8)
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
     private var thread: pthread_t?
@@ -67,7 +66,6 @@ final class HashWorker: @unchecked Sendable {
     deinit {
         jobs.deinitialize(count: Self.capacity)
         jobs.deallocate()
-        scratch.deallocate()
         pthread_cond_destroy(&wake)
         pthread_mutex_destroy(&mutex)
     }
@@ -149,11 +147,6 @@ final class HashWorker: @unchecked Sendable {
            BlockHeader.computeCRC(stored, storedBytes: Int(header.storedBytes)) != header.crc {
             job.fault = .badChecksum
         }
-        hasher.reset()
-        hasher.update(job.previous)
-        header.chainFields(into: scratch.baseAddress!)
-        hasher.update(UnsafeRawBufferPointer(scratch))
-        hasher.update(job.raw)
-        job.result = hasher.finish()
+        job.result = header.chain(raw: job.raw, previous: job.previous, using: hasher)
     }
 }
