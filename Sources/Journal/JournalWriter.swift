@@ -382,10 +382,11 @@ struct BlockBuilder {
             firstTimestampNs = timestampNs
             lastTimestampNs = timestampNs
         }
-        // The writer closed the block before a record could overflow it: a record and its
-        // framing (at most 20 bytes) fit in an empty block, and a full one was written out.
-        assert(rawCount + framedSize(record.count, timestampNs: timestampNs) <= storage.count,
-               "block buffer overflow: the writer's size checks are wrong")
+        // The writer closes the block before a record could overflow it (a record and its
+        // framing, at most 20 bytes, fit in an empty block); a write past the buffer would
+        // corrupt memory, so this stays checked in release builds.
+        precondition(rawCount + framedSize(record.count, timestampNs: timestampNs) <= storage.count,
+                     "block buffer overflow: the writer's size checks are wrong")
         let base = storage.baseAddress!
         var at = Varint.write(UInt64(record.count), to: base, at: rawCount)
         at = Varint.write(Varint.zigzag(timestampNs &- lastTimestampNs), to: base, at: at)
