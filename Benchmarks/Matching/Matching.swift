@@ -110,8 +110,8 @@ func touchedCopy(of engine: MatchingEngine) -> MatchingEngine {
     return copy
 }
 
-/// Journals `commands` (after the market's setup commands) into a fresh directory.
-func journal(_ commands: [Command], setup: MatchingEngine, at directory: String) throws {
+/// Journals `commands` into a fresh directory.
+func journal(_ commands: [Command], at directory: String) throws {
     _ = system("rm -rf '\(directory)'")
     let writer = try JournalWriter(directory: directory, options: JournalOptions(durability: .none))
     var bytes: [UInt8] = []
@@ -163,7 +163,7 @@ let benchmarks: @Sendable () -> Void = {
         }
         var base = market()
         let resting = deepen(&base, count: 1_000)
-        try journal(setup + resting + mix(base, count: 200_000, seed: 11), setup: base, at: replayDirectory)
+        try journal(setup + resting + mix(base, count: 200_000, seed: 11), at: replayDirectory)
     } teardown: {
         _ = system("rm -rf '\(replayDirectory)'")
     }

@@ -242,8 +242,9 @@ public struct MatchingEngine {
             // The sum of an asset over all accounts must fit in 64 bits, so that no balance
             // can overflow whatever trades move it: a deposit past that is refused.
             let (total, overflow) = assetTotals[s].addingReportingOverflow(units)
-            guard !overflow, ledger.credit(a, s, units) else { return reject(.invalidCommand) }
+            guard !overflow else { return reject(.invalidCommand) }
             assetTotals[s] = total
+            ledger.receive(a, s, units)
         } else {
             guard ledger.free(a, s) >= units else { return reject(.insufficientBalance) }
             ledger.debitFree(a, s, units)

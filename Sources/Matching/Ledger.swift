@@ -41,15 +41,6 @@ struct Ledger {
         assetCount += 1
     }
 
-    /// Adds to `free`; false (and no change) when the balance would overflow.
-    mutating func credit(_ account: Int, _ asset: Int, _ amount: Int64) -> Bool {
-        let i = account * assetCount + asset
-        let (sum, overflow) = freeUnits[i].addingReportingOverflow(amount)
-        if overflow { return false }
-        freeUnits[i] = sum
-        return true
-    }
-
     mutating func debitFree(_ account: Int, _ asset: Int, _ amount: Int64) {
         let i = account * assetCount + asset
         precondition(freeUnits[i] >= amount, "free balance would go negative")
@@ -77,8 +68,8 @@ struct Ledger {
         lockedUnits[i] -= amount
     }
 
-    /// Adds what arrives in a trade (it never overflows: totals are conserved and were
-    /// deposited).
+    /// Adds to `free` what a deposit or a trade brings. It never overflows: the engine keeps
+    /// every asset's total over all accounts within 64 bits (deposits past it are refused).
     mutating func receive(_ account: Int, _ asset: Int, _ amount: Int64) {
         freeUnits[account * assetCount + asset] += amount
     }
