@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Journal", targets: ["Journal"]),
         .library(name: "Matching", targets: ["Matching"]),
         .library(name: "Codec", targets: ["Codec"]),
+        .library(name: "Node", targets: ["Node"]),
         .library(name: "_JournalTesting", targets: ["_JournalTesting"]),
         .executable(name: "exchange", targets: ["exchange"]),
     ],
@@ -43,6 +44,10 @@ let package = Package(
         // Commands and events as JSON Lines (INTERCHANGE.md) and as journal records.
         .target(name: "Codec", dependencies: ["Matching"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Matching"]),
+        // The node: sequencer pipeline, snapshots, recovery, the deterministic simulator.
+        .target(name: "Node", dependencies: ["Journal", "Matching", "Codec"]),
+        // Seeded agents that trade through a real node (`exchange sim`).
+        .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "_JournalTesting"]),
         // Seeded workloads shared by tests, benchmarks and `exchange journal generate`.
         .target(name: "_JournalTesting"),
         .executableTarget(
@@ -51,6 +56,8 @@ let package = Package(
                 "Journal",
                 "Matching",
                 "Codec",
+                "Node",
+                "Simulation",
                 "_JournalTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

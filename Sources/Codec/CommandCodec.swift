@@ -9,7 +9,7 @@ import Matching
 /// +-----+----------------------------------------------------------+
 /// ```
 /// Integers are LEB128 varints, strings a varint byte length and UTF-8, decimals a scale byte
-/// (0...18) and the zigzag varint of the mantissa. Tags 1...15 are version 1; a later version
+/// (0...18) and the zigzag varint of the mantissa. Tags 1...17 are version 1; a later version
 /// takes new tags, so every record says how to read it.
 public enum CommandCodec {
     enum Tag: UInt8 {
@@ -18,6 +18,7 @@ public enum CommandCodec {
         case cancelById, cancelByClientId, cancelAll, amendById, amendByClientId
         case halt, resume
         case invalid = 0x10
+        case checkpoint = 0x11
     }
 
     /// Why a record does not decode.
@@ -59,6 +60,9 @@ public enum CommandCodec {
             w.tag(.halt); w.string(symbol)
         case let .resume(symbol):
             w.tag(.resume); w.string(symbol)
+        case let .checkpoint(c):
+            w.tag(.checkpoint); w.varint(c.verifiedSequence); w.varint(UInt64(c.stateDigest.count))
+            w.out.append(contentsOf: c.stateDigest)
         case let .invalid(cmd, account, clientId, text):
             w.tag(.invalid)
             w.byte((account == nil ? 0 : 1) | (clientId == nil ? 0 : 2))
@@ -136,6 +140,15 @@ public enum CommandCodec {
             command = .halt(symbol: try r.string())
         case .resume:
             command = .resume(symbol: try r.string())
+        case .checkpoint:
+            let verified = try r.varint()
+            let n = try r.varint()
+            guard (verified == 0 && n == 0) || (verified > 0 && n == 32) else {
+                throw DecodeError(reason: "checkpoint with a \(n)-byte digest for sequence \(verified)")
+            }
+            var digest: [UInt8] = []
+            for _ in 0..<n { digest.append(try r.byte()) }
+            command = .checkpoint(Checkpoint(verifiedSequence: verified, stateDigest: digest))
         case .invalid:
             let present = try r.byte()
             let cmd = try r.string()

@@ -42,6 +42,9 @@ extension CommandJSON {
             o.string("qty", qty.description)
         case let .halt(symbol), let .resume(symbol):
             o.string("cmd", command.name); o.string("symbol", symbol)
+        case let .checkpoint(c):
+            o.string("cmd", "checkpoint"); o.number("verifies_seq", c.verifiedSequence)
+            if !c.stateDigest.isEmpty { o.string("state_digest", hex(c.stateDigest)) }
         case let .invalid(_, _, _, text):
             let trimmed = text.drop { $0 == " " || $0 == "\t" }
             guard trimmed.hasPrefix("{"), let value = JSONValue.parse(text), case .object = value else { return text }
@@ -62,4 +65,13 @@ extension OrderReference {
         case let .clientId(clientId): o.string("client_id", clientId)
         }
     }
+}
+
+/// Lower-case hexadecimal.
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count * 2)
+    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -33,16 +33,29 @@ struct OpenFile {
         guard code == 0 else { throw JournalError.system("fallocate", path, code) }
     }
 
+    /// Writes all of `bytes` (a large write can come back partial: it is continued).
     func write(_ bytes: [UInt8], at offset: Int) throws(JournalError) {
-        let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
-        guard n == bytes.count else { throw JournalError.system("pwrite", path) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw JournalError.system("pwrite", path) }
+            done += n
+        }
     }
 
+    /// Reads up to `count` bytes (fewer at the end of the file).
     func read(count: Int, at offset: Int) throws(JournalError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
-        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
-        guard n >= 0 else { throw JournalError.system("pread", path) }
-        out.removeLast(count - n)
+        var done = 0
+        while done < count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw JournalError.system("pread", path) }
+            if n == 0 { break }
+            done += n
+        }
+        out.removeLast(count - done)
         return out
     }
 

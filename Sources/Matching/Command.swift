@@ -13,6 +13,9 @@ public enum Command: Equatable, Sendable {
     case amend(account: AccountId, symbol: String, order: OrderReference, qty: ExactDecimal)
     case halt(symbol: String)
     case resume(symbol: String)
+    /// A point where every replayer computes the state digest (it changes nothing), carrying
+    /// the digest the node computed at the checkpoint before (Journal/FORMAT.md, "Checkpoints").
+    case checkpoint(Checkpoint)
     /// A line that is JSON but no valid command (unknown `cmd`, a field missing or of the
     /// wrong type): journaled as written, for auditors, and rejected with `INVALID_COMMAND`.
     case invalid(cmd: String, account: AccountId?, clientId: String?, text: String)
@@ -41,6 +44,7 @@ public enum Command: Equatable, Sendable {
         case .amend: return "amend"
         case .halt: return "halt"
         case .resume: return "resume"
+        case .checkpoint: return "checkpoint"
         case let .invalid(cmd, _, _, _): return cmd
         }
     }
@@ -97,4 +101,20 @@ public struct PlaceOrder: Equatable, Sendable {
 public enum OrderReference: Equatable, Sendable {
     case id(OrderId)
     case clientId(String)
+}
+
+/// What a checkpoint record carries: the state digest after `verifiedSequence` (the sequence of
+/// the checkpoint before it), or nothing (`verifiedSequence` 0, no digest) for the first one.
+public struct Checkpoint: Equatable, Sendable {
+    public var verifiedSequence: UInt64
+    /// 32 bytes of SHA-256, or empty.
+    public var stateDigest: [UInt8]
+
+    public init(verifiedSequence: UInt64, stateDigest: [UInt8]) {
+        self.verifiedSequence = verifiedSequence
+        self.stateDigest = stateDigest
+    }
+
+    /// The first checkpoint of a journal: nothing to verify yet.
+    public static let first = Checkpoint(verifiedSequence: 0, stateDigest: [])
 }

@@ -3,53 +3,92 @@ import Codec
 import Foundation
 import Journal
 import Matching
+import Node
 
-/// What a replay of a journal through the engine gives.
-struct ReplayOutcome {
-    var engine = MatchingEngine()
-    var lastSequence: UInt64 = 0
-    var commands = 0
-    var events = 0
-    var trades = 0
-    var seconds = 0.0
-    var digest: String { SHA256Hasher.hash(engine.canonicalState()).hex }
+/// Replays a journal through the engine: from its start, or from a snapshot (`rebuild`
+/// chooses and checks it), up to `toSeq` / `untilNs`; hands the event lines of the commands
+/// stamped at or after `sinceNs` to `eventLine`. Shows progress on a terminal unless `quiet`.
+func replayJournal(_ directory: String, _ options: RebuildOptions = RebuildOptions(), sinceNs: Int64? = nil,
+                   quiet: Bool = true, eventLine: ((String) -> Void)? = nil) throws -> StateRecovery {
+    var options = options
+    var sinceSeq: UInt64?
+    if let sinceNs {
+        // Seek by the blocks' times, then find the first command at or after `since`: the state
+        // before it may come from a snapshot, the events from it on are printed.
+        sinceSeq = try runJournal { () throws(JournalError) -> UInt64? in
+            let reader = try JournalReader(directory: directory)
+            try reader.seek(toTimestamp: sinceNs)
+            while let record = try reader.nextView() {
+                if record.timestampNs >= sinceNs { return record.sequence }
+            }
+            return nil
+        } ?? UInt64.max
+        options.snapshotBelow = sinceSeq
+    }
+    let last = (try? JournalInfo.read(directory: directory).lastSequence) ?? 0
+    let progress = quiet ? nil : Progress(label: "replay", total: last)
+    do {
+        let recovery = try Recovery.rebuild(journal: directory, options, progress: { progress?.show($0) }) { replayer, command, record in
+            guard let eventLine, record.sequence >= (sinceSeq ?? 0) else { return }
+            for event in replayer.buffer.events {
+                eventLine(EventJSON.render(event, of: command, seq: record.sequence, engine: replayer.engine))
+            }
+        }
+        progress?.done()
+        return recovery
+    } catch {
+        progress?.done()
+        throw fail(error.description)
+    }
 }
 
-/// Replays a journal from its start through the engine, up to `toSeq` or the last record at or
-/// before `untilNs`, handing each event line to `eventLine`.
-func replayJournal(_ directory: String, toSeq: UInt64? = nil, untilNs: Int64? = nil,
-                   eventLine: ((String) -> Void)? = nil) throws -> ReplayOutcome {
-    var outcome = ReplayOutcome()
-    var buffer = EventBuffer()
-    let start = monotonicSeconds()
-    let reader = try runJournal { () throws(JournalError) in try JournalReader(directory: directory) }
-    if let first = reader.firstSequence, first != 1 {
-        throw fail("the journal starts at sequence \(first): a replay needs it from 1")
+/// A one-line progress bar on standard error, only when it is a terminal.
+final class Progress {
+    let label: String
+    let total: UInt64
+    let started = monotonicNs()
+    private let visible = isatty(2) == 1
+
+    init(label: String, total: UInt64) {
+        self.label = label
+        self.total = total
     }
-    var failure: String?
-    while let record = try runJournal({ () throws(JournalError) in try reader.nextView() }) {
-        if let toSeq, record.sequence > toSeq { break }
-        if let untilNs, record.timestampNs > untilNs { break }
-        let command: Command
-        do {
-            command = try CommandCodec.decode(record.bytes)
-        } catch {
-            failure = "sequence \(record.sequence): undecodable command record: \(error)"
-            break
-        }
-        buffer.removeAll()
-        outcome.engine.apply(command, into: &buffer)
-        outcome.commands += 1
-        outcome.events += buffer.events.count
-        for event in buffer.events {
-            if case .trade = event { outcome.trades += 1 }
-            eventLine?(EventJSON.render(event, of: command, seq: record.sequence, engine: outcome.engine))
-        }
-        outcome.lastSequence = record.sequence
+
+    func show(_ at: UInt64) {
+        guard visible, total > 0 else { return }
+        let fraction = min(1, Double(at) / Double(total))
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let seconds = Double(monotonicNs() - started) / 1e9
+        let rate = seconds > 0 ? Double(at) / seconds : 0
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        printPartial("\r\(label) [\(bar)] \(Int(fraction * 100))%  seq \(at)/\(total)  \(format(rate, decimals: 0))/s ")
     }
-    if let failure { throw fail(failure) }
-    outcome.seconds = monotonicSeconds() - start
-    return outcome
+
+    func done() {
+        guard visible, total > 0 else { return }
+        printPartial("\r" + String(repeating: " ", count: 90) + "\r")
+    }
+
+    private func printPartial(_ text: String) { writeAll(2, Array(text.utf8)) }
+}
+
+/// Parses a time option: nanoseconds since the epoch, or ISO-8601 (`2026-11-26T10:00:00Z`,
+/// fractions of a second and `±HH:MM` offsets allowed).
+func parseTime(_ text: String) -> Int64? {
+    if let ns = Int64(text) { return ns }
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    var date = formatter.date(from: text)
+    if date == nil {
+        formatter.formatOptions = [.withInternetDateTime]
+        date = formatter.date(from: text)
+    }
+    guard let date else { return nil }
+    // Whole seconds exactly, then the fraction (a Double holds microseconds at best).
+    let seconds = date.timeIntervalSince1970.rounded(.down)
+    let fraction = date.timeIntervalSince1970 - seconds
+    return Int64(seconds) * 1_000_000_000 + Int64((fraction * 1e6).rounded()) * 1_000
 }
 
 /// Buffered lines to a file.
@@ -158,27 +197,77 @@ struct Export: ParsableCommand {
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Replay the journal through the matching engine; write its events as JSON Lines.")
+        abstract: "Replay the journal through the matching engine; write its events as JSON Lines.",
+        discussion: """
+        From the journal's start, or with --from-snapshot from the newest valid snapshot (of \
+        --snapshots DIR, by default the snapshots directory beside the journal; or the FILE \
+        given). --since/--until take nanoseconds since the epoch or ISO-8601 times: events are \
+        written for the commands stamped in that window, and the state before --since comes \
+        from the newest snapshot before it when --from-snapshot is given.
+        """)
 
     @OptionGroup var common: JournalOptionsGroup
 
     @Option(name: .customLong("to-seq")) var toSeq: UInt64?
-    @Option(help: "Stop after the last command at or before this time (ns since the epoch).") var until: Int64?
+    @Option(help: "Write events from the first command stamped at or after this time.") var since: String?
+    @Option(help: "Stop after the last command stamped at or before this time.") var until: String?
     @Option(help: "Write the events here (JSON Lines).") var events: String?
+    @Option(name: .customLong("from-snapshot"),
+            help: ArgumentHelp("Start from a snapshot: FILE, or without FILE the newest valid one.", valueName: "FILE"))
+    var fromSnapshot: String?
+    @Option(help: "The snapshot directory (default: ../snapshots beside the journal).") var snapshots: String?
 
     func run() throws {
         let directory = try common.existingJournal()
+        var options = RebuildOptions(toSeq: toSeq)
+        if let until {
+            guard let ns = parseTime(until) else { throw fail("--until: not a time: \(until)") }
+            options.untilNs = ns
+        }
+        var sinceNs: Int64?
+        if let since {
+            guard let ns = parseTime(since) else { throw fail("--since: not a time: \(since)") }
+            sinceNs = ns
+        }
+        if fromSnapshot == Exchange.newestSnapshot {
+            options.snapshots = snapshots ?? defaultSnapshots(forJournal: directory)
+        } else if let file = fromSnapshot {
+            options.snapshotFile = file
+        }
         let file = try events.map { try LineFile(path: $0) }
-        let outcome = try replayJournal(directory, toSeq: toSeq, untilNs: until, eventLine: file.map { f in { f.write($0) } })
+        let outcome = try replayJournal(directory, options, sinceNs: sinceNs, quiet: common.json,
+                                        eventLine: file.map { f in { f.write($0) } })
         try file?.close()
-        let rate = outcome.seconds > 0 ? Double(outcome.commands) / outcome.seconds : 0
+        let r = outcome.replayer
+        let rate = outcome.seconds > 0 ? Double(r.commands) / outcome.seconds : 0
+        let digest = r.digest.hex
         if common.json {
-            print("{\"last_seq\":\(outcome.lastSequence),\"state_digest\":\"\(outcome.digest)\",\"commands\":\(outcome.commands),\"events\":\(outcome.events),\"trades\":\(outcome.trades),\"commands_per_second\":\(format(rate, decimals: 0))}")
+            var o = JSONLine()
+            o.add("last_seq", r.lastSequence)
+            o.add("state_digest", digest)
+            o.add("commands", r.commands)
+            o.add("events", r.events)
+            o.add("trades", r.trades)
+            o.add("commands_per_second", rate, decimals: 0)
+            o.add("seconds", outcome.seconds)
+            if let header = outcome.snapshotHeader { o.add("snapshot_seq", header.sequence) } else { o.addNull("snapshot_seq") }
+            o.add("checkpoints_verified", r.checkpointsVerified)
+            print(o.text)
         } else {
-            print("replayed \(outcome.commands) commands (to seq \(outcome.lastSequence)): \(outcome.events) events, \(outcome.trades) trades, \(format(rate, decimals: 0)) commands/s")
-            print("state digest \(outcome.digest)")
+            print("replay: \(outcome.summary)")
+            print("\(r.commands) commands, \(r.events) events, \(r.trades) trades in \(format(outcome.seconds, decimals: 3)) s (\(format(rate, decimals: 0)) commands/s); \(r.checkpointsVerified) checkpoints verified")
+            print("last seq \(r.lastSequence), state digest \(digest)")
         }
     }
+}
+
+/// `DIR/snapshots` for a journal at `DIR/journal`.
+func defaultSnapshots(forJournal journal: String) -> String {
+    var parts = journal.split(separator: "/", omittingEmptySubsequences: false)
+    while parts.count > 1 && parts.last == "" { parts.removeLast() }
+    parts.removeLast()
+    let parent = parts.joined(separator: "/")
+    return (parent.isEmpty ? (journal.hasPrefix("/") ? "" : ".") : parent) + "/snapshots"
 }
 
 struct StateCommand: ParsableCommand {
@@ -194,7 +283,7 @@ struct StateCommand: ParsableCommand {
     func run() throws {
         guard (book == nil) != (account == nil) else { throw fail("give exactly one of --book SYMBOL and --account ID") }
         let directory = try common.existingJournal()
-        let engine = try replayJournal(directory, toSeq: toSeq).engine
+        let engine = try replayJournal(directory, RebuildOptions(toSeq: toSeq)).replayer.engine
         if let book {
             guard let s = engine.symbolIndex(book), let depth = engine.depth(symbol: book, levels: max(0, levels)) else {
                 throw fail("unknown symbol \(book)")

@@ -9,7 +9,23 @@ struct Exchange: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exchange",
         abstract: "The exchange core: the journal, the matching engine's replay and its state.",
-        subcommands: [JournalCommand.self, StateCommand.self])
+        subcommands: [NodeCommand.self, SimCommand.self, SnapshotCommand.self, JournalCommand.self, StateCommand.self])
+
+    /// What `--from-snapshot` means without a FILE (the argument parser needs a value).
+    static let newestSnapshot = ":newest:"
+
+    /// `--from-snapshot` takes an optional FILE: when no value follows it, the newest is meant.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        var i = 0
+        while i < arguments.count {
+            if arguments[i] == "--from-snapshot" && (i + 1 == arguments.count || arguments[i + 1].hasPrefix("-")) {
+                arguments.insert(newestSnapshot, at: i + 1)
+            }
+            i += 1
+        }
+        main(arguments)
+    }
 }
 
 struct JournalCommand: ParsableCommand {

@@ -1,0 +1,389 @@
+import Codec
+import Journal
+import Matching
+
+/// Where the sequencer's timestamps come from: the wall clock (a node), or a logical clock
+/// that gives sequence `s` the time `startNs + s × stepNs` (a simulation, whose journal must be
+/// the same on every run).
+public enum NodeClock: Sendable, Equatable {
+    case wall
+    case logical(startNs: Int64, stepNs: Int64)
+}
+
+public struct NodeOptions: Sendable {
+    public var data: DataDirectory
+    public var journal = JournalOptions()
+    /// Snapshot after this many commands (0: not by count).
+    public var snapshotEveryCommands: UInt64 = 0
+    /// Snapshot after this much time with new commands (0: not by time).
+    public var snapshotEveryNs: Int64 = 0
+    /// Snapshot files kept (the newest); 0 keeps all.
+    public var keepSnapshots = 3
+    /// Drop journal segments wholly below the oldest kept snapshot (opt-in: an auditor may
+    /// want the whole journal).
+    public var retainJournalFromSnapshots = false
+    /// Journal a checkpoint every this many commands (0: never).
+    public var checkpointEvery: UInt64 = 100_000
+    /// Commands that may wait between submission and application; a submission beyond it is
+    /// answered `busy`. A power of two.
+    public var queueCapacity = 1 << 16
+    public var clock = NodeClock.wall
+
+    public init(data: DataDirectory) { self.data = data }
+}
+
+/// Who hears what the node did. Called on the node's threads: keep it short.
+public protocol NodeSink: AnyObject {
+    /// A command is durable (under the journal's policy) and applied; `events` are its events.
+    /// Called on the engine thread, in sequence order.
+    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: [Event],
+                      engine: MatchingEngine)
+    /// A submitted command will not be acknowledged: the journal failed and the node stopped.
+    /// It may or may not be in the journal; recovery will tell.
+    func failed(tag: UInt64, error: NodeError)
+    /// The engine has applied everything durable so far, up to `sequence` (a sink that buffers
+    /// output flushes it here).
+    func caughtUp(to sequence: UInt64)
+}
+
+extension NodeSink {
+    public func caughtUp(to sequence: UInt64) {}
+}
+
+public enum SubmitResult: Sendable, Equatable {
+    case queued
+    /// The queue is full: try again later (back-pressure, never unbounded memory).
+    case busy
+    /// The node is stopping or has failed.
+    case stopped
+}
+
+/// A running node: callers submit commands; the **sequencer** thread stamps each with its
+/// sequence and time and appends whatever has queued to the journal as one group commit; the
+/// **engine** thread applies commands once they are durable and hands their events to the
+/// sink; a **snapshot** thread writes copies of the state. (DESIGN.md, "The one idea".)
+///
+/// The three share one ring of slots and three cursors: `submitted` (callers) ≥ `durable`
+/// (sequencer: journaled and durable) ≥ `applied` (engine). A slot is written by a caller,
+/// then read by the sequencer, then by the engine, then reused; the cursors move under one
+/// lock, once per batch.
+public final class Node: @unchecked Sendable {
+    public let options: NodeOptions
+    /// How the state was rebuilt when the node started.
+    public let recovery: StateRecovery
+    /// What the journal found at its tail when it opened (a torn write it dropped, if any).
+    public let journalRecovery: RecoveryReport
+
+    private struct Slot {
+        var command = Command.halt(symbol: "")
+        var bytes: [UInt8] = []
+        var tag: UInt64 = 0
+        var isInternal = false
+        /// The last command of a `submit(batch:)` or a checkpoint: its block ends here.
+        var endsBlock = false
+        var timestampNs: Int64 = 0
+    }
+
+    private let monitor = Monitor()
+    private let slots: UnsafeMutablePointer<Slot>
+    private let mask: UInt64
+    /// Slots kept free for the node's own commands (checkpoints), so they never wait.
+    private static let reserve: UInt64 = 8
+    // Cursors, counted in slots since start (guarded by `monitor`).
+    private var submitted: UInt64 = 0
+    private var durable: UInt64 = 0
+    private var applied: UInt64 = 0
+    private var stopping = false
+    private var sequencerDone = false
+    private var failure: NodeError?
+    private var snapshotRequested = false
+    private var retireBelow: UInt64 = 0
+    /// Sequence of slot 0 minus one.
+    private let sequenceBase: UInt64
+
+    private let writer: JournalWriter
+    private var replayer: Replayer
+    private weak var sink: NodeSink?
+    private var threads: [WorkerThread] = []
+    private let snapshotter: Snapshotter
+
+    /// Recovers the state of `options.data` (snapshot + journal tail) and starts the threads.
+    public init(options: NodeOptions, sink: NodeSink) throws(NodeError) {
+        guard options.queueCapacity >= 16, options.queueCapacity & (options.queueCapacity - 1) == 0 else {
+            throw .invalidOptions("queue capacity must be a power of two ≥ 16")
+        }
+        self.options = options
+        self.sink = sink
+        do {
+            writer = try JournalWriter(directory: options.data.journal, options: options.journal)
+            try SnapshotStore.removeTemporaries(options.data.snapshots)
+        } catch {
+            throw .journal(error)
+        }
+        journalRecovery = writer.recovery
+        let recovery: StateRecovery
+        do {
+            recovery = try Recovery.rebuild(journal: options.data.journal, RebuildOptions(snapshots: options.data.snapshots))
+        } catch {
+            try? writer.close()
+            throw error
+        }
+        self.recovery = recovery
+        replayer = recovery.replayer
+        sequenceBase = writer.lastSequence
+        precondition(replayer.lastSequence == sequenceBase, "recovery stopped before the journal's end")
+        slots = .allocate(capacity: options.queueCapacity)
+        slots.initialize(repeating: Slot(), count: options.queueCapacity)
+        mask = UInt64(options.queueCapacity - 1)
+        snapshotter = Snapshotter(directory: options.data.snapshots, keep: options.keepSnapshots)
+        snapshotter.lastSequence = recovery.snapshotHeader?.sequence ?? 0
+        threads.append(WorkerThread { [self] in runSequencer() })
+        threads.append(WorkerThread { [self] in runEngine() })
+    }
+
+    deinit {
+        slots.deinitialize(count: options.queueCapacity)
+        slots.deallocate()
+    }
+
+    // MARK: - Callers
+
+    /// Queues a command; the sink hears of it with `tag`.
+    public func submit(_ command: Command, tag: UInt64) -> SubmitResult {
+        monitor.locked { enqueue(command, tag: tag, isInternal: false) }
+    }
+
+    /// Queues commands together (all or none), tagged `firstTag`, `firstTag + 1`, …
+    public func submit(batch commands: [Command], firstTag: UInt64) -> SubmitResult {
+        monitor.locked {
+            guard !stopping, failure == nil else { return .stopped }
+            guard submitted - applied + UInt64(commands.count) <= mask + 1 - Self.reserve else { return .busy }
+            for (i, command) in commands.enumerated() {
+                _ = enqueue(command, tag: firstTag + UInt64(i), isInternal: false, endsBlock: i == commands.count - 1)
+            }
+            return .queued
+        }
+    }
+
+    /// With the lock held.
+    private func enqueue(_ command: Command, tag: UInt64, isInternal: Bool, endsBlock: Bool = false) -> SubmitResult {
+        guard !stopping, failure == nil else { return .stopped }
+        let limit = isInternal ? mask + 1 : mask + 1 - Self.reserve
+        guard submitted - applied < limit else { return .busy }
+        let slot = slots + Int(submitted & mask)
+        slot.pointee.command = command
+        slot.pointee.bytes.removeAll(keepingCapacity: true)
+        CommandCodec.encode(command, into: &slot.pointee.bytes)
+        slot.pointee.tag = tag
+        slot.pointee.isInternal = isInternal
+        slot.pointee.endsBlock = endsBlock
+        submitted += 1
+        monitor.broadcast()
+        return .queued
+    }
+
+    /// Asks for a snapshot as soon as the engine finishes what it is applying.
+    public func requestSnapshot() {
+        monitor.locked {
+            snapshotRequested = true
+            monitor.broadcast()
+        }
+    }
+
+    /// The failure that stopped the node, if one did.
+    public var failed: NodeError? { monitor.locked { failure } }
+
+    /// The engine's state and counters; read it once `stop()` has returned.
+    public var state: Replayer { replayer }
+
+    /// The last sequence applied (and acknowledged).
+    public var appliedSequence: UInt64 { monitor.locked { sequenceBase + applied } }
+
+    /// Stops taking commands, applies and acknowledges everything queued, waits for a snapshot
+    /// being written, syncs and closes the journal. Throws the failure that stopped the node
+    /// early, if any.
+    public func stop() throws(NodeError) {
+        monitor.locked {
+            stopping = true
+            monitor.broadcast()
+        }
+        for thread in threads { thread.join() }
+        threads = []
+        snapshotter.shutdown()
+        if let failure = monitor.locked({ failure }) { throw failure }
+        if let error = snapshotter.failure { throw .journal(error) }
+    }
+
+    // MARK: - Sequencer
+
+    private func runSequencer() {
+        var cursor: UInt64 = 0
+        var lastTimestamp = writer.lastSequence == 0 ? Int64.min : (recovery.replayer.lastTimestampNs)
+        let intervalWaitNs: Int64? = {
+            if case let .interval(ms) = options.journal.durability { return Int64(ms) * 1_000_000 }
+            return nil
+        }()
+        while true {
+            var end: UInt64 = 0, stop = false, retire: UInt64 = 0
+            monitor.locked {
+                // With `interval:MS` it also wakes every MS to sync what waits for it.
+                while submitted == cursor && !stopping {
+                    monitor.wait(timeoutNs: intervalWaitNs)
+                    if intervalWaitNs != nil { break }
+                }
+                end = submitted
+                stop = stopping
+                retire = retireBelow
+                retireBelow = 0
+            }
+            do {
+                for k in cursor..<end {
+                    let slot = slots + Int(k & mask)
+                    let sequence = sequenceBase + k + 1
+                    let ts: Int64
+                    switch options.clock {
+                    case .wall: ts = max(lastTimestamp, wallClockNs())
+                    case let .logical(start, step): ts = start &+ Int64(truncatingIfNeeded: sequence) &* step
+                    }
+                    lastTimestamp = ts
+                    slot.pointee.timestampNs = ts
+                    _ = try writer.append(slot.pointee.bytes, timestampNs: ts)
+                    // A batch submitted together is a block of its own, so that a caller that
+                    // waits for each batch (the simulator) gets the same blocks on every run.
+                    if slot.pointee.endsBlock && k + 1 < end { try writer.flush() }
+                }
+                if end > cursor { try writer.flush() }
+                try writer.syncIfDue()
+                if stop && end == submittedCount() { _ = try writer.sync() }
+                if retire > 0 { _ = try writer.removeSegments(below: retire) }
+            } catch {
+                fail(.journal(error), fromSlot: cursor)
+                break
+            }
+            cursor = end
+            // What may be acknowledged: synced (`always`, and `interval` once its sync ran), or
+            // with `none` in the page cache (it survives a crash of this process).
+            let ackable = options.journal.durability == .none ? writer.writtenSequence : writer.durableSequence
+            let nowDurable = ackable - sequenceBase
+            monitor.locked {
+                if nowDurable > durable {
+                    durable = nowDurable
+                    monitor.broadcast()
+                }
+            }
+            if stop && cursor == submittedCount() && nowDurable == cursor { break }
+        }
+        try? writer.close()
+        monitor.locked {
+            sequencerDone = true
+            monitor.broadcast()
+        }
+    }
+
+    private func submittedCount() -> UInt64 { monitor.locked { submitted } }
+
+    /// Stops the node after a journal failure: nothing from `slot` on will be acknowledged.
+    private func fail(_ error: NodeError, fromSlot slot: UInt64) {
+        var end: UInt64 = 0
+        monitor.locked {
+            if failure == nil { failure = error }
+            stopping = true
+            end = submitted
+            monitor.broadcast()
+        }
+        for k in slot..<end where !slots[Int(k & mask)].isInternal {
+            sink?.failed(tag: slots[Int(k & mask)].tag, error: error)
+        }
+    }
+
+    // MARK: - Engine
+
+    private func runEngine() {
+        var cursor: UInt64 = 0
+        var sinceCheckpoint: UInt64 = 0
+        var checkpointInFlight = false
+        var sinceSnapshot: UInt64 = 0
+        var lastSnapshotNs = monotonicNs()
+        let timedWait: Int64? = options.snapshotEveryNs > 0 ? min(options.snapshotEveryNs, 1_000_000_000) : nil
+        engine: while true {
+            var end: UInt64 = 0, done = false, snapshotNow = false
+            monitor.locked {
+                while durable == cursor && !sequencerDone && !snapshotRequested {
+                    monitor.wait(timeoutNs: timedWait)
+                    if timedWait != nil { break }
+                }
+                end = durable
+                done = sequencerDone && durable == cursor
+                snapshotNow = snapshotRequested
+                snapshotRequested = false
+            }
+            for k in cursor..<end {
+                let slot = slots + Int(k & mask)
+                let sequence = sequenceBase + k + 1
+                do {
+                    try replayer.apply(slot.pointee.command, sequence: sequence, timestampNs: slot.pointee.timestampNs)
+                } catch {
+                    // Only a checkpoint can fail here, and only if this engine diverged from
+                    // the one that computed it: stop, acknowledging nothing more.
+                    fail(error, fromSlot: k)
+                    break engine
+                }
+                sinceCheckpoint += 1
+                sinceSnapshot += 1
+                // A checkpoint goes into the queue before the command that made it due is
+                // acknowledged, so its place in the journal depends only on what was submitted
+                // before that acknowledgement.
+                if options.checkpointEvery > 0 && sinceCheckpoint >= options.checkpointEvery && !checkpointInFlight {
+                    let c = replayer.lastCheckpoint.map { last in
+                        Checkpoint(verifiedSequence: last.sequence, stateDigest: last.digest.bytes)
+                    } ?? .first
+                    if monitor.locked({ enqueue(.checkpoint(c), tag: 0, isInternal: true, endsBlock: true) }) == .queued {
+                        checkpointInFlight = true
+                        sinceCheckpoint = 0
+                    }
+                }
+                if slot.pointee.isInternal {
+                    if case .checkpoint = slot.pointee.command { checkpointInFlight = false }
+                } else {
+                    sink?.acknowledged(tag: slot.pointee.tag, sequence: sequence, timestampNs: slot.pointee.timestampNs,
+                                       command: slot.pointee.command, events: replayer.buffer.events,
+                                       engine: replayer.engine)
+                }
+            }
+            if end > cursor {
+                cursor = end
+                sink?.caughtUp(to: sequenceBase + cursor)
+                monitor.locked {
+                    applied = cursor
+                    monitor.broadcast()
+                }
+            }
+            let byCount = options.snapshotEveryCommands > 0 && sinceSnapshot >= options.snapshotEveryCommands
+            let byTime = options.snapshotEveryNs > 0 && sinceSnapshot > 0 && monotonicNs() - lastSnapshotNs >= options.snapshotEveryNs
+            if snapshotNow || byCount || byTime {
+                // A copy of the engine is a few references: its arrays are copied when this
+                // thread next writes them, which is the only stall a snapshot causes here.
+                if snapshotter.offer(replayer.engine, sequence: replayer.lastSequence, timestampNs: replayer.lastTimestampNs,
+                                     retire: options.retainJournalFromSnapshots ? { [self] oldest in
+                                         monitor.locked {
+                                             retireBelow = oldest + 1
+                                             monitor.broadcast()
+                                         }
+                                     } : nil) {
+                    sinceSnapshot = 0
+                    lastSnapshotNs = monotonicNs()
+                }
+            }
+            if done { break }
+        }
+    }
+}
+
+extension Digest32 {
+    /// The 32 bytes in the digest's byte order.
+    var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        out.withUnsafeMutableBytes { store(to: $0.baseAddress!) }
+        return out
+    }
+}

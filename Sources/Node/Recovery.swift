@@ -1,0 +1,163 @@
+import Journal
+import Matching
+
+/// Where a node keeps its files: `DIR/journal/` (every `--journal` tool works on it) and
+/// `DIR/snapshots/`.
+public struct DataDirectory: Sendable {
+    public let journal: String
+    public let snapshots: String
+
+    public init(_ path: String) {
+        let base = path.hasSuffix("/") ? path : path + "/"
+        journal = base + "journal"
+        snapshots = base + "snapshots"
+    }
+
+    /// A journal directory and a snapshot directory anywhere.
+    public init(journal: String, snapshots: String) {
+        self.journal = journal
+        self.snapshots = snapshots
+    }
+}
+
+/// Where a rebuild starts from and where it stops.
+public struct RebuildOptions: Sendable {
+    /// The snapshot directory to look in (nil: start from the journal's first command).
+    public var snapshots: String?
+    /// One snapshot file to start from (an error if it cannot be used).
+    public var snapshotFile: String?
+    /// Stop after this sequence.
+    public var toSeq: UInt64?
+    /// Stop before the first command stamped after this time.
+    public var untilNs: Int64?
+    /// Only snapshots below this sequence (a replay that must show the events from there).
+    public var snapshotBelow: UInt64?
+
+    public init(snapshots: String? = nil, snapshotFile: String? = nil, toSeq: UInt64? = nil,
+                untilNs: Int64? = nil, snapshotBelow: UInt64? = nil) {
+        self.snapshots = snapshots; self.snapshotFile = snapshotFile; self.toSeq = toSeq
+        self.untilNs = untilNs; self.snapshotBelow = snapshotBelow
+    }
+}
+
+/// How a state was rebuilt: which snapshot (and which were refused, and why), how much journal
+/// was replayed, the digest reached and the time it took.
+public struct StateRecovery {
+    public var replayer: Replayer
+    public var snapshot: SnapshotFile?
+    public var snapshotHeader: SnapshotHeader?
+    /// Snapshots tried and refused, newest first: (file name, reason).
+    public var refused: [(name: String, reason: String)] = []
+    /// Commands replayed from the journal after the snapshot.
+    public var replayed: Int { replayer.commands }
+    public var seconds = 0.0
+
+    public var lastSequence: UInt64 { replayer.lastSequence }
+
+    /// One line for operators.
+    public var summary: String {
+        var parts: [String] = []
+        if let snapshot, let header = snapshotHeader {
+            parts.append("snapshot \(snapshot.name) (seq \(header.sequence))")
+        } else {
+            parts.append("no snapshot")
+        }
+        for r in refused { parts.append("refused \(r.name): \(r.reason)") }
+        parts.append("replayed \(replayed) commands to seq \(lastSequence)")
+        parts.append("\(Double(Int(seconds * 1000)) / 1000) s")
+        return parts.joined(separator: "; ")
+    }
+}
+
+public enum Recovery {
+    /// Rebuilds the state: the newest valid snapshot that fits the options (an older one when
+    /// the newest is corrupt, the journal's start when none is valid) and the journal after
+    /// it, up to `toSeq`, `untilNs` or the end. `progress` is called now and then with the
+    /// sequence reached; `onRecord` after each command is applied.
+    public static func rebuild(journal: String, _ options: RebuildOptions,
+                               progress: ((UInt64) -> Void)? = nil,
+                               onRecord: ((inout Replayer, Command, JournalRecord) throws(NodeError) -> Void)? = nil)
+        throws(NodeError) -> StateRecovery {
+        let snapshotFile = options.snapshotFile, toSeq = options.toSeq
+        let started = monotonicNs()
+        let info: JournalInfo
+        do { info = try JournalInfo.read(directory: journal) } catch { throw .journal(error) }
+        let lastInJournal = info.lastSequence
+        let firstInJournal: UInt64
+        do { firstInJournal = try JournalDirectory.segments(journal).first?.firstSequence ?? 1 } catch { throw .journal(error) }
+
+        var candidates: [SnapshotFile] = []
+        if let snapshotFile {
+            let name = String(snapshotFile.split(separator: "/").last ?? "")
+            candidates = [SnapshotFile(path: snapshotFile, name: name, sequence: 0)]
+        } else if let snapshots = options.snapshots {
+            do { candidates = try SnapshotStore.list(snapshots) } catch { throw .journal(error) }
+        }
+        var recovery = StateRecovery(replayer: Replayer())
+        for file in candidates {
+            if snapshotFile == nil, let toSeq, file.sequence > toSeq { continue }
+            if snapshotFile == nil, let below = options.snapshotBelow, file.sequence >= below { continue }
+            do {
+                let (header, body) = try SnapshotStore.read(file.path)
+                guard header.sequence <= lastInJournal else {
+                    throw NodeError.snapshot(path: file.path, reason: "it is at sequence \(header.sequence), past the journal's end (\(lastInJournal))")
+                }
+                if snapshotFile == nil, header.sequence != file.sequence {
+                    throw NodeError.snapshot(path: file.path, reason: "its header says sequence \(header.sequence)")
+                }
+                if let toSeq, header.sequence > toSeq {
+                    throw NodeError.snapshot(path: file.path, reason: "it is at sequence \(header.sequence), past --to-seq \(toSeq)")
+                }
+                if let untilNs = options.untilNs, header.timestampNs > untilNs {
+                    throw NodeError.snapshot(path: file.path, reason: "it is at time \(header.timestampNs), past --until")
+                }
+                if let below = options.snapshotBelow, header.sequence >= below {
+                    throw NodeError.snapshot(path: file.path, reason: "it is at sequence \(header.sequence), not before \(below)")
+                }
+                guard header.sequence + 1 >= firstInJournal else {
+                    throw NodeError.snapshot(path: file.path, reason: "the journal starts at \(firstInJournal), after it")
+                }
+                let engine = try MatchingEngine(canonicalState: body)
+                recovery.replayer = Replayer(engine: engine, after: header.sequence)
+                recovery.snapshot = file
+                recovery.snapshotHeader = header
+                break
+            } catch {
+                let reason: String
+                switch error {
+                case let e as JournalError: reason = e.description
+                case let NodeError.snapshot(_, r): reason = r
+                case let e as StateRestoreError: reason = e.description
+                default: reason = "\(error)"
+                }
+                if snapshotFile != nil { throw NodeError.snapshot(path: file.path, reason: reason) }
+                recovery.refused.append((file.name, reason))
+            }
+        }
+        let start = recovery.lastSequence + 1
+        if recovery.snapshot == nil && firstInJournal > 1 {
+            throw NodeError.journalGap("the journal starts at sequence \(firstInJournal) and no valid snapshot covers what is before it")
+        }
+        if lastInJournal >= start && toSeq.map({ $0 >= start }) ?? true {
+            do {
+                let reader = try JournalReader(directory: journal)
+                if start > firstInJournal { try reader.seek(to: start) }
+                while let record = try reader.nextView() {
+                    if let toSeq, record.sequence > toSeq { break }
+                    if let untilNs = options.untilNs, record.timestampNs > untilNs { break }
+                    let command = try recovery.replayer.apply(record)
+                    try onRecord?(&recovery.replayer, command, record)
+                    if record.sequence & 0xFFFF == 0 { progress?(record.sequence) }
+                }
+            } catch let e as JournalError {
+                throw .journal(e)
+            } catch let e as NodeError {
+                throw e
+            } catch {
+                throw .journalGap("\(error)")
+            }
+        }
+        recovery.seconds = Double(monotonicNs() - started) / 1e9
+        return recovery
+    }
+}

@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mutex with one condition variable: the node's threads hand work to each other under it
+/// (a batch at a time, so the lock is taken per batch, not per command).
+public final class Monitor: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    public init() {
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
+
+    @inline(__always)
+    public func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+
+    /// Wakes every waiter (call with the lock held or not).
+    public func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// Takes the lock, waits until `ready` holds (checked under the lock), runs `body`.
+    public func whenReady<T>(_ ready: () -> Bool, _ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        while !ready() { wait() }
+        return try body()
+    }
+
+    /// Waits (the lock held) until woken or `timeoutNs` passes (nil: no limit).
+    public func wait(timeoutNs: Int64? = nil) {
+        guard let timeoutNs else {
+            pthread_cond_wait(condition, mutex)
+            return
+        }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let total = Int64(now.tv_nsec) + timeoutNs
+        var deadline = timespec(tv_sec: now.tv_sec + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
+        pthread_cond_timedwait(condition, mutex, &deadline)
+    }
+}
+
+/// A joinable thread running `body`.
+final class WorkerThread: @unchecked Sendable {
+    private var handle = pthread_t()
+    private var joined = false
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        let code = pthread_create(&handle, nil, { context in
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, context)
+        precondition(code == 0, "pthread_create failed: \(code)")
+    }
+
+    func join() {
+        guard !joined else { return }
+        joined = true
+        pthread_join(handle, nil)
+    }
+}
+
+/// Nanoseconds since the epoch (CLOCK_REALTIME): the only clock that reaches a journal, read by
+/// the sequencer alone.
+func wallClockNs() -> Int64 {
+    var t = timespec()
+    clock_gettime(CLOCK_REALTIME, &t)
+    return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+}
+
+/// Monotonic nanoseconds, for durations.
+public func monotonicNs() -> Int64 {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+}

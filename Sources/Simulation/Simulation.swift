@@ -1,0 +1,390 @@
+import Journal
+import Matching
+import Node
+import _JournalTesting
+
+/// How often each kind of agent acts (relative weights).
+public struct AgentMix: Equatable, Sendable, CustomStringConvertible {
+    /// Market makers: quote both sides around the mid, re-quote, amend, cancel stale quotes.
+    public var makers = 40
+    /// Momentum takers: buy after the mid rose, sell after it fell (market and IOC).
+    public var momentum = 15
+    /// Noise takers: random market orders by qty or quote, IOC, FOK, with STP modes.
+    public var noise = 15
+    /// Cancel storms: a burst of orders, then `cancel_all`.
+    public var storms = 10
+    /// Clients that send invalid commands (bad JSON fields, unknown symbols, off-tick prices, …).
+    public var invalid = 10
+    /// Deposits and withdrawals.
+    public var transfers = 10
+
+    public init() {}
+
+    static let names = ["makers", "momentum", "noise", "storms", "invalid", "transfers"]
+    var weights: [Int] { [makers, momentum, noise, storms, invalid, transfers] }
+
+    /// Parses `makers=40,noise=10,…` (kinds not named keep their default).
+    public init?(parsing text: String) {
+        self.init()
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=")
+            guard pair.count == 2, let weight = Int(pair[1]), weight >= 0 else { return nil }
+            switch pair[0] {
+            case "makers": makers = weight
+            case "momentum": momentum = weight
+            case "noise": noise = weight
+            case "storms": storms = weight
+            case "invalid": invalid = weight
+            case "transfers": transfers = weight
+            default: return nil
+            }
+        }
+        guard weights.reduce(0, +) > 0 else { return nil }
+    }
+
+    public var description: String {
+        zip(Self.names, weights).map { "\($0)=\($1)" }.joined(separator: ",")
+    }
+}
+
+public struct SimulationOptions: Sendable {
+    public var seed: UInt64 = 1
+    /// Commands the agents send (the market's setup comes before them).
+    public var commands = 100_000
+    public var symbols = 3
+    public var accounts = 50
+    public var mix = AgentMix()
+    /// Commands submitted together; the agents see the results before the next batch.
+    public var batch = 256
+
+    public init() {}
+}
+
+/// What a simulation did.
+public struct SimulationReport: Sendable {
+    public var seed: UInt64
+    public var commands: Int
+    public var setupCommands: Int
+    public var lastSequence: UInt64
+    public var stateDigest: Digest32
+    public var chainHead: Digest32
+    public var trades: Int
+    public var events: Int
+    public var rejected: Int
+    public var seconds: Double
+}
+
+/// A deterministic market: seeded agents submit batches through a real node (sequencer,
+/// journal, engine) on a logical clock, and see each batch's events before the next. The same
+/// options give the same journal (the same chain head) and the same state digest on every run.
+public final class Simulation: NodeSink, @unchecked Sendable {
+    public let options: SimulationOptions
+    private var random: SplitMix64
+    private let monitor = Monitor()
+    private var acknowledgements: [[Event]] = []
+    private var failure: NodeError?
+
+    // The agents' view of the market.
+    private struct Market {
+        var name: String
+        var base: String
+        var mid: Int64   // in ticks of 0.01
+        var lastMid: Int64
+    }
+    private var markets: [Market] = []
+    /// Resting orders the agents know of, and where each is in that array (looked up, never
+    /// iterated).
+    private var resting: [(account: AccountId, symbol: Int, id: OrderId, remaining: Int64)] = []
+    private var restingIndex: [OrderId: Int] = [:]
+    private var trades = 0, events = 0, rejected = 0
+    private var clientSerial = 0
+
+    public init(options: SimulationOptions) {
+        self.options = options
+        random = SplitMix64(seed: options.seed)
+    }
+
+    /// Runs the simulation into `data` (a new or empty directory), with `durability` for the
+    /// journal. `progress` hears the commands done so far now and then.
+    public func run(data: DataDirectory, durability: Durability = .none,
+                    progress: ((Int) -> Void)? = nil) throws(NodeError) -> SimulationReport {
+        guard options.symbols >= 1, options.symbols <= 26, options.accounts >= 2, options.batch >= 1,
+              options.commands >= 0 else {
+            throw .invalidOptions("symbols 1...26, accounts ≥ 2, batch ≥ 1, commands ≥ 0")
+        }
+        if let segments = try? JournalDirectory.segments(data.journal), !segments.isEmpty {
+            throw .invalidOptions("\(data.journal) already holds a journal: a simulation starts from an empty directory")
+        }
+        var nodeOptions = NodeOptions(data: data)
+        nodeOptions.journal.durability = durability
+        // 1 ms per sequence from 2026-01-01T00:00:00Z: the journal's times are the same on every run.
+        nodeOptions.clock = .logical(startNs: 1_767_225_600_000_000_000, stepNs: 1_000_000)
+        nodeOptions.checkpointEvery = 10_000
+        let started = monotonicNs()
+        let node = try Node(options: nodeOptions, sink: self)
+        var tag: UInt64 = 0
+        func submit(_ commands: [Command]) throws(NodeError) {
+            guard !commands.isEmpty else { return }
+            monitor.locked { acknowledgements.removeAll(keepingCapacity: true) }
+            while true {
+                switch node.submit(batch: commands, firstTag: tag) {
+                case .queued:
+                    tag += UInt64(commands.count)
+                    let (acks, failed) = monitor.whenReady({ acknowledgements.count == commands.count || failure != nil }) {
+                        (acknowledgements, failure)
+                    }
+                    if let failed { throw failed }
+                    for (command, events) in zip(commands, acks) { learn(events, of: command) }
+                    return
+                case .busy: continue
+                case .stopped: throw node.failed ?? .invalidOptions("the node stopped")
+                }
+            }
+        }
+        do {
+            let setup = setupCommands()
+            try submit(setup)
+            var done = 0
+            while done < options.commands {
+                let n = min(options.batch, options.commands - done)
+                try submit(nextBatch(n))
+                done += n
+                if done % 65_536 < n { progress?(done) }
+            }
+            try node.stop()
+            let state = node.state
+            let head = try JournalVerifier.verify(directory: data.journal).chainHead
+            return SimulationReport(
+                seed: options.seed, commands: options.commands, setupCommands: setup.count,
+                lastSequence: state.lastSequence, stateDigest: state.digest, chainHead: head,
+                trades: trades, events: events, rejected: rejected,
+                seconds: Double(monotonicNs() - started) / 1e9)
+        } catch let error as NodeError {
+            try? node.stop()
+            throw error
+        } catch {
+            try? node.stop()
+            throw .journal(error as! JournalError)
+        }
+    }
+
+    // MARK: - NodeSink
+
+    public func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: [Event],
+                             engine: MatchingEngine) {
+        monitor.locked {
+            acknowledgements.append(events)
+            monitor.broadcast()
+        }
+    }
+
+    public func failed(tag: UInt64, error: NodeError) {
+        monitor.locked {
+            if failure == nil { failure = error }
+            monitor.broadcast()
+        }
+    }
+
+    // MARK: - The market and its agents
+
+    private static let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+    private func setupCommands() -> [Command] {
+        var commands: [Command] = [.addAsset(name: "USDT", scale: 8)]
+        for i in 0..<options.symbols {
+            let base = "C" + String(Self.letters[i])
+            markets.append(Market(name: base + "USDT", base: base, mid: 10_000 + Int64(i) * 2_500, lastMid: 0))
+            commands.append(.addAsset(name: base, scale: 8))
+            commands.append(.addSymbol(SymbolSpec(
+                name: base + "USDT", base: base, quote: "USDT", tickSize: dec(1, 2), stepSize: dec(1, 3),
+                minQty: dec(1, 3), maxQty: dec(1_000, 0), minNotional: dec(1, 0),
+                makerFeePpm: 100, takerFeePpm: 250)))
+        }
+        for a in 1...options.accounts {
+            commands.append(.openAccount(AccountId(a)))
+            commands.append(.deposit(account: AccountId(a), asset: "USDT", amount: dec(1_000_000, 0)))
+            for m in markets { commands.append(.deposit(account: AccountId(a), asset: m.base, amount: dec(1_000, 0))) }
+        }
+        return commands
+    }
+
+    private func nextBatch(_ n: Int) -> [Command] {
+        for i in markets.indices {
+            markets[i].lastMid = markets[i].mid
+            markets[i].mid = max(100, markets[i].mid + Int64(below(5)) - 2)
+        }
+        var commands: [Command] = []
+        let weights = options.mix.weights
+        let total = weights.reduce(0, +)
+        while commands.count < n {
+            var pick = below(total)
+            var kind = 0
+            while pick >= weights[kind] { pick -= weights[kind]; kind += 1 }
+            switch kind {
+            case 0: maker(&commands)
+            case 1: momentum(&commands)
+            case 2: noise(&commands)
+            case 3: storm(&commands, room: n - commands.count)
+            case 4: invalid(&commands)
+            default: transfer(&commands)
+            }
+        }
+        if commands.count > n { commands.removeLast(commands.count - n) }
+        return commands
+    }
+
+    private func below(_ n: Int) -> Int { Int(random.next() % UInt64(n)) }
+    private func account() -> AccountId { AccountId(1 + below(options.accounts)) }
+    private func qty(_ maxSteps: Int) -> ExactDecimal { dec(1 + below(maxSteps), 3) }
+
+    private func clientId() -> String? {
+        guard below(4) == 0 else { return nil }
+        clientSerial += 1
+        return "s\(clientSerial)"
+    }
+
+    private func maker(_ out: inout [Command]) {
+        let s = below(markets.count)
+        let m = markets[s]
+        let a = account()
+        // Cancel or amend a known resting order of this symbol now and then.
+        if !resting.isEmpty, below(3) == 0 {
+            let i = below(resting.count)
+            let r = resting[i]
+            if below(4) == 0 {
+                out.append(.amend(account: r.account, symbol: markets[r.symbol].name, order: .id(r.id), qty: qty(5)))
+            } else {
+                out.append(.cancel(account: r.account, symbol: markets[r.symbol].name, order: .id(r.id)))
+            }
+            return
+        }
+        let spread = Int64(1 + below(10))
+        let type: OrderType = below(5) == 0 ? .limitMaker : .limit
+        out.append(.place(PlaceOrder(account: a, symbol: m.name, clientId: clientId(), side: .buy, type: type,
+                                     price: dec(Int(m.mid - spread), 2), qty: qty(2_000))))
+        out.append(.place(PlaceOrder(account: a, symbol: m.name, clientId: clientId(), side: .sell, type: type,
+                                     price: dec(Int(m.mid + spread), 2), qty: qty(2_000))))
+    }
+
+    private func momentum(_ out: inout [Command]) {
+        let m = markets[below(markets.count)]
+        guard m.mid != m.lastMid else { return noise(&out) }
+        let side: Side = m.mid > m.lastMid ? .buy : .sell
+        if below(2) == 0 {
+            out.append(.place(PlaceOrder(account: account(), symbol: m.name, side: side, type: .market, qty: qty(500))))
+        } else {
+            let price = side == .buy ? m.mid + 5 : m.mid - 5
+            out.append(.place(PlaceOrder(account: account(), symbol: m.name, side: side, timeInForce: .ioc,
+                                         price: dec(Int(price), 2), qty: qty(1_000))))
+        }
+    }
+
+    private func noise(_ out: inout [Command]) {
+        let m = markets[below(markets.count)]
+        let side: Side = below(2) == 0 ? .buy : .sell
+        let stp = SelfTradePrevention(rawValue: UInt8(below(4)))!
+        switch below(4) {
+        case 0:
+            out.append(.place(PlaceOrder(account: account(), symbol: m.name, side: side, type: .market,
+                                         quoteQty: dec(1_000 + below(100_000), 2), stp: stp)))
+        case 1:
+            out.append(.place(PlaceOrder(account: account(), symbol: m.name, side: side, type: .market,
+                                         qty: qty(300), stp: stp)))
+        default:
+            let tif: TimeInForce = below(2) == 0 ? .ioc : .fok
+            let offset = Int64(below(8))
+            let price = side == .buy ? m.mid + offset : m.mid - offset
+            out.append(.place(PlaceOrder(account: account(), symbol: m.name, clientId: clientId(), side: side,
+                                         timeInForce: tif, price: dec(Int(price), 2), qty: qty(800), stp: stp)))
+        }
+    }
+
+    private func storm(_ out: inout [Command], room: Int) {
+        let m = markets[below(markets.count)]
+        let a = account()
+        let burst = min(2 + below(10), max(1, room - 1))
+        for _ in 0..<burst {
+            let side: Side = below(2) == 0 ? .buy : .sell
+            let offset = Int64(20 + below(30))
+            let price = side == .buy ? m.mid - offset : m.mid + offset
+            out.append(.place(PlaceOrder(account: a, symbol: m.name, side: side, price: dec(Int(price), 2), qty: qty(100))))
+        }
+        out.append(.cancelAll(account: a, symbol: m.name))
+    }
+
+    private func invalid(_ out: inout [Command]) {
+        let m = markets[below(markets.count)]
+        let a = account()
+        switch below(7) {
+        case 0:
+            out.append(.invalid(cmd: "place", account: a, clientId: nil,
+                                text: "{\"cmd\":\"place\",\"account\":\(a),\"symbol\":\"\(m.name)\",\"side\":\"HOLD\"}"))
+        case 1:
+            out.append(.invalid(cmd: "teleport", account: nil, clientId: nil, text: "{\"cmd\":\"teleport\"}"))
+        case 2:
+            out.append(.place(PlaceOrder(account: a, symbol: "NOPE", side: .buy, price: dec(100, 2), qty: qty(5))))
+        case 3:
+            // Off the tick.
+            out.append(.place(PlaceOrder(account: a, symbol: m.name, side: .sell, price: dec(Int(m.mid) * 10 + 3, 3), qty: qty(5))))
+        case 4:
+            // More than any account holds.
+            out.append(.place(PlaceOrder(account: a, symbol: m.name, side: .buy, price: dec(Int(m.mid), 2), qty: dec(999_999, 3))))
+        case 5:
+            out.append(.cancel(account: a, symbol: m.name, order: .id(OrderId(1 + below(1_000_000)))))
+        default:
+            out.append(.place(PlaceOrder(account: AccountId(1_000_000 + below(100)), symbol: m.name, side: .buy,
+                                         price: dec(Int(m.mid), 2), qty: qty(5))))
+        }
+    }
+
+    private func transfer(_ out: inout [Command]) {
+        let a = account()
+        let asset = below(2) == 0 ? "USDT" : markets[below(markets.count)].base
+        let amount = dec(1 + below(5_000), 2)
+        out.append(below(2) == 0 ? .deposit(account: a, asset: asset, amount: amount)
+                                 : .withdraw(account: a, asset: asset, amount: amount))
+    }
+
+    /// Takes in what a command did: orders that now rest, fills and cancels, counters.
+    private func learn(_ commandEvents: [Event], of command: Command) {
+        events += commandEvents.count
+        for event in commandEvents {
+            switch event {
+            case let .booked(id, s, remaining):
+                if case let .place(order) = command { remember(order.account, s, id, remaining) }
+            case let .trade(t):
+                trades += 1
+                reduce(t.makerOrderId, by: t.qty)
+            case let .cancelled(id, _, _, _): forget(id)
+            case let .amended(id, _, remaining):
+                if let i = restingIndex[id] { resting[i].remaining = remaining }
+            case .rejected: rejected += 1
+            default: break
+            }
+        }
+    }
+
+    private func remember(_ account: AccountId, _ symbol: Int, _ id: OrderId, _ remaining: Int64) {
+        restingIndex[id] = resting.count
+        resting.append((account, symbol, id, remaining))
+    }
+
+    private func reduce(_ id: OrderId, by qty: Int64) {
+        guard let i = restingIndex[id] else { return }
+        resting[i].remaining -= qty
+        if resting[i].remaining <= 0 { forget(id) }
+    }
+
+    /// Removes an order from the agents' view (the last one takes its place: the array's order
+    /// follows from the events alone, so choices made from it stay deterministic).
+    private func forget(_ id: OrderId) {
+        guard let i = restingIndex.removeValue(forKey: id) else { return }
+        let last = resting.removeLast()
+        if i < resting.count {
+            resting[i] = last
+            restingIndex[last.id] = i
+        }
+    }
+}
+
+func dec(_ mantissa: Int, _ scale: Int) -> ExactDecimal { ExactDecimal(mantissa: Int64(mantissa), scale: scale) }
