@@ -64,6 +64,10 @@ let package = Package(
             path: "Tools/exchange"
         ),
         .testTarget(
+            name: "NodeTests",
+            dependencies: ["Node", "Simulation", "Journal", "Matching", "Codec", "_JournalTesting", "exchange"]
+        ),
+        .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "_JournalTesting", "exchange"]
         ),

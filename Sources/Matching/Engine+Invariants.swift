@@ -4,7 +4,7 @@ extension MatchingEngine {
     /// consistent, the order index complete, every locked balance equal to what the account's
     /// resting orders hold, no balance negative.
     public func checkInvariants() -> String? {
-        var expectedLocked = ledger.accountIds.map { _ in [Int64](repeating: 0, count: assets.count) }
+        var expectedLocked = ledger.accountIds.map { _ in [Int128](repeating: 0, count: assets.count) }
         var resting = 0
         for (s, book) in books.enumerated() {
             let info = symbols[s]
@@ -17,7 +17,7 @@ extension MatchingEngine {
                         return "\(symbolNames[s]) \(side.side): levels out of order at \(level.price)"
                     }
                     var slot = level.head, previous = -1
-                    var total: Int64 = 0
+                    var total: Int128 = 0
                     while slot >= 0 {
                         let order = book.order(slot)
                         if order.prev != previous { return "order \(order.id): broken back link" }
@@ -27,18 +27,18 @@ extension MatchingEngine {
                         guard let indexed = restingSlotIfIndexed(order.id), indexed == (s, slot) else {
                             return "order \(order.id): missing from the order index"
                         }
-                        total += order.remaining
+                        total += Int128(order.remaining)
                         resting += 1
                         if order.side == .buy {
-                            expectedLocked[order.accountIndex][info.quote] += Int64(Self.notional(order.price, order.remaining, info))
+                            expectedLocked[order.accountIndex][info.quote] += Self.notional(order.price, order.remaining, info)
                         } else {
-                            expectedLocked[order.accountIndex][info.base] += order.remaining * info.baseMultiplier
+                            expectedLocked[order.accountIndex][info.base] += Int128(order.remaining) * Int128(info.baseMultiplier)
                         }
                         previous = slot
                         slot = order.next
                     }
                     if previous != level.tail { return "\(symbolNames[s]) level \(level.price): wrong tail" }
-                    if total != level.qty { return "\(symbolNames[s]) level \(level.price): qty \(level.qty), orders hold \(total)" }
+                    if total != Int128(level.qty) { return "\(symbolNames[s]) level \(level.price): qty \(level.qty), orders hold \(total)" }
                 }
             }
         }
@@ -49,7 +49,7 @@ extension MatchingEngine {
                 if ledger.free(a, s) < 0 || ledger.locked(a, s) < 0 {
                     return "account \(ledger.accountIds[a]) \(assets[s].name): negative balance"
                 }
-                if ledger.locked(a, s) != expectedLocked[a][s] {
+                if Int128(ledger.locked(a, s)) != expectedLocked[a][s] {
                     return "account \(ledger.accountIds[a]) \(assets[s].name): locked \(ledger.locked(a, s)), orders hold \(expectedLocked[a][s])"
                 }
             }

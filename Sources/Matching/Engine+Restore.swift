@@ -89,14 +89,28 @@ extension MatchingEngine {
                         throw r.error("\(symbolNames[s]): bad level \(price)")
                     }
                     levels.append((price, orders.count, count))
+                    let info = symbols[s]
+                    var levelQty: Int64 = 0
                     for _ in 0..<count {
                         let id = try r.u64(), account = try r.u64()
                         let remaining = try r.i64(), filled = try r.i64()
-                        let clientId: String? = try r.u8() == 1 ? try r.string() : nil
-                        guard id > 0, id < nextOrderId, remaining > 0, filled >= 0,
+                        let hasClientId = try r.u8()
+                        guard hasClientId <= 1 else { throw r.error("order \(id): client id flag \(hasClientId)") }
+                        let clientId: String? = hasClientId == 1 ? try r.string() : nil
+                        guard id > 0, id < nextOrderId, remaining > 0, filled >= 0, remaining % info.step == 0,
                               let a = ledger.index(of: account) else {
                             throw r.error("order \(id): out of range")
                         }
+                        // What it holds locked, and its level's total, must fit in 64 bits.
+                        let (sum, o1) = levelQty.addingReportingOverflow(remaining)
+                        let (base, o2) = remaining.multipliedReportingOverflow(by: info.baseMultiplier)
+                        let (pq, o3) = Int128(price).multipliedReportingOverflow(by: Int128(remaining))
+                        let (quote, o4) = pq.multipliedReportingOverflow(by: Int128(info.quoteMultiplier))
+                        guard !o1, !o2, !o3, !o4, quote <= Int128(Int64.max) else {
+                            throw r.error("order \(id): amounts past 64 bits")
+                        }
+                        levelQty = sum
+                        _ = base
                         orders.append(RestingOrder(
                             id: id, account: account, accountIndex: a, clientId: clientId, side: side,
                             price: price, remaining: remaining, filled: filled, next: -1, prev: -1))

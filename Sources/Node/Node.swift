@@ -378,12 +378,3 @@ public final class Node: @unchecked Sendable {
         }
     }
 }
-
-extension Digest32 {
-    /// The 32 bytes in the digest's byte order.
-    var bytes: [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        out.withUnsafeMutableBytes { store(to: $0.baseAddress!) }
-        return out
-    }
-}

@@ -1,0 +1,150 @@
+import Codec
+import Foundation
+import Journal
+import Matching
+import Node
+import Simulation
+import _JournalTesting
+
+/// A fresh directory under /tmp, removed when the value is released.
+final class Scratch {
+    let path: String
+
+    init(_ label: String) {
+        var template = Array("/tmp/exchange-node-\(label)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed")
+        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    var data: DataDirectory { DataDirectory(path) }
+}
+
+/// Runs a seeded simulation into `scratch` and returns its report.
+func simulate(into data: DataDirectory, seed: UInt64, commands: Int, symbols: Int = 2, accounts: Int = 20) throws
+    -> SimulationReport {
+    var options = SimulationOptions()
+    options.seed = seed
+    options.commands = commands
+    options.symbols = symbols
+    options.accounts = accounts
+    return try Simulation(options: options).run(data: data)
+}
+
+/// The digest of a replay of the whole journal from its first command (no snapshot).
+func fullReplayDigest(_ journal: String) throws -> (digest: Digest32, last: UInt64) {
+    let r = try Recovery.rebuild(journal: journal, RebuildOptions()).replayer
+    return (r.digest, r.lastSequence)
+}
+
+/// Collects what a node acknowledges, for tests that drive a node in this process.
+final class CollectingSink: NodeSink, @unchecked Sendable {
+    let monitor = Monitor()
+    private(set) var acknowledged: [(tag: UInt64, sequence: UInt64, events: [Event])] = []
+    private(set) var failures: [(tag: UInt64, error: NodeError)] = []
+
+    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: [Event],
+                      engine: MatchingEngine) {
+        monitor.locked {
+            acknowledged.append((tag, sequence, events))
+            monitor.broadcast()
+        }
+    }
+
+    func failed(tag: UInt64, error: NodeError) {
+        monitor.locked {
+            failures.append((tag, error))
+            monitor.broadcast()
+        }
+    }
+
+    /// Waits until `count` commands are acknowledged or failed.
+    func wait(for count: Int) {
+        monitor.whenReady({ acknowledged.count + failures.count >= count }) {}
+    }
+}
+
+/// A market's setup and a seeded stream of orders, cancels and transfers, as commands.
+func marketCommands(seed: UInt64, count: Int) -> [Command] {
+    func dec(_ m: Int, _ s: Int) -> ExactDecimal { ExactDecimal(mantissa: Int64(m), scale: s) }
+    var commands: [Command] = [
+        .addAsset(name: "BTC", scale: 8), .addAsset(name: "USDT", scale: 8),
+        .addSymbol(SymbolSpec(name: "BTCUSDT", base: "BTC", quote: "USDT", tickSize: dec(1, 2), stepSize: dec(1, 5),
+                              minQty: dec(1, 5), maxQty: dec(9000, 0), minNotional: dec(1, 0),
+                              makerFeePpm: 1_000, takerFeePpm: 2_000)),
+    ]
+    for a in 1...8 {
+        commands.append(.openAccount(AccountId(a)))
+        commands.append(.deposit(account: AccountId(a), asset: "BTC", amount: dec(100, 0)))
+        commands.append(.deposit(account: AccountId(a), asset: "USDT", amount: dec(10_000_000, 0)))
+    }
+    var r = SplitMix64(seed: seed)
+    for i in 0..<count {
+        let account = AccountId(1 + r.next() % 8)
+        let side: Side = r.next() % 2 == 0 ? .buy : .sell
+        switch r.next() % 10 {
+        case 0..<3:
+            commands.append(.cancel(account: account, symbol: "BTCUSDT", order: .id(OrderId(1 + r.next() % UInt64(i + 1)))))
+        case 3:
+            commands.append(.place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side, type: .market,
+                                              qty: dec(1 + Int(r.next() % 500), 5))))
+        case 4:
+            commands.append(.withdraw(account: account, asset: "USDT", amount: dec(Int(r.next() % 100), 0)))
+        default:
+            let cents = 3_000_000 + Int(r.next() % 200) - 100
+            commands.append(.place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side,
+                                              price: dec(cents, 2), qty: dec(1 + Int(r.next() % 900), 5))))
+        }
+    }
+    return commands
+}
+
+/// The `exchange` executable built beside the test bundle.
+var exchangeExecutable: String {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [bundle, bundle.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("exchange").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return bundle.appendingPathComponent("exchange").path
+}
+
+/// Runs the CLI to completion: (status, stdout, stderr).
+@discardableResult
+func exchange(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: exchangeExecutable)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    if let stdin {
+        let input = Pipe()
+        process.standardInput = input
+        try process.run()
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+    } else {
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+    // Read both pipes to the end on two threads (a full stderr pipe must not block stdout).
+    nonisolated(unsafe) var stderrData = Data()
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+        stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        done.signal()
+    }.start()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
+}
+
+/// The last line of a CLI's output, parsed as a JSON object.
+func lastJSON(_ output: String) -> [String: Any] {
+    let line = output.split(separator: "\n").last.map(String.init) ?? ""
+    return (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+}
