@@ -15,19 +15,20 @@ public enum CommandJSON {
     }
 
     /// Decodes one line; nil when it is not JSON at all (the caller stops there).
-    /// `checkpoint` lines are commands only with `allowCheckpoints` (an operator's import of
-    /// an export): from a client they are invalid, since a client must not plant digests.
-    public static func decode(_ text: String, allowCheckpoints: Bool = false) -> Line? {
+    ///
+    /// A `checkpoint` line (what `journal export` prints for a node's checkpoint) is never a
+    /// command here: only a node writes checkpoints, so from a client or an import it is an
+    /// invalid command kept verbatim (the state it leads to is the same; its digest is not
+    /// checked again).
+    public static func decode(_ text: String) -> Line? {
         guard let value = JSONValue.parse(text) else { return nil }
-        return decode(value, text: text, allowCheckpoints: allowCheckpoints)
+        return decode(value, text: text)
     }
 
-    static func decode(_ value: JSONValue, text: String, allowCheckpoints: Bool = false) -> Line {
+    static func decode(_ value: JSONValue, text: String) -> Line {
         var ts: Int64?
         if case let .integer(t)? = value["ts"] { ts = t }
-        var decoded = try? command(value)
-        if case .checkpoint? = decoded, !allowCheckpoints { decoded = nil }
-        let command = decoded ?? invalid(value, text: text)
+        let command = (try? command(value)) ?? invalid(value, text: text)
         return Line(command: command, timestampNs: ts)
     }
 
@@ -78,17 +79,6 @@ public enum CommandJSON {
             return .halt(symbol: try string(v, "symbol"))
         case "resume":
             return .resume(symbol: try string(v, "symbol"))
-        case "checkpoint":
-            guard case let .integer(seq)? = v["verifies_seq"], seq >= 0 else { throw Invalid() }
-            var digest: [UInt8] = []
-            if seq > 0 {
-                let text = try string(v, "state_digest")
-                guard let bytes = unhex(text), bytes.count == 32 else { throw Invalid() }
-                digest = bytes
-            } else if v["state_digest"] != nil {
-                throw Invalid()
-            }
-            return .checkpoint(Checkpoint(verifiedSequence: UInt64(seq), stateDigest: digest))
         default:
             throw Invalid()
         }
@@ -164,24 +154,4 @@ public enum CommandJSON {
         guard case let .string(s) = field, let value = values[s] else { throw Invalid() }
         return value
     }
-}
-
-/// Bytes from lower- or upper-case hexadecimal; nil for anything else.
-func unhex(_ text: String) -> [UInt8]? {
-    let chars = Array(text.utf8)
-    guard chars.count % 2 == 0 else { return nil }
-    func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        case 65...70: return c - 55
-        default: return nil
-        }
-    }
-    var out: [UInt8] = []
-    for i in stride(from: 0, to: chars.count, by: 2) {
-        guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
-        out.append(hi << 4 | lo)
-    }
-    return out
 }

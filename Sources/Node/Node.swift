@@ -343,7 +343,11 @@ public final class Node: @unchecked Sendable {
                     }
                 }
                 if slot.pointee.isInternal {
-                    if case .checkpoint = slot.pointee.command { checkpointInFlight = false }
+                    // Counted from where the checkpoint landed: records are ≥ N apart.
+                    if case .checkpoint = slot.pointee.command {
+                        checkpointInFlight = false
+                        sinceCheckpoint = 0
+                    }
                 } else {
                     sink?.acknowledged(tag: slot.pointee.tag, sequence: sequence, timestampNs: slot.pointee.timestampNs,
                                        command: slot.pointee.command, events: replayer.buffer.events,

@@ -128,7 +128,7 @@ struct Import: ParsableCommand {
         var lines: [CommandJSON.Line] = []
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
-            guard let parsed = CommandJSON.decode(String(line), allowCheckpoints: true) else {
+            guard let parsed = CommandJSON.decode(String(line)) else {
                 throw fail("\(file):\(number + 1): not JSON; nothing was imported")
             }
             lines.append(parsed)
