@@ -24,6 +24,12 @@ func installSignalHandlers() {
         action.sa_flags = 0
         sigaction(signal, &action, nil)
     }
+    // A parent may have started us with these blocked (the mask is inherited); threads
+    // created after this inherit the unblocked mask.
+    var set = sigset_t()
+    sigemptyset(&set)
+    for s in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&set, s) }
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
     handle(SIGINT) { _ in signalFlags.bitwiseOr(1, ordering: .relaxed) }
     handle(SIGTERM) { _ in signalFlags.bitwiseOr(1, ordering: .relaxed) }
     handle(SIGUSR1) { _ in signalFlags.bitwiseOr(2, ordering: .relaxed) }

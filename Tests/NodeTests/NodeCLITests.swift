@@ -1,0 +1,107 @@
+import Foundation
+import Journal
+import Node
+import Testing
+
+/// `exchange sim | snapshot | journal replay --from-snapshot --since --until | node`, through
+/// the real binary.
+@Suite struct NodeCLITests {
+    @Test func simPrintsItsSeedDigestAndTradesAndIsRepeatable() throws {
+        let scratch = Scratch("simcli")
+        let a = try exchange(["sim", "--seed", "9", "--commands", "3000", "--journal", scratch.path + "/a", "--json"])
+        let b = try exchange(["sim", "--seed", "9", "--commands", "3000", "--journal", scratch.path + "/b", "--json",
+                              "--mix", "makers=40,momentum=15,noise=15,storms=10,invalid=10,transfers=10"])
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr) \(b.stderr)")
+        let ja = lastJSON(a.stdout), jb = lastJSON(b.stdout)
+        for key in ["last_seq", "state_digest", "trades", "seed", "chain_head"] {
+            #expect(ja[key] != nil, "sim --json lacks \(key)")
+        }
+        #expect(ja["state_digest"] as? String == jb["state_digest"] as? String)
+        #expect(ja["chain_head"] as? String == jb["chain_head"] as? String)
+        let human = try exchange(["sim", "--seed", "9", "--commands", "100", "--journal", scratch.path + "/c"])
+        #expect(human.stdout.contains("seed 9"))
+        let badMix = try exchange(["sim", "--seed", "9", "--journal", scratch.path + "/d", "--mix", "whales=3"])
+        #expect(badMix.status != 0 && badMix.stderr.split(separator: "\n").count == 1)
+    }
+
+    /// The simulator's clock gives sequence s the time 2026-01-01T00:00:00Z + s ms.
+    @Test func replayTimeWindowsAndSnapshots() throws {
+        let scratch = Scratch("window")
+        let sim = try exchange(["sim", "--seed", "4", "--commands", "6000", "--data", scratch.path, "--json"])
+        #expect(sim.status == 0, "\(sim.stderr)")
+        let journal = scratch.data.journal
+        let full = lastJSON(try exchange(["journal", "replay", "--journal", journal, "--json"]).stdout)
+
+        // A snapshot offline (no node runs), then list and verify.
+        let created = try exchange(["snapshot", "create", "--data", scratch.path, "--json"])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(lastJSON(created.stdout)["state_digest"] as? String == full["state_digest"] as? String)
+        let listed = try exchange(["snapshot", "list", "--data", scratch.path, "--json"])
+        #expect(listed.stdout.contains("\"seq\":\(full["last_seq"]!)"))
+        let verified = try exchange(["snapshot", "verify", "--data", scratch.path, "--json"])
+        #expect(verified.status == 0 && lastJSON(verified.stdout)["ok"] as? Bool == true)
+
+        // A snapshot at seq 3000 for the windows below (state up to 3000 through `--to-seq`).
+        let prefix = try Recovery.rebuild(journal: journal, RebuildOptions(toSeq: 3_000)).replayer
+        try SnapshotStore.write(prefix.engine.canonicalState(), sequence: 3_000, timestampNs: prefix.lastTimestampNs,
+                                createdNs: 0, to: scratch.data.snapshots)
+
+        // From the newest snapshot: the same digest, only the tail replayed.
+        let fromNewest = lastJSON(try exchange(["journal", "replay", "--journal", journal, "--from-snapshot", "--json"]).stdout)
+        #expect(fromNewest["state_digest"] as? String == full["state_digest"] as? String)
+        #expect(fromNewest["commands"] as? Int == 0)
+        // From a named file.
+        let file = scratch.data.snapshots + "/" + SnapshotStore.fileName(sequence: 3_000)
+        let fromFile = lastJSON(try exchange(["journal", "replay", "--journal", journal, "--from-snapshot", file, "--json"]).stdout)
+        #expect(fromFile["snapshot_seq"] as? Int == 3_000 && fromFile["state_digest"] as? String == full["state_digest"] as? String)
+
+        // A window: seq 4000 is stamped 2026-01-01T00:00:04Z, seq 5000 …05Z.
+        let events = scratch.path + "/window.jsonl"
+        let window = try exchange(["journal", "replay", "--journal", journal, "--from-snapshot",
+                                   "--since", "2026-01-01T00:00:04Z", "--until", "1767225605000000000",
+                                   "--events", events, "--json"])
+        #expect(window.status == 0, "\(window.stderr)")
+        let w = lastJSON(window.stdout)
+        #expect(w["last_seq"] as? Int == 5_000)
+        #expect(w["snapshot_seq"] as? Int == 3_000, "the newest snapshot before --since is used")
+        let seqs = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n").compactMap { line in
+            Int(line.dropFirst(7).prefix { $0.isNumber })
+        }
+        #expect(seqs.first == 4_000 && seqs.last == 5_000)
+        // The same window replayed from the start writes the same events.
+        let events2 = scratch.path + "/window2.jsonl"
+        _ = try exchange(["journal", "replay", "--journal", journal, "--since", "2026-01-01T00:00:04Z",
+                          "--until", "2026-01-01T00:00:05Z", "--events", events2])
+        #expect(try String(contentsOfFile: events, encoding: .utf8) == String(contentsOfFile: events2, encoding: .utf8))
+        let badTime = try exchange(["journal", "replay", "--journal", journal, "--since", "yesterday"])
+        #expect(badTime.status != 0 && badTime.stderr.contains("--since"))
+    }
+
+    /// A node asked for a snapshot by `exchange snapshot create` while it runs, then stopped by
+    /// SIGTERM: it syncs, closes, and says where it stopped.
+    @Test func aRunningNodeTakesASnapshotOnRequestAndStopsOnSIGTERM() throws {
+        let scratch = Scratch("running")
+        let sim = try exchange(["sim", "--seed", "2", "--commands", "2000", "--data", scratch.path])
+        #expect(sim.status == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: exchangeExecutable)
+        process.arguments = ["node", "--data", scratch.path, "--json"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for its pid file (written once it has recovered).
+        for _ in 0..<500 where !FileManager.default.fileExists(atPath: scratch.path + "/node.pid") { usleep(10_000) }
+        let created = try exchange(["snapshot", "create", "--data", scratch.path, "--json", "--timeout", "20"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let snapshot = lastJSON(created.stdout)
+        kill(process.processIdentifier, SIGTERM)
+        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let stopped = lastJSON(out)
+        #expect(stopped["state_digest"] as? String == snapshot["state_digest"] as? String)
+        #expect(stopped["last_seq"] as? Int == snapshot["seq"] as? Int)
+        #expect(!FileManager.default.fileExists(atPath: scratch.path + "/node.pid"))
+    }
+}
