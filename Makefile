@@ -1,9 +1,12 @@
 # The two commands of README.md: `make run` and `make test`.
+DATA ?= data/sim
+SEED ?= 1
+COMMANDS ?= 1000000
+FSYNC ?= always
 JOURNAL ?= data/journal
 RECORDS ?= 1000000
-FSYNC ?= always
 
-.PHONY: deps run test bench build
+.PHONY: deps run node journal-demo test bench build
 
 deps:
 	./Tools/install-deps.sh
@@ -11,9 +14,23 @@ deps:
 build: deps
 	swift build -c release --product exchange
 
-# The main job for now: append a seeded order-like workload to a local journal with group
-# commit and fsync, then check every block and chain hash and show what is on disk.
+# The main job: a seeded market simulation through a real node (sequencer, journal with
+# fsync, engine) into $(DATA); then the journal is verified, snapshotted and replayed from the
+# snapshot, which must give the digest the simulation printed. $(DATA) is the simulation's
+# output and is rebuilt on every run (the same seed gives the same journal).
 run: build
+	rm -rf $(DATA)
+	.build/release/exchange sim --seed $(SEED) --commands $(COMMANDS) --data $(DATA) --fsync $(FSYNC)
+	.build/release/exchange journal verify --journal $(DATA)/journal
+	.build/release/exchange snapshot create --data $(DATA)
+	.build/release/exchange journal replay --journal $(DATA)/journal --from-snapshot
+
+# A node on $(DATA) that takes INTERCHANGE commands on stdin (Ctrl-D or SIGTERM stops it).
+node: build
+	.build/release/exchange node --data $(DATA) --stdin --fsync $(FSYNC)
+
+# The journal alone: 1M order-like records appended with fsync, verified, described.
+journal-demo: build
 	.build/release/exchange journal generate --journal $(JOURNAL) --records $(RECORDS) --fsync $(FSYNC)
 	.build/release/exchange journal verify --journal $(JOURNAL)
 	.build/release/exchange journal info --journal $(JOURNAL)
@@ -22,4 +39,4 @@ test: deps
 	swift test
 
 bench: deps
-	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark --target JournalBenchmarks
+	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark

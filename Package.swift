@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Matching", targets: ["Matching"]),
         .library(name: "Codec", targets: ["Codec"]),
         .library(name: "Node", targets: ["Node"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "_JournalTesting", targets: ["_JournalTesting"]),
         .executable(name: "exchange", targets: ["exchange"]),
     ],

@@ -36,5 +36,18 @@ let package = Package(
             path: "Matching",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "NodeBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Node", package: "exchange"),
+                .product(name: "Simulation", package: "exchange"),
+                .product(name: "Matching", package: "exchange"),
+                .product(name: "Codec", package: "exchange"),
+                .product(name: "Journal", package: "exchange"),
+            ],
+            path: "Node",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

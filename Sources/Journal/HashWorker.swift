@@ -124,7 +124,9 @@ final class HashWorker: @unchecked Sendable {
                 if stopping.load(ordering: .acquiring) { return }
                 spins += 1
                 if spins > 64 { sched_yield() }
-                if spins > 2_000 {
+                // Then sleep: on a busy machine yielding in a loop takes CPU from the threads
+                // that produce the next job.
+                if spins > 256 {
                     pthread_mutex_lock(&mutex)
                     while submitted.load(ordering: .acquiring) == done
                         && !stopping.load(ordering: .acquiring) {

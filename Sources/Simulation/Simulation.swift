@@ -120,6 +120,7 @@ public final class Simulation: NodeSink, @unchecked Sendable {
         // 1 ms per sequence from 2026-01-01T00:00:00Z: the journal's times are the same on every run.
         nodeOptions.clock = .logical(startNs: 1_767_225_600_000_000_000, stepNs: 1_000_000)
         nodeOptions.checkpointEvery = 10_000
+        nodeOptions.blockPerSubmission = true
         let started = monotonicNs()
         let node = try Node(options: nodeOptions, sink: self)
         var tag: UInt64 = 0

@@ -66,40 +66,8 @@ final class CollectingSink: NodeSink, @unchecked Sendable {
     }
 }
 
-/// A market's setup and a seeded stream of orders, cancels and transfers, as commands.
-func marketCommands(seed: UInt64, count: Int) -> [Command] {
-    func dec(_ m: Int, _ s: Int) -> ExactDecimal { ExactDecimal(mantissa: Int64(m), scale: s) }
-    var commands: [Command] = [
-        .addAsset(name: "BTC", scale: 8), .addAsset(name: "USDT", scale: 8),
-        .addSymbol(SymbolSpec(name: "BTCUSDT", base: "BTC", quote: "USDT", tickSize: dec(1, 2), stepSize: dec(1, 5),
-                              minQty: dec(1, 5), maxQty: dec(9000, 0), minNotional: dec(1, 0),
-                              makerFeePpm: 1_000, takerFeePpm: 2_000)),
-    ]
-    for a in 1...8 {
-        commands.append(.openAccount(AccountId(a)))
-        commands.append(.deposit(account: AccountId(a), asset: "BTC", amount: dec(100, 0)))
-        commands.append(.deposit(account: AccountId(a), asset: "USDT", amount: dec(10_000_000, 0)))
-    }
-    var r = SplitMix64(seed: seed)
-    for i in 0..<count {
-        let account = AccountId(1 + r.next() % 8)
-        let side: Side = r.next() % 2 == 0 ? .buy : .sell
-        switch r.next() % 10 {
-        case 0..<3:
-            commands.append(.cancel(account: account, symbol: "BTCUSDT", order: .id(OrderId(1 + r.next() % UInt64(i + 1)))))
-        case 3:
-            commands.append(.place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side, type: .market,
-                                              qty: dec(1 + Int(r.next() % 500), 5))))
-        case 4:
-            commands.append(.withdraw(account: account, asset: "USDT", amount: dec(Int(r.next() % 100), 0)))
-        default:
-            let cents = 3_000_000 + Int(r.next() % 200) - 100
-            commands.append(.place(PlaceOrder(account: account, symbol: "BTCUSDT", side: side,
-                                              price: dec(cents, 2), qty: dec(1 + Int(r.next() % 900), 5))))
-        }
-    }
-    return commands
-}
+/// A market's setup and a seeded stream of orders, cancels and transfers.
+func marketCommands(seed: UInt64, count: Int) -> [Command] { OrderFlow.commands(seed: seed, count: count) }
 
 /// The `exchange` executable built beside the test bundle.
 var exchangeExecutable: String {

@@ -138,11 +138,14 @@ struct Import: ParsableCommand {
         var previousNs: Int64? = FileManager.default.fileExists(atPath: directory)
             ? try runJournal { () throws(JournalError) in try JournalInfo.read(directory: directory) }.lastTimestampNs
             : nil
+        let started = monotonicNs()
+        let progress = common.json ? nil : Progress(label: "import", total: UInt64(lines.count))
         let (first, last) = try runJournal { () throws(JournalError) in
             let writer = try JournalWriter(directory: directory)
             var first: UInt64 = 0
             var bytes: [UInt8] = []
-            for line in lines {
+            for (i, line) in lines.enumerated() {
+                if i & 0xFFFF == 0 { progress?.show(UInt64(i)) }
                 // Without a ts: the previous command's time plus 1 µs, starting at 0.
                 let ts = line.timestampNs ?? previousNs.map { $0 + 1_000 } ?? 0
                 previousNs = ts
@@ -156,10 +159,13 @@ struct Import: ParsableCommand {
             try writer.close()
             return (first, last)
         }
+        progress?.done()
+        let seconds = Double(monotonicNs() - started) / 1e9
+        let rate = seconds > 0 ? Double(lines.count) / seconds : 0
         if common.json {
-            print("{\"first_seq\":\(first),\"last_seq\":\(last),\"commands\":\(lines.count)}")
+            print("{\"first_seq\":\(first),\"last_seq\":\(last),\"commands\":\(lines.count),\"seconds\":\(format(seconds, decimals: 3))}")
         } else {
-            print("imported \(lines.count) commands: sequences \(first)...\(last)")
+            print("imported \(lines.count) commands: sequences \(first)...\(last) in \(format(seconds, decimals: 3)) s (\(format(rate, decimals: 0)) commands/s)")
         }
     }
 }

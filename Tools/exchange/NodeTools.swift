@@ -105,7 +105,7 @@ struct NodeCommand: ParsableCommand {
     @Option(name: .customLong("keep-snapshots"), help: "Snapshots kept, newest first (0: all).")
     var keepSnapshots: Int = 3
     @Option(name: .customLong("checkpoint-every"), help: "Journal a state-digest checkpoint every N commands (0: never).")
-    var checkpointEvery: UInt64 = 100_000
+    var checkpointEvery: UInt64 = 1_000_000
     @Flag(name: .customLong("retain-journal"), help: "Delete journal segments wholly below the oldest kept snapshot.")
     var retainJournal = false
     @Flag(help: "Take commands from standard input, acknowledge on standard output.") var stdin = false
