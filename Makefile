@@ -15,15 +15,16 @@ build: deps
 	swift build -c release --product exchange
 
 # The main job: a seeded market simulation through a real node (sequencer, journal with
-# fsync, engine) into $(DATA); then the journal is verified, snapshotted and replayed from the
-# snapshot, which must give the digest the simulation printed. $(DATA) is the simulation's
+# fsync, engine) into $(DATA); then the journal is verified and replayed from its start (the
+# digest must be the one the simulation printed, every checkpoint checked), and snapshotted. $(DATA) is the simulation's
 # output and is rebuilt on every run (the same seed gives the same journal).
 run: build
 	rm -rf $(DATA)
 	.build/release/exchange sim --seed $(SEED) --commands $(COMMANDS) --data $(DATA) --fsync $(FSYNC)
 	.build/release/exchange journal verify --journal $(DATA)/journal
+	.build/release/exchange journal replay --journal $(DATA)/journal
 	.build/release/exchange snapshot create --data $(DATA)
-	.build/release/exchange journal replay --journal $(DATA)/journal --from-snapshot
+	.build/release/exchange snapshot verify --data $(DATA)
 
 # A node on $(DATA) that takes INTERCHANGE commands on stdin (Ctrl-D or SIGTERM stops it).
 node: build

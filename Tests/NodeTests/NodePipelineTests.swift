@@ -138,4 +138,29 @@ import _JournalTesting
         // A simulation refuses a directory that already holds a journal.
         #expect(throws: NodeError.self) { try simulate(into: a.data, seed: 42, commands: 10) }
     }
+
+    /// `interval:MS`: a command is acknowledged once the periodic sync covers it, with no
+    /// further submissions needed to trigger that sync; snapshots by time while idle.
+    @Test func intervalDurabilityAcknowledgesAfterItsSyncAndSnapshotsComeByTime() throws {
+        let scratch = Scratch("interval")
+        let sink = CollectingSink()
+        var options = NodeOptions(data: scratch.data)
+        options.journal.durability = .interval(milliseconds: 20)
+        options.snapshotEveryNs = 100_000_000
+        let node = try Node(options: options, sink: sink)
+        let commands = marketCommands(seed: 6, count: 200)
+        #expect(node.submit(batch: commands, firstTag: 0) == .queued)
+        let started = monotonicNs()
+        sink.wait(for: commands.count)
+        #expect(monotonicNs() - started < 2_000_000_000)
+        // Idle now: within a few hundred ms the time-based snapshot is written.
+        var snapshots: [SnapshotFile] = []
+        for _ in 0..<200 where snapshots.isEmpty {
+            usleep(10_000)
+            snapshots = try SnapshotStore.list(scratch.data.snapshots)
+        }
+        try node.stop()
+        #expect(snapshots.first?.sequence == UInt64(commands.count))
+        #expect(sink.acknowledged.map(\.sequence) == Array(1...UInt64(commands.count)))
+    }
 }
