@@ -27,7 +27,7 @@ public struct NodeOptions: Sendable {
     public var checkpointEvery: UInt64 = 1_000_000
     /// Commands that may wait between submission and application; a submission beyond it is
     /// answered `busy`. A power of two.
-    public var queueCapacity = 1 << 16
+    public var queueCapacity = 1 << 13
     public var clock = NodeClock.wall
     /// Each `submit(batch:)` (and each checkpoint) becomes a journal block of its own, instead
     /// of the sequencer appending whatever has queued as one group commit. Slower (a flush per
@@ -81,7 +81,6 @@ public final class Node: @unchecked Sendable {
     public let journalRecovery: RecoveryReport
 
     private struct Slot {
-        var command = Command.halt(symbol: "")
         var tag: UInt64 = 0
         var isInternal = false
         /// The last command of a `submit(batch:)` or a checkpoint: its block ends here.
@@ -91,6 +90,10 @@ public final class Node: @unchecked Sendable {
 
     private let monitor = Monitor()
     private let slots: UnsafeMutablePointer<Slot>
+    /// The slots' commands, apart: initialized by a caller's submit, read in place by the
+    /// sequencer, moved out by the engine (so a command is never copied inside the node).
+    /// Initialized exactly in `applied..<submitted`.
+    private let commands: UnsafeMutablePointer<Command>
     private let mask: UInt64
     /// Slots kept free for the node's own commands (checkpoints), so they never wait.
     private static let reserve: UInt64 = 8
@@ -139,6 +142,7 @@ public final class Node: @unchecked Sendable {
         precondition(replayer.lastSequence == sequenceBase, "recovery stopped before the journal's end")
         slots = .allocate(capacity: options.queueCapacity)
         slots.initialize(repeating: Slot(), count: options.queueCapacity)
+        commands = .allocate(capacity: options.queueCapacity)
         mask = UInt64(options.queueCapacity - 1)
         snapshotter = Snapshotter(directory: options.data.snapshots, keep: options.keepSnapshots)
         snapshotter.lastSequence = recovery.snapshotHeader?.sequence ?? 0
@@ -147,6 +151,8 @@ public final class Node: @unchecked Sendable {
     }
 
     deinit {
+        for k in applied..<submitted { (commands + Int(k & mask)).deinitialize(count: 1) }
+        commands.deallocate()
         slots.deinitialize(count: options.queueCapacity)
         slots.deallocate()
     }
@@ -183,7 +189,7 @@ public final class Node: @unchecked Sendable {
         let limit = isInternal ? mask + 1 : mask + 1 - Self.reserve
         guard submitted - applied < limit else { return .busy }
         let slot = slots + Int(submitted & mask)
-        slot.pointee.command = command
+        (commands + Int(submitted & mask)).initialize(to: command)
         slot.pointee.tag = tag
         slot.pointee.isInternal = isInternal
         slot.pointee.endsBlock = endsBlock
@@ -265,7 +271,7 @@ public final class Node: @unchecked Sendable {
                     lastTimestamp = ts
                     slot.pointee.timestampNs = ts
                     bytes.removeAll(keepingCapacity: true)
-                    CommandCodec.encode(slot.pointee.command, into: &bytes)
+                    CommandCodec.encode(commands[Int(k & mask)], into: &bytes)
                     _ = try writer.append(bytes, timestampNs: ts)
                     // With `blockPerSubmission`, a batch submitted together is a block of its
                     // own, so that a caller that waits for each batch gets the same blocks on
@@ -347,11 +353,13 @@ public final class Node: @unchecked Sendable {
             for k in cursor..<end {
                 let slot = slots + Int(k & mask)
                 let sequence = sequenceBase + k + 1
+                let command = (commands + Int(k & mask)).move()
                 do {
-                    try replayer.apply(slot.pointee.command, sequence: sequence, timestampNs: slot.pointee.timestampNs)
+                    try replayer.apply(command, sequence: sequence, timestampNs: slot.pointee.timestampNs)
                 } catch {
                     // Only a checkpoint can fail here, and only if this engine diverged from
                     // the one that computed it: stop, acknowledging nothing more.
+                    monitor.locked { applied = k + 1 }  // its command is moved out
                     fail(error, fromSlot: k)
                     break engine
                 }
@@ -371,13 +379,13 @@ public final class Node: @unchecked Sendable {
                 }
                 if slot.pointee.isInternal {
                     // Counted from where the checkpoint landed: records are ≥ N apart.
-                    if case .checkpoint = slot.pointee.command {
+                    if case .checkpoint = command {
                         checkpointInFlight = false
                         sinceCheckpoint = 0
                     }
                 } else {
                     sink?.acknowledged(tag: slot.pointee.tag, sequence: sequence, timestampNs: slot.pointee.timestampNs,
-                                       command: slot.pointee.command, events: replayer.buffer.events,
+                                       command: command, events: replayer.buffer.events,
                                        engine: replayer.engine)
                 }
             }
