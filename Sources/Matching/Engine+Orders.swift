@@ -140,10 +140,10 @@ extension MatchingEngine {
     mutating func match(_ s: Int, _ taker: inout Taker, _ events: inout EventBuffer) {
         let opposite = taker.side.opposite
         let info = symbols[s]
-        while taker.remaining > 0, let level = books[s].best(opposite) {
+        while taker.remaining > 0, let level = books[s].bestInPlace(opposite) {
             if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
             let slot = level.head
-            let maker = books[s].order(slot)
+            let maker = books[s].orderInPlace(slot)
             if maker.account == taker.account && taker.stp != .none {
                 if taker.stp.expiresMaker { cancelResting(s, slot, .stp, &events) }
                 if taker.stp.expiresTaker {

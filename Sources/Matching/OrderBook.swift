@@ -53,6 +53,10 @@ struct BookSide {
     mutating func insertLevel(_ level: PriceLevel, at index: Int) { levels.insert(level, at: index) }
     mutating func removeLevel(at index: Int) { levels.remove(at: index) }
     mutating func update(_ index: Int, _ body: (inout PriceLevel) -> Void) { body(&levels[index]) }
+
+    /// Adds `delta` to a level's total (no closure: this is every fill's and amend's path).
+    @inline(__always)
+    mutating func addQty(_ index: Int, _ delta: Int64) { levels[index].qty += delta }
 }
 
 /// The book of one symbol: both sides and the pool of order slots they link.
@@ -64,6 +68,18 @@ struct OrderBook {
 
     subscript(side: Side) -> BookSide {
         get { side == .buy ? bids : asks }
+    }
+
+    // Reads of one side without copying it (the subscript's getter copies the side, which
+    // retains and releases its array).
+    @inline(__always)
+    private func position(_ side: Side, of price: Int64) -> (index: Int, found: Bool) {
+        side == .buy ? bids.position(of: price) : asks.position(of: price)
+    }
+
+    @inline(__always)
+    private func level(_ side: Side, at index: Int) -> PriceLevel {
+        side == .buy ? bids.levels[index] : asks.levels[index]
     }
 
     /// The best level of a side, without copying the side.
@@ -82,6 +98,14 @@ struct OrderBook {
 
     func order(_ slot: Int) -> RestingOrder { slots[slot] }
 
+    // The same reads through a mutating access: called as `books[s].x()`, a mutating method
+    // works on the element in place, where a non-mutating one may first copy the whole book
+    // (retaining and releasing each of its arrays). For the matching loop.
+    @inline(__always)
+    mutating func bestInPlace(_ side: Side) -> PriceLevel? { best(side) }
+    @inline(__always)
+    mutating func orderInPlace(_ slot: Int) -> RestingOrder { slots[slot] }
+
     /// Puts an order at the back of its price level's queue; returns its slot.
     mutating func rest(_ order: RestingOrder) -> Int {
         var order = order
@@ -95,9 +119,9 @@ struct OrderBook {
             slots.append(order)
         }
         let side = order.side
-        let (index, found) = self[side].position(of: order.price)
+        let (index, found) = position(side, of: order.price)
         if found {
-            let tail = self[side].levels[index].tail
+            let tail = level(side, at: index).tail
             slots[tail].next = slot
             slots[slot].prev = tail
             mutate(side) { $0.update(index) { $0.tail = slot; $0.qty += order.remaining } }
@@ -113,11 +137,11 @@ struct OrderBook {
     /// Takes an order out of its level (and the level out of the book when it empties).
     mutating func remove(_ slot: Int) {
         let order = slots[slot]
-        let (index, found) = self[order.side].position(of: order.price)
+        let (index, found) = position(order.side, of: order.price)
         precondition(found, "a resting order's level is missing")
         if order.prev >= 0 { slots[order.prev].next = order.next }
         if order.next >= 0 { slots[order.next].prev = order.prev }
-        let level = self[order.side].levels[index]
+        let level = level(order.side, at: index)
         if level.head == slot && level.tail == slot {
             mutate(order.side) { $0.removeLevel(at: index) }
         } else {
@@ -142,9 +166,9 @@ struct OrderBook {
     /// Reduces a resting order's remaining quantity in place (a fill or an amend).
     mutating func reduce(_ slot: Int, by qty: Int64) {
         let side = slots[slot].side
-        let (index, _) = self[side].position(of: slots[slot].price)
+        let (index, _) = position(side, of: slots[slot].price)
         slots[slot].remaining -= qty
-        mutate(side) { $0.update(index) { $0.qty -= qty } }
+        if side == .buy { bids.addQty(index, -qty) } else { asks.addQty(index, -qty) }
     }
 
     private mutating func mutate(_ side: Side, _ body: (inout BookSide) -> Void) {
