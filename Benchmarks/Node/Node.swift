@@ -94,6 +94,12 @@ let benchmarks: @Sendable () -> Void = {
     let ackLatency = BenchmarkMetric.custom("ack latency ns", polarity: .prefersSmaller, useScalingFactor: false)
     // The table shows p0…p100 of the samples; p99.9 of each run is reported on its own.
     let ackP999 = BenchmarkMetric.custom("ack latency p99.9 ns", polarity: .prefersSmaller, useScalingFactor: false)
+    let engineCPU = BenchmarkMetric.custom("engine thread CPU ms", polarity: .prefersSmaller, useScalingFactor: false)
+    let sequencerCPU = BenchmarkMetric.custom("sequencer thread CPU ms", polarity: .prefersSmaller, useScalingFactor: false)
+    func report(_ node: Node, _ benchmark: Benchmark) {
+        benchmark.measurement(engineCPU, Int(node.engineCPUSeconds * 1_000))
+        benchmark.measurement(sequencerCPU, Int(node.sequencerCPUSeconds * 1_000))
+    }
     func report(_ sink: LatencySink, _ benchmark: Benchmark) {
         for (i, ns) in sink.latencyNs.enumerated() where i % 10 == 0 { benchmark.measurement(ackLatency, Int(ns)) }
         let sorted = sink.latencyNs.sorted()
@@ -101,7 +107,7 @@ let benchmarks: @Sendable () -> Void = {
     }
     for (label, durability) in [("fsync always", Durability.always), ("fsync none", Durability.none)] {
         Benchmark("Node: 1M commands submitted by a producer thread, \(label), batches of 256",
-                  configuration: .init(metrics: [.wallClock, ackLatency, ackP999], scalingFactor: .one,
+                  configuration: .init(metrics: [.wallClock, ackLatency, ackP999, engineCPU, sequencerCPU], scalingFactor: .one,
                                        maxDuration: .seconds(60), maxIterations: 5)) { benchmark in
             for _ in benchmark.scaledIterations {
                 let directory = temporaryDirectory("node")
@@ -125,6 +131,8 @@ let benchmarks: @Sendable () -> Void = {
                 benchmark.stopMeasurement()
                 try node.stop()
                 report(sink, benchmark)
+            report(node, benchmark)
+                report(node, benchmark)
             }
         }
     }
@@ -133,7 +141,7 @@ let benchmarks: @Sendable () -> Void = {
     // flight (it submits the next batch of 256 only when that leaves room), as clients waiting
     // for answers do.
     Benchmark("Node: ack latency with at most 4,096 commands in flight, fsync always",
-              configuration: .init(metrics: [.wallClock, ackLatency, ackP999], scalingFactor: .one,
+              configuration: .init(metrics: [.wallClock, ackLatency, ackP999, engineCPU, sequencerCPU], scalingFactor: .one,
                                    maxDuration: .seconds(60), maxIterations: 5)) { benchmark in
         for _ in benchmark.scaledIterations {
             let directory = temporaryDirectory("node")
@@ -158,6 +166,7 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
             try node.stop()
             report(sink, benchmark)
+            report(node, benchmark)
         }
     }
 

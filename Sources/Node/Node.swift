@@ -209,6 +209,11 @@ public final class Node: @unchecked Sendable {
     /// The failure that stopped the node, if one did.
     public var failed: NodeError? { monitor.locked { failure } }
 
+    /// CPU time the sequencer and engine threads used (valid once `stop()` has returned): how
+    /// busy each stage was, next to the wall time.
+    public private(set) var sequencerCPUSeconds = 0.0
+    public private(set) var engineCPUSeconds = 0.0
+
     /// The engine's state and counters; read it once `stop()` has returned.
     public var state: Replayer { replayer }
 
@@ -300,6 +305,7 @@ public final class Node: @unchecked Sendable {
             if stop && cursor == submittedCount() && nowDurable == cursor { break }
         }
         try? writer.close()
+        sequencerCPUSeconds = threadCPUSeconds()
         monitor.locked {
             sequencerDone = true
             monitor.broadcast()
@@ -415,5 +421,6 @@ public final class Node: @unchecked Sendable {
             }
             if done { break }
         }
+        engineCPUSeconds = threadCPUSeconds()
     }
 }

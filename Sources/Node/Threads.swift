@@ -95,3 +95,10 @@ public func monotonicNs() -> Int64 {
     clock_gettime(CLOCK_MONOTONIC, &t)
     return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
 }
+
+/// CPU time of the calling thread, in seconds.
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
