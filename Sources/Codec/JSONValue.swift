@@ -1,8 +1,9 @@
 /// A small, strict JSON reader for the interchange formats: it keeps what the contract needs to
 /// tell apart (integers from other numbers, strings from everything else) and nothing more.
-/// Objects keep their keys in a dictionary that is only ever looked up, never iterated.
+/// Objects keep their fields in order, looked up by a linear search (a command has a dozen
+/// keys: cheaper than hashing each one), never iterated for meaning.
 public indirect enum JSONValue: Equatable, Sendable {
-    case object([String: JSONValue])
+    case object(JSONObject)
     case array([JSONValue])
     case string(String)
     /// A number written without fraction or exponent that fits in 64 bits.
@@ -21,7 +22,7 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 
     public subscript(key: String) -> JSONValue? {
-        if case let .object(fields) = self { return fields[key] }
+        if case let .object(object) = self { return object[key] }
         return nil
     }
 
@@ -57,7 +58,7 @@ public indirect enum JSONValue: Equatable, Sendable {
 
         mutating func object(depth: Int) -> JSONValue? {
             at += 1
-            var fields: [String: JSONValue] = [:]
+            var fields = JSONObject()
             skipSpace()
             if at < bytes.count && bytes[at] == UInt8(ascii: "}") { at += 1; return .object(fields) }
             while true {
@@ -67,7 +68,7 @@ public indirect enum JSONValue: Equatable, Sendable {
                 guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return nil }
                 at += 1
                 guard let v = value(depth: depth + 1) else { return nil }
-                fields[key] = v
+                fields.fields.append((key, v))
                 skipSpace()
                 guard at < bytes.count else { return nil }
                 if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
@@ -176,5 +177,35 @@ public indirect enum JSONValue: Equatable, Sendable {
             if integral, let v = Int64(text) { return .integer(v) }
             return .number(text)
         }
+    }
+}
+
+/// The fields of a JSON object in the order written. A key written twice means its last value
+/// (as most parsers do); equality compares what each key means, not the order.
+public struct JSONObject: Equatable, Sendable, ExpressibleByDictionaryLiteral {
+    var fields: [(key: String, value: JSONValue)] = []
+
+    public init() {}
+
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        fields = elements.map { (key: $0.0, value: $0.1) }
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        for field in fields.reversed() where field.key == key { return field.value }
+        return nil
+    }
+
+    /// The distinct keys.
+    var keys: [String] {
+        var seen: [String] = []
+        for field in fields where !seen.contains(field.key) { seen.append(field.key) }
+        return seen
+    }
+
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        let keys = a.keys
+        guard keys.count == b.keys.count else { return false }
+        return keys.allSatisfy { a[$0] == b[$0] }
     }
 }

@@ -102,3 +102,49 @@ import Testing
 }
 
 func dec(_ text: String) -> ExactDecimal { ExactDecimal(parsing: text)! }
+
+/// The byte writer's decimals against `ExactDecimal.format` (a second implementation, by
+/// strings) over random values and every scale, trimmed and not.
+@Suite struct DecimalTextTests {
+    @Test func theByteWriterWritesWhatExactDecimalFormats() {
+        var state: UInt64 = 12345
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state
+        }
+        var values: [Int64] = [0, 1, -1, 10, 100, Int64.max, Int64.min + 1, 5, 50, 500_000]
+        for _ in 0..<2_000 { values.append(Int64(bitPattern: next()) >> Int64(next() % 63)) }
+        for value in values {
+            for scale in 0...18 {
+                var full: [UInt8] = []
+                JSONObjectWriter.appendDecimal(value, scale: scale, trimmed: false, to: &full)
+                let expected = ExactDecimal.format(units: value, scale: scale)
+                #expect(String(decoding: full, as: UTF8.self) == expected, "\(value) at scale \(scale)")
+                var trimmedExpected = expected
+                if trimmedExpected.contains(".") {
+                    while trimmedExpected.hasSuffix("0") { trimmedExpected.removeLast() }
+                    if trimmedExpected.hasSuffix(".") { trimmedExpected.removeLast() }
+                }
+                #expect(EventJSON.trimmed(value, scale) == trimmedExpected, "\(value) at scale \(scale), trimmed")
+            }
+        }
+    }
+
+    @Test func quotingEscapesWhatJSONRequires() {
+        #expect(JSONObjectWriter.quote("a\"b\\c\nd\u{01}é") == "\"a\\\"b\\\\c\\nd\\u0001é\"")
+        var o = JSONObjectWriter()
+        o.number("n", UInt64.max)
+        o.number("m", -42)
+        #expect(o.text == "{\"n\":18446744073709551615,\"m\":-42}")
+    }
+}
+
+@Suite struct JSONObjectTests {
+    @Test func aRepeatedKeyMeansItsLastValueAndOrderDoesNotMatter() {
+        let v = JSONValue.parse(#"{"a":1,"b":2,"a":3}"#)
+        #expect(v?["a"] == .integer(3) && v?["b"] == .integer(2) && v?["c"] == nil)
+        #expect(v == .object(["b": .integer(2), "a": .integer(3)]))
+        #expect(v != .object(["a": .integer(1), "b": .integer(2)]))
+        #expect(JSONValue.parse(#"{"a":1}"#) != .object(["a": .integer(1), "b": .null]))
+    }
+}

@@ -65,7 +65,7 @@ final class StdoutSink: NodeSink, @unchecked Sendable {
     func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: [Event],
                       engine: MatchingEngine) {
         for event in events {
-            buffer.append(contentsOf: EventJSON.render(event, of: command, seq: sequence, engine: engine).utf8)
+            EventJSON.render(event, of: command, seq: sequence, engine: engine, into: &buffer)
             buffer.append(0x0A)
         }
         acknowledged += 1
@@ -153,26 +153,39 @@ struct NodeCommand: ParsableCommand {
                 if signalFlags.bitwiseAnd(~2, ordering: .relaxed).oldValue & 2 != 0 { node.requestSnapshot() }
                 return signalFlags.load(ordering: .relaxed) & 1 != 0
             }
+            // The lines already read are submitted together (one lock, one group commit for
+            // all of them); a line that is the last one available goes alone, at once.
+            var batch: [Command] = []
+            var firstTag: UInt64 = 0
+            func submitBatch() -> Bool {
+                defer { batch.removeAll(keepingCapacity: true) }
+                guard !batch.isEmpty else { return true }
+                return node.submit(batch: batch, firstTag: firstTag, waitingForRoom: true) == .queued
+            }
             reading: while let line = reader.next(interrupted: signalled) {
                 if signalled() || sink.broken { break }
                 lines += 1
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                guard let parsed = CommandJSON.decode(String(decoding: line, as: UTF8.self)) else {
-                    printError("exchange: stdin line \(lines): not JSON; skipped (nothing journaled)")
-                    skipped += 1
-                    continue
-                }
-                while true {
-                    switch node.submit(parsed.command, tag: UInt64(lines)) {
-                    case .queued: continue reading
-                    case .busy:
-                        // Back-pressure: wait for the engine to make room.
-                        sink.monitor.locked { sink.monitor.wait(timeoutNs: 1_000_000) }
-                    case .stopped: break reading
+                if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                    if let parsed = CommandJSON.decode(String(decoding: line, as: UTF8.self)) {
+                        // Tags are line numbers; blank and skipped lines leave gaps.
+                        if batch.isEmpty { firstTag = UInt64(lines) }
+                        if UInt64(lines) == firstTag + UInt64(batch.count) {
+                            batch.append(parsed.command)
+                        } else {
+                            guard submitBatch() else { break reading }
+                            firstTag = UInt64(lines)
+                            batch.append(parsed.command)
+                        }
+                    } else {
+                        printError("exchange: stdin line \(lines): not JSON; skipped (nothing journaled)")
+                        skipped += 1
                     }
                 }
+                if batch.count >= 1_024 || !reader.hasBufferedLine {
+                    guard submitBatch() else { break reading }
+                }
             }
-        } else {
+            _ = submitBatch()        } else {
             while signalFlags.load(ordering: .relaxed) & 1 == 0 && node.failed == nil {
                 if signalFlags.bitwiseAnd(~2, ordering: .relaxed).oldValue & 2 != 0 { node.requestSnapshot() }
                 usleep(50_000)
@@ -208,6 +221,9 @@ struct LineReader {
     private var atEOF = false
 
     init(fd: Int32) { self.fd = fd }
+
+    /// Whether a whole line is already read (the next `next` returns it without reading).
+    var hasBufferedLine: Bool { buffer[start..<end].contains(0x0A) }
 
     /// The next line; nil at the end, or when a signal interrupted the read and
     /// `interrupted()` says to stop.
