@@ -131,7 +131,6 @@ let benchmarks: @Sendable () -> Void = {
                 benchmark.stopMeasurement()
                 try node.stop()
                 report(sink, benchmark)
-            report(node, benchmark)
                 report(node, benchmark)
             }
         }

@@ -7,9 +7,9 @@ import Node
 
 /// Replays a journal through the engine: from its start, or from a snapshot (`rebuild`
 /// chooses and checks it), up to `toSeq` / `untilNs`; hands the event lines of the commands
-/// stamped at or after `sinceNs` to `eventLine`. Shows progress on a terminal unless `quiet`.
+/// stamped at or after `sinceNs` to `events`. Shows progress on a terminal unless `quiet`.
 func replayJournal(_ directory: String, _ options: RebuildOptions = RebuildOptions(), sinceNs: Int64? = nil,
-                   quiet: Bool = true, eventLine: ((String) -> Void)? = nil) throws -> StateRecovery {
+                   quiet: Bool = true, events: EventFile? = nil) throws -> StateRecovery {
     var options = options
     var sinceSeq: UInt64?
     if let sinceNs {
@@ -29,10 +29,8 @@ func replayJournal(_ directory: String, _ options: RebuildOptions = RebuildOptio
     let progress = quiet ? nil : Progress(label: "replay", total: last)
     do {
         let recovery = try Recovery.rebuild(journal: directory, options, progress: { progress?.show($0) }) { replayer, command, record in
-            guard let eventLine, record.sequence >= (sinceSeq ?? 0) else { return }
-            for event in replayer.buffer.events {
-                eventLine(EventJSON.render(event, of: command, seq: record.sequence, engine: replayer.engine))
-            }
+            guard let events, record.sequence >= (sinceSeq ?? 0) else { return }
+            for event in replayer.buffer.events { events.write(event, of: command, seq: record.sequence, engine: replayer.engine) }
         }
         progress?.done()
         return recovery
@@ -91,21 +89,30 @@ func parseTime(_ text: String) -> Int64? {
     return Int64(seconds) * 1_000_000_000 + Int64((fraction * 1e6).rounded()) * 1_000
 }
 
-/// Buffered lines to a file.
-final class LineFile {
+/// Event lines to a file, rendered straight into a buffer that is written 64 KiB at a time.
+final class EventFile {
     private let file: UnsafeMutablePointer<FILE>
+    private var buffer: [UInt8] = []
 
     init(path: String) throws {
         guard let file = fopen(path, "w") else { throw fail("cannot write \(path): \(String(cString: strerror(errno)))") }
         self.file = file
+        buffer.reserveCapacity(1 << 17)
     }
 
-    func write(_ line: String) {
-        fputs(line, file)
-        fputc(0x0A, file)
+    func write(_ event: Event, of command: Command, seq: UInt64, engine: MatchingEngine) {
+        EventJSON.render(event, of: command, seq: seq, engine: engine, into: &buffer)
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 16 { drain() }
+    }
+
+    private func drain() {
+        _ = buffer.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        buffer.removeAll(keepingCapacity: true)
     }
 
     func close() throws {
+        drain()
         guard fclose(file) == 0 else { throw fail("writing events failed: \(String(cString: strerror(errno)))") }
     }
 }
@@ -240,9 +247,9 @@ struct Replay: ParsableCommand {
         } else if let file = fromSnapshot {
             options.snapshotFile = file
         }
-        let file = try events.map { try LineFile(path: $0) }
+        let file = try events.map { try EventFile(path: $0) }
         let outcome = try replayJournal(directory, options, sinceNs: sinceNs, quiet: common.json,
-                                        eventLine: file.map { f in { f.write($0) } })
+                                        events: file)
         try file?.close()
         let r = outcome.replayer
         let rate = outcome.seconds > 0 ? Double(r.commands) / outcome.seconds : 0
