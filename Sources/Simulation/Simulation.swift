@@ -163,9 +163,12 @@ public final class Simulation: NodeSink, @unchecked Sendable {
         } catch let error as NodeError {
             try? node.stop()
             throw error
+        } catch let error as JournalError {
+            try? node.stop()
+            throw .journal(error)
         } catch {
             try? node.stop()
-            throw .journal(error as! JournalError)
+            throw .invalidOptions("simulation failed: \(error)")
         }
     }
 
