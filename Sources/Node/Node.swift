@@ -97,6 +97,9 @@ public final class Node: @unchecked Sendable {
     private let mask: UInt64
     /// Slots kept free for the node's own commands (checkpoints), so they never wait.
     private static let reserve: UInt64 = 8
+    /// The most commands one group commit takes, and how often the engine gives slots back.
+    private static let groupCommitMax: UInt64 = 4_096
+    private static let releaseEvery: UInt64 = 256
     // Cursors, counted in slots since start (guarded by `monitor`).
     private var submitted: UInt64 = 0
     private var durable: UInt64 = 0
@@ -256,7 +259,9 @@ public final class Node: @unchecked Sendable {
                     monitor.wait(timeoutNs: intervalWaitNs)
                     if intervalWaitNs != nil { break }
                 }
-                end = submitted
+                // A bounded group commit (unless blocks follow submissions): the engine starts
+                // on it while the next one is journaled, instead of the stages taking turns.
+                end = options.blockPerSubmission ? submitted : min(submitted, cursor + Self.groupCommitMax)
                 stop = stopping
                 retire = retireBelow
                 retireBelow = 0
@@ -393,6 +398,13 @@ public final class Node: @unchecked Sendable {
                     sink?.acknowledged(tag: slot.pointee.tag, sequence: sequence, timestampNs: slot.pointee.timestampNs,
                                        command: command, events: replayer.buffer.events,
                                        engine: replayer.engine)
+                }
+                // Give slots back as it goes, so that callers refill them meanwhile.
+                if (k + 1) % Self.releaseEvery == 0 && k + 1 < end {
+                    monitor.locked {
+                        applied = k + 1
+                        monitor.broadcast()
+                    }
                 }
             }
             if end > cursor {
