@@ -2,12 +2,22 @@
 /// an asset's units: `mantissa × 10^-scale`. `"30000.10"` is (3000010, 2).
 public struct ExactDecimal: Equatable, Hashable, Sendable, CustomStringConvertible {
     public var mantissa: Int64
-    public var scale: Int
+    /// Stored in a byte (0...18), so that an optional decimal takes 16 bytes, not 24: commands
+    /// carry three of them and cross from core to core on every submission.
+    private var storedScale: UInt8
+
+    public var scale: Int {
+        get { Int(storedScale) }
+        set {
+            precondition((0...18).contains(newValue), "scale \(newValue) outside 0...18")
+            storedScale = UInt8(newValue)
+        }
+    }
 
     public init(mantissa: Int64, scale: Int) {
         precondition((0...18).contains(scale), "scale \(scale) outside 0...18")
         self.mantissa = mantissa
-        self.scale = scale
+        self.storedScale = UInt8(scale)
     }
 
     /// Parses the INTERCHANGE grammar `-?[0-9]+(\.[0-9]+)?`; nil for anything else, for more than
