@@ -117,15 +117,18 @@ let benchmarks: @Sendable () -> Void = {
                 options.journal.durability = durability
                 options.snapshotEveryCommands = 0
                 let node = try Node(options: options, sink: sink)
+                // The producer's own batches, handed over (moved) as a gateway would.
+                var owned = batches.map { batch in batch.map { $0 } }
                 benchmark.startMeasurement()
                 var next = 0
-                for batch in batches {
+                for b in owned.indices {
+                    let count = owned[b].count
                     let now = monotonicNs()
-                    for i in next..<(next + batch.count) { sink.submittedNs[i] = now }
-                    guard node.submit(batch: batch, firstTag: UInt64(next), waitingForRoom: true) == .queued else {
+                    for i in next..<(next + count) { sink.submittedNs[i] = now }
+                    guard node.submit(taking: &owned[b], firstTag: UInt64(next), waitingForRoom: true) == .queued else {
                         fatalError("node stopped: \(String(describing: node.failed))")
                     }
-                    next += batch.count
+                    next += count
                 }
                 sink.wait(for: flow.count)
                 benchmark.stopMeasurement()

@@ -186,6 +186,34 @@ public final class Node: @unchecked Sendable {
         }
     }
 
+    /// `submit(batch:)` for a caller that gives its commands away: they are moved into the
+    /// queue, not copied, and `batch` is left empty (its storage kept for the next batch).
+    public func submit(taking batch: inout [Command], firstTag: UInt64, waitingForRoom: Bool = false) -> SubmitResult {
+        monitor.locked {
+            let room = mask + 1 - Self.reserve
+            guard UInt64(batch.count) <= room else { return .busy }
+            while waitingForRoom && !stopping && failure == nil && submitted - applied + UInt64(batch.count) > room {
+                monitor.wait()
+            }
+            guard !stopping, failure == nil else { return .stopped }
+            guard submitted - applied + UInt64(batch.count) <= room else { return .busy }
+            var taken = Command.halt(symbol: "")  // a placeholder that owns nothing
+            for i in batch.indices {
+                swap(&taken, &batch[i])
+                (commands + Int(submitted & mask)).initialize(to: consume taken)
+                taken = .halt(symbol: "")
+                let slot = slots + Int(submitted & mask)
+                slot.pointee.tag = firstTag + UInt64(i)
+                slot.pointee.isInternal = false
+                slot.pointee.endsBlock = i == batch.count - 1
+                submitted += 1
+            }
+            batch.removeAll(keepingCapacity: true)
+            monitor.broadcast()
+            return .queued
+        }
+    }
+
     /// With the lock held.
     private func enqueue(_ command: Command, tag: UInt64, isInternal: Bool, endsBlock: Bool = false) -> SubmitResult {
         guard !stopping, failure == nil else { return .stopped }

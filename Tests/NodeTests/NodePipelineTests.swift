@@ -30,10 +30,17 @@ import _JournalTesting
         var total = setup.count + 3 * perProducer
         sink.wait(for: total)
         // Then a client that keeps at most 100 commands in flight.
+        // (every other chunk handed over with `submit(taking:)`, which moves the commands)
         let paced = Array(marketCommands(seed: 13, count: 3_000).dropFirst(setup.count))
         for chunk in stride(from: 0, to: paced.count, by: 100) {
-            for (i, command) in paced[chunk..<(chunk + 100)].enumerated() {
-                #expect(node.submit(command, tag: UInt64(5_000_000 + chunk + i)) == .queued)
+            if chunk % 200 == 0 {
+                for (i, command) in paced[chunk..<(chunk + 100)].enumerated() {
+                    #expect(node.submit(command, tag: UInt64(5_000_000 + chunk + i)) == .queued)
+                }
+            } else {
+                var batch = Array(paced[chunk..<(chunk + 100)])
+                #expect(node.submit(taking: &batch, firstTag: UInt64(5_000_000 + chunk)) == .queued)
+                #expect(batch.isEmpty)
             }
             total += 100
             sink.wait(for: total)
