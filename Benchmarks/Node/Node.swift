@@ -12,28 +12,38 @@ import Glibc
 // engine applies and acknowledges. Then snapshots of a 1M-resting-order state, and recovery of
 // a 10M-command journal from a recent snapshot.
 
-/// Records each command's acknowledgement latency (submit → acknowledged, the clock read on
-/// both sides), by tag.
+/// Records each command's acknowledgement latency: from its submission to the moment the
+/// engine has applied the batch it came in and hands the acknowledgements over (`caughtUp`,
+/// when a sink that writes to clients flushes), one clock reading per batch.
 final class LatencySink: NodeSink, @unchecked Sendable {
     let monitor = Monitor()
     var submittedNs: [Int64]
     var latencyNs: [Int64]
+    private var pending: [UInt64] = []
     private(set) var count = 0
 
     init(capacity: Int) {
         submittedNs = [Int64](repeating: 0, count: capacity)
         latencyNs = [Int64](repeating: 0, count: capacity)
+        pending.reserveCapacity(8_192)
     }
 
     func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: [Event],
                       engine: MatchingEngine) {
-        latencyNs[Int(tag)] = monotonicNs() - submittedNs[Int(tag)]
-        count += 1
+        pending.append(tag)
     }
 
     func failed(tag: UInt64, error: NodeError) { fatalError("\(error)") }
 
-    func caughtUp(to sequence: UInt64) { monitor.locked { monitor.broadcast() } }
+    func caughtUp(to sequence: UInt64) {
+        let now = monotonicNs()
+        for tag in pending { latencyNs[Int(tag)] = now - submittedNs[Int(tag)] }
+        monitor.locked {
+            count += pending.count
+            monitor.broadcast()
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
 
     func wait(for n: Int) { monitor.whenReady({ count >= n }) {} }
 }
