@@ -8,7 +8,7 @@ import Glibc
 struct Exchange: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exchange",
-        abstract: "The exchange core: the journal, the matching engine's replay and its state.",
+        abstract: "The exchange core: a node, a simulator, snapshots, the journal and the matching engine's replay.",
         subcommands: [NodeCommand.self, SimCommand.self, SnapshotCommand.self, JournalCommand.self, StateCommand.self])
 
     /// What `--from-snapshot` means without a FILE (the argument parser needs a value).
