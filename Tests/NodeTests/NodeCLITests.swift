@@ -104,4 +104,21 @@ import Testing
         #expect(stopped["last_seq"] as? Int == snapshot["seq"] as? Int)
         #expect(!FileManager.default.fileExists(atPath: scratch.path + "/node.pid"))
     }
+
+    /// A pid file left by a node that died, its number since reused by another program: that
+    /// program is not signalled, and the snapshot is made offline.
+    @Test func aStalePidFileIsNotSignalled() throws {
+        let scratch = Scratch("stalepid")
+        #expect(try exchange(["sim", "--seed", "3", "--commands", "500", "--data", scratch.path]).status == 0)
+        let bystander = Process()
+        bystander.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        bystander.arguments = ["30"]
+        try bystander.run()
+        defer { bystander.terminate() }
+        try "\(bystander.processIdentifier)\n".write(toFile: scratch.path + "/node.pid", atomically: true, encoding: .utf8)
+        let created = try exchange(["snapshot", "create", "--data", scratch.path, "--json"])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(bystander.isRunning, "snapshot create signalled a process that is not a node")
+        #expect(try SnapshotStore.list(scratch.data.snapshots).count == 1)
+    }
 }

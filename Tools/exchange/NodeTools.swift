@@ -210,6 +210,24 @@ struct NodeCommand: ParsableCommand {
     }
 }
 
+/// The process id of a node running on `data`: its pid file names a live process whose command
+/// line is an `exchange node` on that directory (a stale file whose pid was reused by another
+/// program must not be signalled).
+func runningNode(_ data: String) -> Int32? {
+    guard let text = try? String(contentsOfFile: nodePidFile(data), encoding: .utf8),
+          let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, kill(pid, 0) == 0,
+          let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+    let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    guard arguments.contains("node"), let i = arguments.firstIndex(of: "--data"), i + 1 < arguments.count else { return nil }
+    // The same directory, however it was written.
+    func canonical(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+    var theirs = arguments[i + 1]
+    if !theirs.hasPrefix("/"), let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") {
+        theirs = cwd + "/" + theirs
+    }
+    return canonical(theirs) == canonical(data) ? pid : nil
+}
+
 /// Where a running node writes its process id.
 func nodePidFile(_ data: String) -> String { data.hasSuffix("/") ? data + "node.pid" : data + "/node.pid" }
 
@@ -300,8 +318,7 @@ struct SnapshotCreate: ParsableCommand {
         let before = (try? SnapshotStore.list(data.snapshots).first?.sequence) ?? 0
         var header: SnapshotHeader
         var file: SnapshotFile
-        if let text = try? String(contentsOfFile: nodePidFile(common.data), encoding: .utf8),
-           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 {
+        if let pid = runningNode(common.data) {
             guard kill(pid, SIGUSR1) == 0 else { throw fail("cannot signal node \(pid)") }
             let deadline = monotonicNs() + Int64(timeout * 1e9)
             while true {
