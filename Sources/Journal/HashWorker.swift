@@ -34,12 +34,16 @@ final class HashWorker: @unchecked Sendable {
     private let hasher = SHA256Hasher()
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
+    /// Signalled when a job completes while the caller sleeps for it (`callerSleeping`).
+    private var finished = pthread_cond_t()
+    private let callerSleeping = Atomic<Bool>(false)
     private var thread: pthread_t?
 
     init() {
         jobs.initialize(repeating: Job(), count: Self.capacity)
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&wake, nil)
+        pthread_cond_init(&finished, nil)
         let unmanaged = Unmanaged.passRetained(self)
         var handle = pthread_t()
         let code = pthread_create(&handle, nil, { context in
@@ -67,6 +71,7 @@ final class HashWorker: @unchecked Sendable {
         jobs.deinitialize(count: Self.capacity)
         jobs.deallocate()
         pthread_cond_destroy(&wake)
+        pthread_cond_destroy(&finished)
         pthread_mutex_destroy(&mutex)
     }
 
@@ -98,9 +103,20 @@ final class HashWorker: @unchecked Sendable {
         precondition(pending > 0, "wait without a job")
         var spins = 0
         while completed.load(ordering: .acquiring) <= waited {
-            // Spin a little, then give the core away: the work being waited for may need it.
+            // Spin a little, yield a little, then sleep until the worker signals: on a busy
+            // machine a caller yielding in a loop takes the CPU the worker (or the producer of
+            // the next job) needs, one system call at a time.
             spins += 1
             if spins > 64 { sched_yield() }
+            if spins > 96 {
+                pthread_mutex_lock(&mutex)
+                callerSleeping.store(true, ordering: .sequentiallyConsistent)
+                while completed.load(ordering: .sequentiallyConsistent) <= waited {
+                    pthread_cond_wait(&finished, &mutex)
+                }
+                callerSleeping.store(false, ordering: .relaxed)
+                pthread_mutex_unlock(&mutex)
+            }
         }
         let job = jobs[waited % Self.capacity]
         waited += 1
@@ -138,7 +154,14 @@ final class HashWorker: @unchecked Sendable {
             }
             perform(&jobs[done % Self.capacity])  // a slot the caller does not touch until `completed` moves
             done += 1
-            completed.store(done, ordering: .releasing)
+            completed.store(done, ordering: .sequentiallyConsistent)
+            // Seen after the store (both sequentially consistent): a caller that set the flag
+            // before this load is woken; one that sets it after sees `completed` moved.
+            if callerSleeping.load(ordering: .sequentiallyConsistent) {
+                pthread_mutex_lock(&mutex)
+                pthread_cond_signal(&finished)
+                pthread_mutex_unlock(&mutex)
+            }
         }
     }
 
