@@ -142,7 +142,7 @@ final class HashWorker: @unchecked Sendable {
                 if spins > 64 { sched_yield() }
                 // Then sleep: on a busy machine yielding in a loop takes CPU from the threads
                 // that produce the next job.
-                if spins > 256 {
+                if spins > 96 {
                     pthread_mutex_lock(&mutex)
                     while submitted.load(ordering: .acquiring) == done
                         && !stopping.load(ordering: .acquiring) {
