@@ -19,30 +19,32 @@ final class LatencySink: NodeSink, @unchecked Sendable {
     let monitor = Monitor()
     var submittedNs: [Int64]
     var latencyNs: [Int64]
-    private var pending: [UInt64] = []
+    /// Acknowledged so far (tags are consecutive: one producer, submission order is sequence
+    /// order), and how many of them have a latency.
+    private var acknowledgedCount = 0
+    private var measured = 0
     private(set) var count = 0
 
     init(capacity: Int) {
         submittedNs = [Int64](repeating: 0, count: capacity)
         latencyNs = [Int64](repeating: 0, count: capacity)
-        pending.reserveCapacity(8_192)
     }
 
     func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: [Event],
                       engine: MatchingEngine) {
-        pending.append(tag)
+        acknowledgedCount = Int(tag) + 1
     }
 
     func failed(tag: UInt64, error: NodeError) { fatalError("\(error)") }
 
     func caughtUp(to sequence: UInt64) {
         let now = monotonicNs()
-        for tag in pending { latencyNs[Int(tag)] = now - submittedNs[Int(tag)] }
+        for i in measured..<acknowledgedCount { latencyNs[i] = now - submittedNs[i] }
+        measured = acknowledgedCount
         monitor.locked {
-            count += pending.count
+            count = acknowledgedCount
             monitor.broadcast()
         }
-        pending.removeAll(keepingCapacity: true)
     }
 
     func wait(for n: Int) { monitor.whenReady({ count >= n }) {} }
