@@ -89,6 +89,17 @@ public final class Node: @unchecked Sendable {
     }
 
     private let monitor = Monitor()
+    // Under `monitor`'s lock, one condition per kind of waiter: the sequencer waits for
+    // submissions, the engine for durable commands, callers for room.
+    private let submittedMoved = Monitor.Condition()
+    private let durableMoved = Monitor.Condition()
+    private let roomFreed = Monitor.Condition()
+
+    private func wakeEveryone() {
+        submittedMoved.broadcast()
+        durableMoved.broadcast()
+        roomFreed.broadcast()
+    }
     private let slots: UnsafeMutablePointer<Slot>
     /// The slots' commands, apart: initialized by a caller's submit, read in place by the
     /// sequencer, moved out by the engine (so a command is never copied inside the node).
@@ -175,7 +186,7 @@ public final class Node: @unchecked Sendable {
             let room = mask + 1 - Self.reserve
             guard UInt64(commands.count) <= room else { return .busy }
             while waitingForRoom && !stopping && failure == nil && submitted - applied + UInt64(commands.count) > room {
-                monitor.wait()
+                monitor.wait(on: roomFreed)
             }
             guard !stopping, failure == nil else { return .stopped }
             guard submitted - applied + UInt64(commands.count) <= room else { return .busy }
@@ -193,7 +204,7 @@ public final class Node: @unchecked Sendable {
             let room = mask + 1 - Self.reserve
             guard UInt64(batch.count) <= room else { return .busy }
             while waitingForRoom && !stopping && failure == nil && submitted - applied + UInt64(batch.count) > room {
-                monitor.wait()
+                monitor.wait(on: roomFreed)
             }
             guard !stopping, failure == nil else { return .stopped }
             guard submitted - applied + UInt64(batch.count) <= room else { return .busy }
@@ -209,7 +220,7 @@ public final class Node: @unchecked Sendable {
                 submitted += 1
             }
             batch.removeAll(keepingCapacity: true)
-            monitor.broadcast()
+            submittedMoved.broadcast()
             return .queued
         }
     }
@@ -225,7 +236,7 @@ public final class Node: @unchecked Sendable {
         slot.pointee.isInternal = isInternal
         slot.pointee.endsBlock = endsBlock
         submitted += 1
-        monitor.broadcast()
+        submittedMoved.broadcast()
         return .queued
     }
 
@@ -233,7 +244,7 @@ public final class Node: @unchecked Sendable {
     public func requestSnapshot() {
         monitor.locked {
             snapshotRequested = true
-            monitor.broadcast()
+            durableMoved.broadcast()
         }
     }
 
@@ -257,7 +268,7 @@ public final class Node: @unchecked Sendable {
     public func stop() throws(NodeError) {
         monitor.locked {
             stopping = true
-            monitor.broadcast()
+            wakeEveryone()
         }
         for thread in threads { thread.join() }
         threads = []
@@ -284,7 +295,7 @@ public final class Node: @unchecked Sendable {
             monitor.locked {
                 // With `interval:MS` it also wakes every MS to sync what waits for it.
                 while submitted == cursor && !stopping {
-                    monitor.wait(timeoutNs: intervalWaitNs)
+                    monitor.wait(on: submittedMoved, timeoutNs: intervalWaitNs)
                     if intervalWaitNs != nil { break }
                 }
                 // A bounded group commit (unless blocks follow submissions): the engine starts
@@ -332,7 +343,7 @@ public final class Node: @unchecked Sendable {
             monitor.locked {
                 if nowDurable > durable {
                     durable = nowDurable
-                    monitor.broadcast()
+                    durableMoved.broadcast()
                 }
             }
             if stop && cursor == submittedCount() && nowDurable == cursor { break }
@@ -341,7 +352,7 @@ public final class Node: @unchecked Sendable {
         sequencerCPUSeconds = threadCPUSeconds()
         monitor.locked {
             sequencerDone = true
-            monitor.broadcast()
+            durableMoved.broadcast()
         }
     }
 
@@ -354,7 +365,7 @@ public final class Node: @unchecked Sendable {
             if failure == nil { failure = error }
             stopping = true
             end = submitted
-            monitor.broadcast()
+            wakeEveryone()
         }
         for k in slot..<end where !slots[Int(k & mask)].isInternal {
             sink?.failed(tag: slots[Int(k & mask)].tag, error: error)
@@ -381,7 +392,7 @@ public final class Node: @unchecked Sendable {
             var end: UInt64 = 0, done = false, snapshotNow = false
             monitor.locked {
                 while durable == cursor && !sequencerDone && !snapshotRequested {
-                    monitor.wait(timeoutNs: timedWait)
+                    monitor.wait(on: durableMoved, timeoutNs: timedWait)
                     if timedWait != nil { break }
                 }
                 end = durable
@@ -431,7 +442,7 @@ public final class Node: @unchecked Sendable {
                 if (k + 1) % Self.releaseEvery == 0 && k + 1 < end {
                     monitor.locked {
                         applied = k + 1
-                        monitor.broadcast()
+                        roomFreed.broadcast()
                     }
                 }
             }
@@ -440,7 +451,7 @@ public final class Node: @unchecked Sendable {
                 sink?.caughtUp(to: sequenceBase + cursor)
                 monitor.locked {
                     applied = cursor
-                    monitor.broadcast()
+                    roomFreed.broadcast()
                 }
             }
             let byCount = options.snapshotEveryCommands > 0 && sinceSnapshot >= options.snapshotEveryCommands
@@ -452,7 +463,7 @@ public final class Node: @unchecked Sendable {
                                      retire: options.retainJournalFromSnapshots ? { [self] oldest in
                                          monitor.locked {
                                              retireBelow = oldest + 1
-                                             monitor.broadcast()
+                                             submittedMoved.broadcast()
                                          }
                                      } : nil) {
                     sinceSnapshot = 0

@@ -37,6 +37,33 @@ public final class Monitor: @unchecked Sendable {
     /// Wakes every waiter (call with the lock held or not).
     public func broadcast() { pthread_cond_broadcast(condition) }
 
+    /// Another condition under the same lock, so that a change wakes only the threads that
+    /// wait for it (the node's sequencer, engine and producers each wait for their own).
+    public final class Condition: @unchecked Sendable {
+        fileprivate let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+        public init() {
+            var attributes = pthread_condattr_t()
+            pthread_condattr_init(&attributes)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+            pthread_cond_init(condition, &attributes)
+            pthread_condattr_destroy(&attributes)
+        }
+
+        deinit {
+            pthread_cond_destroy(condition)
+            condition.deallocate()
+        }
+
+        /// Wakes the threads waiting on this condition.
+        public func broadcast() { pthread_cond_broadcast(condition) }
+    }
+
+    /// Waits on `condition` (the lock held) until woken or `timeoutNs` passes.
+    public func wait(on condition: Condition, timeoutNs: Int64? = nil) {
+        wait(condition.condition, timeoutNs: timeoutNs)
+    }
+
     /// Takes the lock, waits until `ready` holds (checked under the lock), runs `body`.
     public func whenReady<T>(_ ready: () -> Bool, _ body: () throws -> T) rethrows -> T {
         lock()
@@ -46,7 +73,9 @@ public final class Monitor: @unchecked Sendable {
     }
 
     /// Waits (the lock held) until woken or `timeoutNs` passes (nil: no limit).
-    public func wait(timeoutNs: Int64? = nil) {
+    public func wait(timeoutNs: Int64? = nil) { wait(condition, timeoutNs: timeoutNs) }
+
+    private func wait(_ condition: UnsafeMutablePointer<pthread_cond_t>, timeoutNs: Int64?) {
         guard let timeoutNs else {
             pthread_cond_wait(condition, mutex)
             return
