@@ -39,7 +39,8 @@ public struct Replayer {
     public private(set) var lastTimestampNs: Int64 = 0
     public private(set) var commands = 0
     public private(set) var events = 0
-    public private(set) var trades = 0
+    /// Trades made by this replay (the engine numbers them, so they are not counted one by one).
+    public var trades: Int { Int(engine.nextTradeId - firstTradeId) }
     /// Checkpoints whose digest matched, and those that named a sequence this replay did not
     /// compute (it started after it, from a snapshot).
     public private(set) var checkpointsVerified = 0
@@ -48,9 +49,13 @@ public struct Replayer {
     public private(set) var lastCheckpoint: (sequence: UInt64, digest: Digest32)?
     public var buffer = EventBuffer(capacity: 256)
 
+    /// The engine's trade counter when this replay started (trades are counted from it).
+    private let firstTradeId: UInt64
+
     public init(engine: MatchingEngine = MatchingEngine(), after sequence: UInt64 = 0) {
         self.engine = engine
         self.lastSequence = sequence
+        self.firstTradeId = engine.nextTradeId
     }
 
     /// The digest of the state now.
@@ -75,7 +80,6 @@ public struct Replayer {
         engine.apply(command, into: &buffer)
         commands += 1
         events += buffer.events.count
-        for event in buffer.events { if case .trade = event { trades += 1 } }
         lastSequence = sequence
         lastTimestampNs = timestampNs
         if case let .checkpoint(c) = command { try checkpoint(c, at: sequence) }

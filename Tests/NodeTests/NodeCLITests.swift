@@ -18,6 +18,12 @@ import Testing
         }
         #expect(ja["state_digest"] as? String == jb["state_digest"] as? String)
         #expect(ja["chain_head"] as? String == jb["chain_head"] as? String)
+        // A replay counts the trades the agents saw, and writes that many trade events.
+        let events = scratch.path + "/a-events.jsonl"
+        let replay = lastJSON(try exchange(["journal", "replay", "--journal", scratch.path + "/a", "--events", events, "--json"]).stdout)
+        let tradeLines = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains("\"event\":\"trade\"") }.count
+        #expect(replay["trades"] as? Int == ja["trades"] as? Int && tradeLines == ja["trades"] as? Int)
         let human = try exchange(["sim", "--seed", "9", "--commands", "100", "--journal", scratch.path + "/c"])
         #expect(human.stdout.contains("seed 9"))
         let badMix = try exchange(["sim", "--seed", "9", "--journal", scratch.path + "/d", "--mix", "whales=3"])
