@@ -160,18 +160,7 @@ public struct JSONObjectWriter {
     var text: String { String(decoding: closed, as: UTF8.self) }
 
     static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // up to 20 digits, little end first
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat {
-                d[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            for i in stride(from: count - 1, through: 0, by: -1) { out.append(d[i]) }
-        }
+        appendDecimal(value, scale: 0, trimmed: false, to: &out)
     }
 
     /// `units × 10^-scale` with exactly `scale` decimals, or (`trimmed`) without trailing zeros

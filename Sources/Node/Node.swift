@@ -183,16 +183,11 @@ public final class Node: @unchecked Sendable {
     /// larger than the queue is always `busy`).
     public func submit(batch commands: [Command], firstTag: UInt64, waitingForRoom: Bool = false) -> SubmitResult {
         monitor.locked {
-            let room = mask + 1 - Self.reserve
-            guard UInt64(commands.count) <= room else { return .busy }
-            while waitingForRoom && !stopping && failure == nil && submitted - applied + UInt64(commands.count) > room {
-                monitor.wait(on: roomFreed)
-            }
-            guard !stopping, failure == nil else { return .stopped }
-            guard submitted - applied + UInt64(commands.count) <= room else { return .busy }
+            if let refused = room(for: commands.count, waiting: waitingForRoom) { return refused }
             for (i, command) in commands.enumerated() {
-                _ = enqueue(command, tag: firstTag + UInt64(i), isInternal: false, endsBlock: i == commands.count - 1)
+                put(command, tag: firstTag + UInt64(i), isInternal: false, endsBlock: i == commands.count - 1)
             }
+            submittedMoved.broadcast()
             return .queued
         }
     }
@@ -201,23 +196,12 @@ public final class Node: @unchecked Sendable {
     /// queue, not copied, and `batch` is left empty (its storage kept for the next batch).
     public func submit(taking batch: inout [Command], firstTag: UInt64, waitingForRoom: Bool = false) -> SubmitResult {
         monitor.locked {
-            let room = mask + 1 - Self.reserve
-            guard UInt64(batch.count) <= room else { return .busy }
-            while waitingForRoom && !stopping && failure == nil && submitted - applied + UInt64(batch.count) > room {
-                monitor.wait(on: roomFreed)
-            }
-            guard !stopping, failure == nil else { return .stopped }
-            guard submitted - applied + UInt64(batch.count) <= room else { return .busy }
+            if let refused = room(for: batch.count, waiting: waitingForRoom) { return refused }
             var taken = Command.halt(symbol: "")  // a placeholder that owns nothing
             for i in batch.indices {
                 swap(&taken, &batch[i])
-                (commands + Int(submitted & mask)).initialize(to: consume taken)
+                put(consume taken, tag: firstTag + UInt64(i), isInternal: false, endsBlock: i == batch.count - 1)
                 taken = .halt(symbol: "")
-                let slot = slots + Int(submitted & mask)
-                slot.pointee.tag = firstTag + UInt64(i)
-                slot.pointee.isInternal = false
-                slot.pointee.endsBlock = i == batch.count - 1
-                submitted += 1
             }
             batch.removeAll(keepingCapacity: true)
             submittedMoved.broadcast()
@@ -225,17 +209,35 @@ public final class Node: @unchecked Sendable {
         }
     }
 
+    /// With the lock held: nil when `count` more callers' commands fit now (after waiting for
+    /// room if asked), else the answer to give.
+    private func room(for count: Int, waiting: Bool) -> SubmitResult? {
+        let room = mask + 1 - Self.reserve
+        guard UInt64(count) <= room else { return .busy }
+        while waiting && !stopping && failure == nil && submitted - applied + UInt64(count) > room {
+            monitor.wait(on: roomFreed)
+        }
+        guard !stopping, failure == nil else { return .stopped }
+        guard submitted - applied + UInt64(count) <= room else { return .busy }
+        return nil
+    }
+
+    /// With the lock held and room checked: the command into the next slot.
+    private func put(_ command: consuming Command, tag: UInt64, isInternal: Bool, endsBlock: Bool) {
+        (commands + Int(submitted & mask)).initialize(to: command)
+        let slot = slots + Int(submitted & mask)
+        slot.pointee.tag = tag
+        slot.pointee.isInternal = isInternal
+        slot.pointee.endsBlock = endsBlock
+        submitted += 1
+    }
+
     /// With the lock held.
     private func enqueue(_ command: Command, tag: UInt64, isInternal: Bool, endsBlock: Bool = false) -> SubmitResult {
         guard !stopping, failure == nil else { return .stopped }
         let limit = isInternal ? mask + 1 : mask + 1 - Self.reserve
         guard submitted - applied < limit else { return .busy }
-        let slot = slots + Int(submitted & mask)
-        (commands + Int(submitted & mask)).initialize(to: command)
-        slot.pointee.tag = tag
-        slot.pointee.isInternal = isInternal
-        slot.pointee.endsBlock = endsBlock
-        submitted += 1
+        put(command, tag: tag, isInternal: isInternal, endsBlock: endsBlock)
         submittedMoved.broadcast()
         return .queued
     }

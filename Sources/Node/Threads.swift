@@ -2,25 +2,18 @@
 import Glibc
 #endif
 
-/// A mutex with one condition variable: the node's threads hand work to each other under it
-/// (a batch at a time, so the lock is taken per batch, not per command).
+/// A mutex with a condition variable (and more on request, `Condition`): the node's threads
+/// hand work to each other under it, a batch at a time (the lock is taken per batch, not per
+/// command).
 public final class Monitor: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// The condition `wait()` and `broadcast()` use.
+    private let general = Condition()
 
-    public init() {
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
+    public init() { pthread_mutex_init(mutex, nil) }
 
     deinit {
-        pthread_cond_destroy(condition)
         pthread_mutex_destroy(mutex)
-        condition.deallocate()
         mutex.deallocate()
     }
 
@@ -35,9 +28,9 @@ public final class Monitor: @unchecked Sendable {
     }
 
     /// Wakes every waiter (call with the lock held or not).
-    public func broadcast() { pthread_cond_broadcast(condition) }
+    public func broadcast() { general.broadcast() }
 
-    /// Another condition under the same lock, so that a change wakes only the threads that
+    /// A condition under the same lock, so that a change wakes only the threads that
     /// wait for it (the node's sequencer, engine and producers each wait for their own).
     public final class Condition: @unchecked Sendable {
         fileprivate let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -59,11 +52,6 @@ public final class Monitor: @unchecked Sendable {
         public func broadcast() { pthread_cond_broadcast(condition) }
     }
 
-    /// Waits on `condition` (the lock held) until woken or `timeoutNs` passes.
-    public func wait(on condition: Condition, timeoutNs: Int64? = nil) {
-        wait(condition.condition, timeoutNs: timeoutNs)
-    }
-
     /// Takes the lock, waits until `ready` holds (checked under the lock), runs `body`.
     public func whenReady<T>(_ ready: () -> Bool, _ body: () throws -> T) rethrows -> T {
         lock()
@@ -73,18 +61,19 @@ public final class Monitor: @unchecked Sendable {
     }
 
     /// Waits (the lock held) until woken or `timeoutNs` passes (nil: no limit).
-    public func wait(timeoutNs: Int64? = nil) { wait(condition, timeoutNs: timeoutNs) }
+    public func wait(timeoutNs: Int64? = nil) { wait(on: general, timeoutNs: timeoutNs) }
 
-    private func wait(_ condition: UnsafeMutablePointer<pthread_cond_t>, timeoutNs: Int64?) {
+    /// Waits on `condition` (the lock held) until woken or `timeoutNs` passes (nil: no limit).
+    public func wait(on condition: Condition, timeoutNs: Int64? = nil) {
         guard let timeoutNs else {
-            pthread_cond_wait(condition, mutex)
+            pthread_cond_wait(condition.condition, mutex)
             return
         }
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let total = Int64(now.tv_nsec) + timeoutNs
         var deadline = timespec(tv_sec: now.tv_sec + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
-        pthread_cond_timedwait(condition, mutex, &deadline)
+        pthread_cond_timedwait(condition.condition, mutex, &deadline)
     }
 }
 

@@ -9,8 +9,6 @@ public struct OrderFlow: Sendable {
 
     public init(seed: UInt64) { random = SplitMix64(seed: seed) }
 
-    static func dec(_ m: Int, _ s: Int) -> ExactDecimal { ExactDecimal(mantissa: Int64(m), scale: s) }
-
     /// One symbol (BTCUSDT, tick 0.01, step 0.00001, fees 0.1% / 0.2%) and eight funded accounts.
     public static func setup() -> [Command] {
         var commands: [Command] = [
@@ -39,7 +37,6 @@ public struct OrderFlow: Sendable {
     /// The next command: 45% limits within a dollar of 30000, 35% cancels of recent ids (most
     /// of them resting), 10% market orders, 5% withdrawals, 5% deposits.
     public mutating func next() -> Command {
-        let dec = Self.dec
         let account = AccountId(1 + random.next() % 8)
         let side: Side = random.next() % 2 == 0 ? .buy : .sell
         switch random.next() % 20 {

@@ -391,4 +391,5 @@ public final class Simulation: NodeSink, @unchecked Sendable {
     }
 }
 
+/// `mantissa × 10^-scale`, for the agents' and the order flow's literals.
 func dec(_ mantissa: Int, _ scale: Int) -> ExactDecimal { ExactDecimal(mantissa: Int64(mantissa), scale: scale) }
