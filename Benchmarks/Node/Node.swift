@@ -117,37 +117,44 @@ let benchmarks: @Sendable () -> Void = {
         let sorted = sink.latencyNs.sorted()
         benchmark.measurement(ackP999, Int(sorted[sorted.count * 999 / 1000]))
     }
+    /// One measured run: a fresh node, the producer handing its batches over (moved, as a
+    /// gateway would), at most `inFlight` commands unacknowledged when given, every
+    /// acknowledgement awaited; then the latency and CPU figures.
+    func run(_ benchmark: Benchmark, durability: Durability, inFlight: Int? = nil) throws {
+        let directory = temporaryDirectory("node")
+        defer { removeDirectory(directory) }
+        let sink = LatencySink(capacity: flow.count)
+        var options = NodeOptions(data: DataDirectory(directory))
+        options.journal.durability = durability
+        options.snapshotEveryCommands = 0
+        let node = try Node(options: options, sink: sink)
+        var owned = batches.map { batch in batch.map { $0 } }
+        benchmark.startMeasurement()
+        var next = 0
+        for b in owned.indices {
+            let count = owned[b].count
+            if let inFlight, next + count - inFlight > 0 { sink.wait(for: next + count - inFlight) }
+            let now = monotonicNs()
+            for i in next..<(next + count) { sink.submittedNs[i] = now }
+            guard node.submit(taking: &owned[b], firstTag: UInt64(next), waitingForRoom: true) == .queued else {
+                fatalError("node stopped: \(String(describing: node.failed))")
+            }
+            next += count
+        }
+        sink.wait(for: flow.count)
+        benchmark.stopMeasurement()
+        try node.stop()
+        report(sink, benchmark)
+        report(node, benchmark)
+    }
+    let nodeConfiguration = Benchmark.Configuration(
+        metrics: [.wallClock, ackLatency, ackP999, engineCPU, sequencerCPU], scalingFactor: .one,
+        maxDuration: .seconds(60), maxIterations: 5)
+
     for (label, durability) in [("fsync always", Durability.always), ("fsync none", Durability.none)] {
         Benchmark("Node: 1M commands submitted by a producer thread, \(label), batches of 256",
-                  configuration: .init(metrics: [.wallClock, ackLatency, ackP999, engineCPU, sequencerCPU], scalingFactor: .one,
-                                       maxDuration: .seconds(60), maxIterations: 5)) { benchmark in
-            for _ in benchmark.scaledIterations {
-                let directory = temporaryDirectory("node")
-                defer { removeDirectory(directory) }
-                let sink = LatencySink(capacity: flow.count)
-                var options = NodeOptions(data: DataDirectory(directory))
-                options.journal.durability = durability
-                options.snapshotEveryCommands = 0
-                let node = try Node(options: options, sink: sink)
-                // The producer's own batches, handed over (moved) as a gateway would.
-                var owned = batches.map { batch in batch.map { $0 } }
-                benchmark.startMeasurement()
-                var next = 0
-                for b in owned.indices {
-                    let count = owned[b].count
-                    let now = monotonicNs()
-                    for i in next..<(next + count) { sink.submittedNs[i] = now }
-                    guard node.submit(taking: &owned[b], firstTag: UInt64(next), waitingForRoom: true) == .queued else {
-                        fatalError("node stopped: \(String(describing: node.failed))")
-                    }
-                    next += count
-                }
-                sink.wait(for: flow.count)
-                benchmark.stopMeasurement()
-                try node.stop()
-                report(sink, benchmark)
-                report(node, benchmark)
-            }
+                  configuration: nodeConfiguration) { benchmark in
+            for _ in benchmark.scaledIterations { try run(benchmark, durability: durability) }
         }
     }
 
@@ -155,33 +162,8 @@ let benchmarks: @Sendable () -> Void = {
     // flight (it submits the next batch of 256 only when that leaves room), as clients waiting
     // for answers do.
     Benchmark("Node: ack latency with at most 4,096 commands in flight, fsync always",
-              configuration: .init(metrics: [.wallClock, ackLatency, ackP999, engineCPU, sequencerCPU], scalingFactor: .one,
-                                   maxDuration: .seconds(60), maxIterations: 5)) { benchmark in
-        for _ in benchmark.scaledIterations {
-            let directory = temporaryDirectory("node")
-            defer { removeDirectory(directory) }
-            let sink = LatencySink(capacity: flow.count)
-            var options = NodeOptions(data: DataDirectory(directory))
-            options.journal.durability = .always
-            let node = try Node(options: options, sink: sink)
-            benchmark.startMeasurement()
-            var next = 0
-            for batch in batches {
-                let limit = next + batch.count - 4_096
-                if limit > 0 { sink.wait(for: limit) }
-                let now = monotonicNs()
-                for i in next..<(next + batch.count) { sink.submittedNs[i] = now }
-                guard node.submit(batch: batch, firstTag: UInt64(next), waitingForRoom: true) == .queued else {
-                    fatalError("node stopped")
-                }
-                next += batch.count
-            }
-            sink.wait(for: flow.count)
-            benchmark.stopMeasurement()
-            try node.stop()
-            report(sink, benchmark)
-            report(node, benchmark)
-        }
+              configuration: nodeConfiguration) { benchmark in
+        for _ in benchmark.scaledIterations { try run(benchmark, durability: .always, inFlight: 4_096) }
     }
 
     // The engine alone on the same flow (the baseline for the node's figure).
