@@ -49,6 +49,8 @@ let package = Package(
         .target(name: "Node", dependencies: ["Journal", "Matching", "Codec"]),
         // Seeded agents that trade through a real node (`exchange sim`).
         .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "_JournalTesting"]),
+        // Running programs from the test suites (the CLI, /bin/sh): only test targets use it.
+        .target(name: "_ProcessTesting"),
         // Seeded workloads shared by tests, benchmarks and `exchange journal generate`.
         .target(name: "_JournalTesting"),
         .executableTarget(
@@ -66,11 +68,11 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["Node", "Simulation", "Journal", "Matching", "Codec", "_JournalTesting", "exchange"]
+            dependencies: ["Node", "Simulation", "Journal", "Matching", "Codec", "_JournalTesting", "_ProcessTesting", "exchange"]
         ),
         .testTarget(
             name: "JournalTests",
-            dependencies: ["Journal", "_JournalTesting", "exchange"]
+            dependencies: ["Journal", "_JournalTesting", "_ProcessTesting", "exchange"]
         ),
     ]
 )

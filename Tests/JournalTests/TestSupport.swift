@@ -1,6 +1,7 @@
 import Foundation
 @testable import Journal
 import _JournalTesting
+@_exported import _ProcessTesting
 
 /// A fresh directory under /tmp, removed when the value is released.
 final class TemporaryDirectory {
@@ -68,33 +69,6 @@ func blocks(inSegment path: String) throws -> [(offset: Int, header: BlockHeader
         }
     }
     return out
-}
-
-/// The `exchange` executable built beside the test bundle.
-var exchangeExecutable: String {
-    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [bundle, bundle.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("exchange").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    return bundle.appendingPathComponent("exchange").path
-}
-
-/// Runs a program to completion and returns its exit status and outputs.
-@discardableResult
-func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self),
-            String(decoding: stderr, as: UTF8.self))
 }
 
 /// Runs a shell command (mount, umount), returning its exit status.

@@ -5,6 +5,7 @@ import Matching
 import Node
 import Simulation
 import _JournalTesting
+@_exported import _ProcessTesting
 
 /// A fresh directory under /tmp, removed when the value is released.
 final class Scratch {
@@ -69,46 +70,10 @@ final class CollectingSink: NodeSink, @unchecked Sendable {
 /// A market's setup and a seeded stream of orders, cancels and transfers.
 func marketCommands(seed: UInt64, count: Int) -> [Command] { OrderFlow.commands(seed: seed, count: count) }
 
-/// The `exchange` executable built beside the test bundle.
-var exchangeExecutable: String {
-    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [bundle, bundle.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("exchange").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    return bundle.appendingPathComponent("exchange").path
-}
-
 /// Runs the CLI to completion: (status, stdout, stderr).
 @discardableResult
 func exchange(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: exchangeExecutable)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    if let stdin {
-        let input = Pipe()
-        process.standardInput = input
-        try process.run()
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
-    } else {
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-    }
-    // Read both pipes to the end on two threads (a full stderr pipe must not block stdout).
-    nonisolated(unsafe) var stderrData = Data()
-    let done = DispatchSemaphore(value: 0)
-    Thread {
-        stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        done.signal()
-    }.start()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    done.wait()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
+    try run(exchangeExecutable, arguments, stdin: stdin)
 }
 
 /// The last line of a CLI's output, parsed as a JSON object.

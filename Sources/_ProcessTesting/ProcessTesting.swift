@@ -1,0 +1,48 @@
+import Foundation
+
+// Running programs from the test suites (the `exchange` CLI, /bin/sh), shared by the test
+// targets that do it.
+
+/// The `exchange` executable built beside the test bundle.
+public var exchangeExecutable: String {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [bundle, bundle.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("exchange").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return bundle.appendingPathComponent("exchange").path
+}
+
+/// Runs a program to completion, `stdin` as its standard input (none: an empty one), and
+/// returns its exit status and outputs.
+@discardableResult
+public func run(_ executable: String, _ arguments: [String], stdin: String? = nil) throws
+    -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    if let stdin {
+        let input = Pipe()
+        process.standardInput = input
+        try process.run()
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+    } else {
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+    // Read both pipes to the end on two threads (a full stderr pipe must not block stdout).
+    nonisolated(unsafe) var stderrData = Data()
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+        stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        done.signal()
+    }.start()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
+}
