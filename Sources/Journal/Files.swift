@@ -130,19 +130,32 @@ enum FileSystem {
         try dir.sync()
     }
 
-    /// Writes a whole file atomically: a temporary file, fsync when `durable`, rename.
-    static func writeAtomically(_ bytes: [UInt8], to path: String, durable: Bool) throws(JournalError) {
+    /// Writes a whole file atomically, `parts` one after the other: a temporary file, renamed
+    /// over `path`. When `durable`, the file is fsynced before the rename and the directory
+    /// after it, so that the new file survives a power cut. On failure the temporary file is
+    /// removed and `path` is as it was.
+    static func writeAtomically(_ parts: [UInt8]..., to path: String, durable: Bool) throws(JournalError) {
         let temporary = path + ".tmp"
         let file = try OpenFile.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        var open = true
         do {
-            try file.write(bytes, at: 0)
+            var offset = 0
+            for part in parts {
+                try file.write(part, at: offset)
+                offset += part.count
+            }
             if durable { try file.sync() }
             file.close()
+            open = false
             try rename(temporary, path)
         } catch {
-            file.close()
+            if open { file.close() }
             _ = unlink(temporary)
             throw error
+        }
+        if durable {
+            let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
+            try syncDirectory(slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? ".")
         }
     }
 

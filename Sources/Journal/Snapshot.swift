@@ -120,9 +120,9 @@ public enum SnapshotStore {
         return files.sorted { $0.sequence > $1.sequence }
     }
 
-    /// Writes `body` (a canonical state) as the snapshot at `sequence`: LZ4, header, temporary
-    /// file, fsync, rename, fsync of the directory. Then keeps only the newest `keep` files
-    /// (0 keeps all). Returns the header written.
+    /// Writes `body` (a canonical state) as the snapshot at `sequence`: LZ4, header, then
+    /// `FileSystem.writeAtomically` (temporary file, fsync, rename, fsync of the directory).
+    /// Then keeps only the newest `keep` files (0 keeps all). Returns the header written.
     @discardableResult
     public static func write(_ body: [UInt8], sequence: UInt64, timestampNs: Int64, createdNs: Int64,
                              to directory: String, keep: Int = 0) throws(JournalError) -> SnapshotHeader {
@@ -143,20 +143,7 @@ public enum SnapshotStore {
             rawBytes: UInt64(body.count), storedBytes: UInt64(stored.count),
             stateDigest: SHA256Hasher.hash(body), bodyHash: compressed ? SHA256Hasher.hash(stored) : SHA256Hasher.hash(body))
         let path = FileSystem.join(directory, fileName(sequence: sequence))
-        let temporary = path + ".tmp"
-        let file = try OpenFile.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        do {
-            try file.write(header.encoded(), at: 0)
-            try file.write(stored, at: SnapshotHeader.size)
-            try file.sync()
-            file.close()
-            try FileSystem.rename(temporary, path)
-            try FileSystem.syncDirectory(directory)
-        } catch {
-            file.close()
-            _ = unlink(temporary)
-            throw error
-        }
+        try FileSystem.writeAtomically(header.encoded(), stored, to: path, durable: true)
         if keep > 0 {
             for old in try list(directory).dropFirst(keep) { try FileSystem.remove(old.path) }
         }
