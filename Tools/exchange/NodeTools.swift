@@ -59,8 +59,6 @@ final class StdoutSink: NodeSink, @unchecked Sendable {
     private var buffer: [UInt8] = []
     private(set) var acknowledged = 0
     private(set) var broken = false
-    let monitor = Monitor()
-    private(set) var failures = 0
 
     func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: [Event],
                       engine: MatchingEngine) {
@@ -73,7 +71,7 @@ final class StdoutSink: NodeSink, @unchecked Sendable {
     }
 
     func failed(tag: UInt64, error: NodeError) {
-        monitor.locked { failures += 1 }
+        // Nothing to write: the node stops, and `stop()` reports the failure in one line.
     }
 
     func caughtUp(to sequence: UInt64) { flush() }
@@ -81,7 +79,6 @@ final class StdoutSink: NodeSink, @unchecked Sendable {
     private func flush() {
         if !buffer.isEmpty && !broken { broken = !writeAll(1, buffer) }
         buffer.removeAll(keepingCapacity: true)
-        monitor.locked { monitor.broadcast() }
     }
 }
 
