@@ -11,11 +11,14 @@ public protocol MonotonicClock: AnyObject {
 /// CLOCK_MONOTONIC.
 public final class SystemMonotonicClock: MonotonicClock {
     public init() {}
-    public func nowNs() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    public func nowNs() -> Int64 { monotonicNs() }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, for durations (never stored).
+public func monotonicNs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
 
 /// A clock the caller moves by hand (tests, simulations).

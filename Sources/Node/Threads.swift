@@ -100,17 +100,10 @@ final class WorkerThread: @unchecked Sendable {
 }
 
 /// Nanoseconds since the epoch (CLOCK_REALTIME): the only clock that reaches a journal, read by
-/// the sequencer alone.
-func wallClockNs() -> Int64 {
+/// the sequencer alone (and written into snapshot headers for operators).
+public func wallClockNs() -> Int64 {
     var t = timespec()
     clock_gettime(CLOCK_REALTIME, &t)
-    return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
-}
-
-/// Monotonic nanoseconds, for durations.
-public func monotonicNs() -> Int64 {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
     return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
 }
 

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 func monotonicSeconds() -> Double {
-    Double(SystemMonotonicClock().nowNs()) / 1e9
+    Double(monotonicNs()) / 1e9
 }
 
 struct Generate: ParsableCommand {

@@ -341,7 +341,7 @@ struct SnapshotCreate: ParsableCommand {
             } else {
                 header = try runJournal { () throws(JournalError) in
                     try SnapshotStore.write(r.engine.canonicalState(), sequence: r.lastSequence, timestampNs: r.lastTimestampNs,
-                                            createdNs: Int64(Date().timeIntervalSince1970 * 1e9), to: data.snapshots,
+                                            createdNs: wallClockNs(), to: data.snapshots,
                                             keep: keepSnapshots)
                 }
                 file = SnapshotFile(path: data.snapshots + "/" + SnapshotStore.fileName(sequence: r.lastSequence),
