@@ -98,7 +98,9 @@ public enum Recovery {
             if snapshotFile == nil, let toSeq, file.sequence > toSeq { continue }
             if snapshotFile == nil, let below = options.snapshotBelow, file.sequence >= below { continue }
             do {
-                let (header, body) = try SnapshotStore.read(file.path)
+                // The header alone decides whether the file fits; only then is the body read
+                // and checked (hashing and decompressing a snapshot that cannot be used is waste).
+                let header = try SnapshotStore.header(file.path)
                 guard header.sequence <= lastInJournal else {
                     throw NodeError.snapshot(path: file.path, reason: "it is at sequence \(header.sequence), past the journal's end (\(lastInJournal))")
                 }
@@ -116,6 +118,10 @@ public enum Recovery {
                 }
                 guard header.sequence + 1 >= firstInJournal else {
                     throw NodeError.snapshot(path: file.path, reason: "the journal starts at \(firstInJournal), after it")
+                }
+                let (checked, body) = try SnapshotStore.read(file.path)
+                guard checked == header else {
+                    throw NodeError.snapshot(path: file.path, reason: "it changed while being read")
                 }
                 let engine = try MatchingEngine(canonicalState: body)
                 recovery.replayer = Replayer(engine: engine, after: header.sequence)
