@@ -73,9 +73,9 @@ public enum Recovery {
     /// Rebuilds the state: the newest valid snapshot that fits the options (an older one when
     /// the newest is corrupt, the journal's start when none is valid) and the journal after
     /// it, up to `toSeq`, `untilNs` or the end. `progress` is called now and then with the
-    /// sequence reached; `onRecord` after each command is applied.
+    /// sequence reached and the journal's last; `onRecord` after each command is applied.
     public static func rebuild(journal: String, _ options: RebuildOptions,
-                               progress: ((UInt64) -> Void)? = nil,
+                               progress: ((_ reached: UInt64, _ last: UInt64) -> Void)? = nil,
                                onRecord: ((inout Replayer, Command, JournalRecord) throws(NodeError) -> Void)? = nil)
         throws(NodeError) -> StateRecovery {
         let snapshotFile = options.snapshotFile, toSeq = options.toSeq
@@ -153,7 +153,7 @@ public enum Recovery {
                     if let untilNs = options.untilNs, record.timestampNs > untilNs { break }
                     let command = try recovery.replayer.apply(record)
                     try onRecord?(&recovery.replayer, command, record)
-                    if record.sequence & 0xFFFF == 0 { progress?(record.sequence) }
+                    if record.sequence & 0xFFFF == 0 { progress?(record.sequence, lastInJournal) }
                 }
             } catch let e as JournalError {
                 throw .journal(e)

@@ -25,10 +25,12 @@ func replayJournal(_ directory: String, _ options: RebuildOptions = RebuildOptio
         } ?? UInt64.max
         options.snapshotBelow = sinceSeq
     }
-    let last = (try? JournalInfo.read(directory: directory).lastSequence) ?? 0
-    let progress = quiet ? nil : Progress(label: "replay", total: last)
+    let progress = quiet ? nil : Progress(label: "replay", total: 0)
     do {
-        let recovery = try Recovery.rebuild(journal: directory, options, progress: { progress?.show($0) }) { replayer, command, record in
+        let recovery = try Recovery.rebuild(journal: directory, options, progress: { reached, last in
+            progress?.total = last
+            progress?.show(reached)
+        }) { replayer, command, record in
             guard let events, record.sequence >= (sinceSeq ?? 0) else { return }
             for event in replayer.buffer.events { events.write(event, of: command, seq: record.sequence, engine: replayer.engine) }
         }
@@ -43,7 +45,8 @@ func replayJournal(_ directory: String, _ options: RebuildOptions = RebuildOptio
 /// A one-line progress bar on standard error, only when it is a terminal.
 final class Progress {
     let label: String
-    let total: UInt64
+    /// What 100% is (0: nothing to show yet).
+    var total: UInt64
     let started = monotonicNs()
     private let visible = isatty(2) == 1
 
