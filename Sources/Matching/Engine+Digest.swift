@@ -31,9 +31,10 @@ extension MatchingEngine {
             for asset in assets.indices { i64(ledger.free(a, asset)); i64(ledger.locked(a, asset)) }
         }
         for book in books {
-            for side in [book.bids, book.asks] {
-                u32(side.levels.count)
-                for level in side.levels.reversed() {
+            for side in [Side.buy, .sell] {
+                let levels = book.levelsBestFirst(side)
+                u32(levels.count)
+                for level in levels {
                     i64(level.price)
                     var count = 0
                     var slot = level.head
@@ -43,7 +44,7 @@ extension MatchingEngine {
                     while slot >= 0 {
                         let o = book.order(slot)
                         u64(o.id); u64(o.account); i64(o.remaining); i64(o.filled)
-                        if let clientId = o.clientId { u8(1); string(clientId) } else { u8(0) }
+                        if let clientId = book.clientId(slot) { u8(1); string(clientId) } else { u8(0) }
                         slot = o.next
                     }
                 }

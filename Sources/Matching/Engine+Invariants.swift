@@ -8,20 +8,21 @@ extension MatchingEngine {
         var resting = 0
         for (s, book) in books.enumerated() {
             let info = symbols[s]
-            if let bid = book.bids.best, let ask = book.asks.best, bid.price >= ask.price {
-                return "\(symbolNames[s]): crossed book, bid \(bid.price) ≥ ask \(ask.price)"
+            if let bid = book.bestPrice(.buy), let ask = book.bestPrice(.sell), bid >= ask {
+                return "\(symbolNames[s]): crossed book, bid \(bid) ≥ ask \(ask)"
             }
-            for side in [book.bids, book.asks] {
-                for (i, level) in side.levels.enumerated() {
-                    if i > 0 && !side.isBetter(level.price, than: side.levels[i - 1].price) {
-                        return "\(symbolNames[s]) \(side.side): levels out of order at \(level.price)"
+            for side in [Side.buy, .sell] {
+                let levels = book.levelsBestFirst(side)
+                for (i, level) in levels.enumerated() {
+                    if i > 0 && !OrderBook.isBetter(levels[i - 1].price, than: level.price, for: side) {
+                        return "\(symbolNames[s]) \(side): levels out of order at \(level.price)"
                     }
                     var slot = level.head, previous = -1
                     var total: Int128 = 0
                     while slot >= 0 {
                         let order = book.order(slot)
                         if order.prev != previous { return "order \(order.id): broken back link" }
-                        if order.price != level.price || order.side != side.side || order.remaining <= 0 {
+                        if order.price != level.price || order.side != side || order.remaining <= 0 || !book.levelHolds(slot) {
                             return "order \(order.id): does not belong in level \(level.price)"
                         }
                         guard let indexed = restingSlotIfIndexed(order.id), indexed == (s, slot) else {
@@ -30,9 +31,9 @@ extension MatchingEngine {
                         total += Int128(order.remaining)
                         resting += 1
                         if order.side == .buy {
-                            expectedLocked[order.accountIndex][info.quote] += Self.notional(order.price, order.remaining, info)
+                            expectedLocked[order.ledgerIndex][info.quote] += Self.notional(order.price, order.remaining, info)
                         } else {
-                            expectedLocked[order.accountIndex][info.base] += Int128(order.remaining) * Int128(info.baseMultiplier)
+                            expectedLocked[order.ledgerIndex][info.base] += Int128(order.remaining) * Int128(info.baseMultiplier)
                         }
                         previous = slot
                         slot = order.next

@@ -18,7 +18,7 @@ extension MatchingEngine {
         var spent: Int64 = 0
     }
 
-    mutating func place(_ order: PlaceOrder, _ events: inout EventBuffer) {
+    mutating func place(_ order: borrowing PlaceOrder, _ events: inout EventBuffer) {
         func reject(_ reason: RejectReason) {
             events.append(.rejected(account: order.account, reason: reason))
         }
@@ -50,8 +50,8 @@ extension MatchingEngine {
         }
         if let clientId = order.clientId,
            ordersByClientIdContains(order.account, clientId) { return reject(.duplicateClientId) }
-        if order.type == .limitMaker, let price, let best = books[s].best(order.side.opposite),
-           Self.crosses(best.price, limit: price, takerSide: order.side) {
+        if order.type == .limitMaker, let price, let best = books[s].bestPrice(order.side.opposite),
+           Self.crosses(best, limit: price, takerSide: order.side) {
             return reject(.wouldTake)
         }
         var taker = Taker(id: nextOrderId, account: order.account, accountIndex: a, side: order.side,
@@ -78,14 +78,14 @@ extension MatchingEngine {
         if quoteBudget != nil { taker.remaining = walked!.qty }
         ledger.lock(a, lockAsset, Int64(lockAmount))
         match(s, &taker, &events)
-        finish(s, taker, order: order, locked: Int64(lockAmount), &events)
+        finish(s, taker, timeInForce: order.timeInForce, clientId: order.clientId, locked: Int64(lockAmount), &events)
     }
 
     /// What a taker would trade against the book now, in priority order up to its limit, its
     /// size or its quote budget (where the last level fills the largest multiple of the step
     /// that fits), honouring self-trade prevention: own orders count with `NONE`, are skipped
     /// with `EXPIRE_MAKER`, and end the walk with `EXPIRE_TAKER` or `EXPIRE_BOTH`.
-    func walk(_ s: Int, _ taker: Taker) -> (qty: Int64, cost: Int128) {
+    mutating func walk(_ s: Int, _ taker: Taker) -> (qty: Int64, cost: Int128) {
         let info = symbols[s]
         var qty: Int64 = 0
         var cost: Int128 = 0
@@ -97,7 +97,7 @@ extension MatchingEngine {
             if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
             var slot = level.head
             while slot >= 0 {
-                let maker = books[s].order(slot)
+                let maker = books[s].orderInPlace(slot)
                 slot = maker.next
                 if maker.account == taker.account && taker.stp != .none {
                     if taker.stp.expiresTaker { return (qty, cost) }
@@ -140,7 +140,7 @@ extension MatchingEngine {
     mutating func match(_ s: Int, _ taker: inout Taker, _ events: inout EventBuffer) {
         let opposite = taker.side.opposite
         let info = symbols[s]
-        while taker.remaining > 0, let level = books[s].bestInPlace(opposite) {
+        while taker.remaining > 0, let level = books[s].best(opposite) {
             if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
             let slot = level.head
             let maker = books[s].orderInPlace(slot)
@@ -179,8 +179,8 @@ extension MatchingEngine {
         let baseUnits = qty * info.baseMultiplier
         let quoteUnits = Int64(Self.notional(price, qty, info))
         let takerBuys = taker.side == .buy
-        let buyer = takerBuys ? taker.accountIndex : maker.accountIndex
-        let seller = takerBuys ? maker.accountIndex : taker.accountIndex
+        let buyer = takerBuys ? taker.accountIndex : maker.ledgerIndex
+        let seller = takerBuys ? maker.ledgerIndex : taker.accountIndex
         let buyerPpm = takerBuys ? info.takerFeePpm : info.makerFeePpm
         let sellerPpm = takerBuys ? info.makerFeePpm : info.takerFeePpm
         let buyerFee = Self.fee(baseUnits, buyerPpm)
@@ -207,13 +207,17 @@ extension MatchingEngine {
     }
 
     /// floor(amount × ppm / 1,000,000).
+    @inline(__always)
     static func fee(_ amount: Int64, _ ppm: Int64) -> Int64 {
-        Int64(Int128(amount) * Int128(ppm) / 1_000_000)
+        if ppm == 0 { return 0 }
+        let (product, overflow) = amount.multipliedReportingOverflow(by: ppm)
+        if !overflow { return product / 1_000_000 }
+        return Int64(Int128(amount) * Int128(ppm) / 1_000_000)
     }
 
     /// After matching: rest a GTC remainder, expire any other, or report the fill; and give
     /// back whatever the order still holds locked unless it rests.
-    mutating func finish(_ s: Int, _ taker: Taker, order: PlaceOrder, locked: Int64,
+    mutating func finish(_ s: Int, _ taker: Taker, timeInForce: TimeInForce, clientId: String?, locked: Int64,
                          _ events: inout EventBuffer) {
         let info = symbols[s]
         var spentAtLimit = taker.spent
@@ -221,13 +225,12 @@ extension MatchingEngine {
             // Price improvements went back to free during the trades.
             spentAtLimit = Int64(Self.notional(limit, taker.filled, info))
         }
-        let rests = taker.limit != nil && order.timeInForce == .gtc && taker.remaining > 0 && !taker.expiredInMatch
+        let rests = taker.limit != nil && timeInForce == .gtc && taker.remaining > 0 && !taker.expiredInMatch
         if rests {
-            let slot = books[s].rest(RestingOrder(
-                id: taker.id, account: taker.account, accountIndex: taker.accountIndex, clientId: order.clientId,
-                side: taker.side, price: taker.limit!, remaining: taker.remaining, filled: taker.filled,
-                next: -1, prev: -1))
-            registerResting(s, slot)
+            restOrder(s, RestingOrder(id: taker.id, account: taker.account, accountIndex: taker.accountIndex,
+                                      side: taker.side, price: taker.limit!, remaining: taker.remaining,
+                                      filled: taker.filled),
+                      clientId: clientId)
             return events.append(.booked(orderId: taker.id, symbol: s, remaining: taker.remaining))
         }
         let lockAsset = taker.side == .buy ? info.quote : info.base
@@ -293,7 +296,7 @@ extension MatchingEngine {
         // Oldest first: order ids grow with time.
         var mine: [(id: OrderId, slot: Int)] = []
         for side in [Side.buy, Side.sell] {
-            for level in books[s][side].levels {
+            for level in books[s].levelsBestFirst(side) {
                 var slot = level.head
                 while slot >= 0 {
                     let order = books[s].order(slot)
@@ -307,8 +310,8 @@ extension MatchingEngine {
     }
 
     mutating func cancelResting(_ s: Int, _ slot: Int, _ reason: CancelReason, _ events: inout EventBuffer) {
-        let order = books[s].order(slot)
-        releaseLock(s, side: order.side, price: order.price, qty: order.remaining, accountIndex: order.accountIndex)
+        let order = books[s].orderInPlace(slot)
+        releaseLock(s, side: order.side, price: order.price, qty: order.remaining, accountIndex: order.ledgerIndex)
         removeResting(s, slot)
         events.append(.cancelled(orderId: order.id, symbol: s, remaining: order.remaining, reason: reason))
     }
@@ -317,14 +320,14 @@ extension MatchingEngine {
                         _ qty: ExactDecimal, _ events: inout EventBuffer) {
         guard let (s, slot) = referencedOrder(account, symbol, reference, &events) else { return }
         let info = symbols[s]
-        let order = books[s].order(slot)
+        let order = books[s].orderInPlace(slot)
         // Only a reduction keeps priority: strictly below what remains, above zero, on the step.
         guard let newRemaining = qty.units(atScale: info.qtyDecimals), newRemaining > 0,
               newRemaining < order.remaining, newRemaining % info.step == 0 else {
             return events.append(.rejected(account: account, reason: .invalidAmend))
         }
         let reduction = order.remaining - newRemaining
-        releaseLock(s, side: order.side, price: order.price, qty: reduction, accountIndex: order.accountIndex)
+        releaseLock(s, side: order.side, price: order.price, qty: reduction, accountIndex: order.ledgerIndex)
         books[s].reduce(slot, by: reduction)
         events.append(.amended(orderId: order.id, symbol: s, remaining: newRemaining))
     }

@@ -78,10 +78,10 @@ extension MatchingEngine {
                 // Levels come best first; they are rested worst first so that each new level
                 // goes at the end of the side's array (best last), never shifting it.
                 var levels: [(price: Int64, first: Int, count: Int)] = []
-                var orders: [RestingOrder] = []
+                var orders: [(order: RestingOrder, clientId: String?)] = []
                 for _ in 0..<(try r.count(max: 1 << 32)) {
                     let price = try r.i64()
-                    if let previous = levels.last?.price, !books[s][side].isBetter(previous, than: price) {
+                    if let previous = levels.last?.price, !OrderBook.isBetter(previous, than: price, for: side) {
                         throw r.error("\(symbolNames[s]) \(side): levels out of order at \(price)")
                     }
                     let count = try r.count(max: 1 << 32)
@@ -111,18 +111,18 @@ extension MatchingEngine {
                         }
                         levelQty = sum
                         _ = base
-                        orders.append(RestingOrder(
-                            id: id, account: account, accountIndex: a, clientId: clientId, side: side,
-                            price: price, remaining: remaining, filled: filled, next: -1, prev: -1))
+                        orders.append((RestingOrder(id: id, account: account, accountIndex: a, side: side,
+                                                    price: price, remaining: remaining, filled: filled),
+                                       clientId))
                     }
                 }
                 for level in levels.reversed() {
-                    for order in orders[level.first..<(level.first + level.count)] {
+                    for (order, clientId) in orders[level.first..<(level.first + level.count)] {
                         guard restingSlotIfIndexed(order.id) == nil else { throw r.error("order \(order.id) repeated") }
-                        if let clientId = order.clientId, ordersByClientIdContains(order.account, clientId) {
+                        if let clientId, ordersByClientIdContains(order.account, clientId) {
                             throw r.error("order \(order.id): client id \(clientId) repeated")
                         }
-                        registerResting(s, books[s].rest(order))
+                        restOrder(s, order, clientId: clientId)
                         lastOrderId = max(lastOrderId, order.id)
                     }
                 }

@@ -59,8 +59,8 @@ public struct MatchingEngine {
     public init() {}
 
     /// Applies one command, appending its events to `events`.
-    public mutating func apply(_ command: Command, into events: inout EventBuffer) {
-        switch command {
+    public mutating func apply(_ command: consuming Command, into events: inout EventBuffer) {
+        switch consume command {
         case let .addAsset(name, scale): addAsset(name, scale, &events)
         case let .addSymbol(spec): addSymbol(spec, &events)
         case let .openAccount(account):
@@ -69,14 +69,14 @@ public struct MatchingEngine {
             } else {
                 events.append(.rejected(account: account, reason: .duplicate))
             }
-        case let .deposit(account, asset, amount): transfer(command.name, account, asset, amount, deposit: true, &events)
-        case let .withdraw(account, asset, amount): transfer(command.name, account, asset, amount, deposit: false, &events)
+        case let .deposit(account, asset, amount): transfer("deposit", account, asset, amount, deposit: true, &events)
+        case let .withdraw(account, asset, amount): transfer("withdraw", account, asset, amount, deposit: false, &events)
         case let .place(order): place(order, &events)
         case let .cancel(account, symbol, reference): cancel(account, symbol, reference, &events)
         case let .cancelAll(account, symbol): cancelAll(account, symbol, &events)
         case let .amend(account, symbol, reference, qty): amend(account, symbol, reference, qty, &events)
-        case let .halt(symbol): setHalted(symbol, true, command.name, &events)
-        case let .resume(symbol): setHalted(symbol, false, command.name, &events)
+        case let .halt(symbol): setHalted(symbol, true, "halt", &events)
+        case let .resume(symbol): setHalted(symbol, false, "resume", &events)
         case .checkpoint:
             // The digest is the replayer's business: to the state it is a no-op.
             events.append(.ok)
@@ -91,18 +91,21 @@ public struct MatchingEngine {
         ordersByClientId[ClientKey(account: account, clientId: clientId)] != nil
     }
 
-    mutating func registerResting(_ s: Int, _ slot: Int) {
-        let order = books[s].order(slot)
+    /// Rests an order in symbol `s`'s book and indexes it; returns its slot.
+    @discardableResult
+    mutating func restOrder(_ s: Int, _ order: RestingOrder, clientId: String?) -> Int {
+        let slot = books[s].rest(order, clientId: clientId)
         ordersById.insert(order.id, symbol: s, slot: slot)
-        if let clientId = order.clientId {
+        if let clientId {
             ordersByClientId[ClientKey(account: order.account, clientId: clientId)] = order.id
         }
+        return slot
     }
 
     mutating func removeResting(_ s: Int, _ slot: Int) {
-        let order = books[s].order(slot)
+        let order = books[s].orderInPlace(slot)
         ordersById.remove(order.id)
-        if let clientId = order.clientId {
+        if order.hasClientId, let clientId = books[s].clientId(slot) {
             ordersByClientId[ClientKey(account: order.account, clientId: clientId)] = nil
         }
         books[s].remove(slot)
@@ -110,7 +113,7 @@ public struct MatchingEngine {
 
     /// The slot of a resting order of `account` on symbol `s`; nil when it is not resting, or
     /// is another account's or symbol's.
-    func restingSlot(_ s: Int, _ account: AccountId, _ reference: OrderReference) -> Int? {
+    mutating func restingSlot(_ s: Int, _ account: AccountId, _ reference: OrderReference) -> Int? {
         let id: OrderId
         switch reference {
         case let .id(orderId): id = orderId
@@ -119,7 +122,7 @@ public struct MatchingEngine {
             id = found
         }
         guard let (symbol, slot) = ordersById[id], symbol == s,
-              books[s].order(slot).account == account else { return nil }
+              books[s].orderInPlace(slot).account == account else { return nil }
         return slot
     }
 
@@ -163,9 +166,8 @@ public struct MatchingEngine {
     /// The L2 book of a symbol, best first: (price, total qty) per level, in symbol units.
     public func depth(symbol: String, levels: Int = .max) -> (bids: [(Int64, Int64)], asks: [(Int64, Int64)])? {
         guard let s = symbolByName[symbol] else { return nil }
-        let book = books[s]
-        let bids = book.bids.levels.reversed().prefix(levels).map { ($0.price, $0.qty) }
-        let asks = book.asks.levels.reversed().prefix(levels).map { ($0.price, $0.qty) }
+        let bids = books[s].levelsBestFirst(.buy).prefix(levels).map { ($0.price, $0.qty) }
+        let asks = books[s].levelsBestFirst(.sell).prefix(levels).map { ($0.price, $0.qty) }
         return (Array(bids), Array(asks))
     }
 
@@ -220,7 +222,7 @@ public struct MatchingEngine {
             tick: tick, step: step, minQty: minQty, maxQty: maxQty, minNotional: minNotional,
             makerFeePpm: spec.makerFeePpm, takerFeePpm: spec.takerFeePpm,
             baseMultiplier: baseMultiplier, quoteMultiplier: quoteMultiplier))
-        books.append(OrderBook())
+        books.append(OrderBook(tick: tick))
         events.append(.ok)
     }
 

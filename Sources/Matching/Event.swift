@@ -43,16 +43,28 @@ public enum CancelReason: String, Sendable {
 }
 
 /// The events of one command, in a buffer the caller reuses (no allocation once it has grown).
+/// Emptying it only resets a count: the storage keeps its elements (plain values), and
+/// `events` is a view of the first `count`.
 public struct EventBuffer: Sendable {
-    public private(set) var events: [Event] = []
+    private var storage: [Event] = []
+    public private(set) var count = 0
 
-    public init(capacity: Int = 64) { events.reserveCapacity(capacity) }
+    public init(capacity: Int = 64) { storage.reserveCapacity(capacity) }
 
-    /// Empties the buffer, keeping its storage. (A plain loop: `removeAll(keepingCapacity:)`
-    /// goes through a generic `replaceSubrange` that costs more than the events themselves.)
-    public mutating func removeAll() {
-        while !events.isEmpty { events.removeLast() }
+    /// This command's events, in order.
+    public var events: ArraySlice<Event> { storage[..<count] }
+
+    /// Empties the buffer, keeping its storage.
+    @inline(__always)
+    public mutating func removeAll() { count = 0 }
+
+    @inline(__always)
+    mutating func append(_ event: Event) {
+        if count < storage.count {
+            storage[count] = event
+        } else {
+            storage.append(event)
+        }
+        count += 1
     }
-
-    mutating func append(_ event: Event) { events.append(event) }
 }

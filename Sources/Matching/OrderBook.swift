@@ -1,177 +1,265 @@
-/// A resting order, in the book's slot pool.
+/// A resting order, in its book's slot pool. A plain value (no strings, no references), 64
+/// bytes: copying one is a copy of bytes, with no reference counting. Its client id, when it
+/// has one, is kept beside the pool (`OrderBook.clientId(_:)`).
 struct RestingOrder {
     var id: OrderId
     var account: AccountId
-    var accountIndex: Int
-    var clientId: String?
-    var side: Side
     var price: Int64
     var remaining: Int64
     var filled: Int64
-    /// Neighbours in the level's FIFO queue (slot indices, -1 for none).
-    var next: Int
-    var prev: Int
+    /// The account's index in the ledger.
+    var accountIndex: Int32
+    /// Neighbours in the level's FIFO queue (slots, -1 for none).
+    var nextSlot: Int32 = -1
+    var prevSlot: Int32 = -1
+    /// The level it queues in (an index into the book's level pool).
+    var level: Int32 = -1
+    var side: Side
+    var hasClientId = false
+
+    init(id: OrderId, account: AccountId, accountIndex: Int, side: Side, price: Int64, remaining: Int64,
+         filled: Int64) {
+        self.id = id; self.account = account; self.accountIndex = Int32(truncatingIfNeeded: accountIndex)
+        self.side = side; self.price = price; self.remaining = remaining; self.filled = filled
+    }
+
+    var next: Int { Int(nextSlot) }
+    var prev: Int { Int(prevSlot) }
+    var ledgerIndex: Int { Int(accountIndex) }
 }
 
-/// One price level: a FIFO queue of slots, oldest at `head`.
+/// One price level: a FIFO queue of slots, oldest at `head`, and the total it holds.
 struct PriceLevel {
     var price: Int64
-    var head: Int
-    var tail: Int
     var qty: Int64
+    var headSlot: Int32
+    var tailSlot: Int32
+
+    var head: Int { Int(headSlot) }
+    var tail: Int { Int(tailSlot) }
 }
 
-/// One side of a book: levels sorted so that the best price is the last element (bids
-/// ascending, asks descending), so taking the best level off is O(1).
-struct BookSide {
-    let side: Side
-    private(set) var levels: [PriceLevel] = []
-
-    init(side: Side) { self.side = side }
-
-    /// Whether `a` is a better price than `b` for this side.
-    @inline(__always)
-    func isBetter(_ a: Int64, than b: Int64) -> Bool { side == .buy ? a > b : a < b }
-
-    var best: PriceLevel? { levels.last }
-
-    /// The position of `price` (found, or where it would go), by binary search.
-    func position(of price: Int64) -> (index: Int, found: Bool) {
-        // Most fills, cancels and new orders are at the best level: look there first.
-        if let best = levels.last, best.price == price { return (levels.count - 1, true) }
-        var low = 0, high = levels.count
-        while low < high {
-            let mid = (low + high) / 2
-            let p = levels[mid].price
-            if p == price { return (mid, true) }
-            // Worse prices come first.
-            if isBetter(price, than: p) { low = mid + 1 } else { high = mid }
-        }
-        return (low, false)
-    }
-
-    mutating func insertLevel(_ level: PriceLevel, at index: Int) { levels.insert(level, at: index) }
-    mutating func removeLevel(at index: Int) { levels.remove(at: index) }
-    mutating func update(_ index: Int, _ body: (inout PriceLevel) -> Void) { body(&levels[index]) }
-
-    /// Adds `delta` to a level's total (no closure: this is every fill's and amend's path).
-    @inline(__always)
-    mutating func addQty(_ index: Int, _ delta: Int64) { levels[index].qty += delta }
+/// A level's place in its side's ladder: the price (searched) and the level's pool index.
+struct LevelRef {
+    var price: Int64
+    var level: Int32
 }
 
-/// The book of one symbol: both sides and the pool of order slots they link.
+/// The book of one symbol.
+///
+/// Orders live in a pool of slots and levels in a pool of their own; each order knows its
+/// level, so a fill, an amend or a cancel reaches its level without a search. Each side keeps a
+/// *ladder*: its levels sorted so that the best is the last element (bids ascending, asks
+/// descending). Only a new level or an emptied one changes a ladder, and both happen mostly near
+/// the best end: rungs are distinct multiples of the tick, so a price `d` ticks from the best is
+/// among the last `d + 1` rungs, and the search bisects only those; the shift that makes or
+/// closes the gap moves few elements.
 struct OrderBook {
-    var bids = BookSide(side: .buy)
-    var asks = BookSide(side: .sell)
+    /// The symbol's tick, in price units (> 0).
+    let tick: Int64
     private(set) var slots: [RestingOrder] = []
-    private var freeSlots: [Int] = []
+    /// Client ids by slot: set only for an order with `hasClientId`.
+    private var clientIds: [String?] = []
+    private var freeSlots: [Int32] = []
+    private var levels: [PriceLevel] = []
+    private var freeLevels: [Int32] = []
+    private var bidLadder: [LevelRef] = []
+    private var askLadder: [LevelRef] = []
 
-    subscript(side: Side) -> BookSide {
-        get { side == .buy ? bids : asks }
+    init(tick: Int64) {
+        precondition(tick > 0, "a book needs a positive tick")
+        self.tick = tick
     }
 
-    // Reads of one side without copying it (the subscript's getter copies the side, which
-    // retains and releases its array).
+    /// Whether `a` is a better price than `b` for `side`.
     @inline(__always)
-    private func position(_ side: Side, of price: Int64) -> (index: Int, found: Bool) {
-        side == .buy ? bids.position(of: price) : asks.position(of: price)
+    static func isBetter(_ a: Int64, than b: Int64, for side: Side) -> Bool { side == .buy ? a > b : a < b }
+
+    // MARK: Reads
+    //
+    // Mutating where the matching loop calls them: called as `books[s].x()`, a mutating method
+    // works on the element in place, where a non-mutating one may first copy the whole book
+    // (retaining and releasing each of its arrays).
+
+    /// The best level of a side.
+    @inline(__always)
+    mutating func best(_ side: Side) -> PriceLevel? {
+        let rung = side == .buy ? bidLadder.last : askLadder.last
+        guard let rung else { return nil }
+        return levels[Int(rung.level)]
     }
 
-    @inline(__always)
-    private func level(_ side: Side, at index: Int) -> PriceLevel {
-        side == .buy ? bids.levels[index] : asks.levels[index]
-    }
-
-    /// The best level of a side, without copying the side.
-    @inline(__always)
-    func best(_ side: Side) -> PriceLevel? { side == .buy ? bids.levels.last : asks.levels.last }
+    /// The best price of a side.
+    func bestPrice(_ side: Side) -> Int64? { side == .buy ? bidLadder.last?.price : askLadder.last?.price }
 
     /// The number of levels of a side.
     @inline(__always)
-    func levelCount(_ side: Side) -> Int { side == .buy ? bids.levels.count : asks.levels.count }
+    func levelCount(_ side: Side) -> Int { side == .buy ? bidLadder.count : askLadder.count }
 
     /// Level `i` of a side counted from the best (0 = best).
     @inline(__always)
-    func level(_ side: Side, fromBest i: Int) -> PriceLevel {
-        side == .buy ? bids.levels[bids.levels.count - 1 - i] : asks.levels[asks.levels.count - 1 - i]
+    mutating func level(_ side: Side, fromBest i: Int) -> PriceLevel {
+        let rung = side == .buy ? bidLadder[bidLadder.count - 1 - i] : askLadder[askLadder.count - 1 - i]
+        return levels[Int(rung.level)]
     }
 
+    /// A side's levels, best first (for digests, depth and checks, not the hot path).
+    func levelsBestFirst(_ side: Side) -> [PriceLevel] {
+        (side == .buy ? bidLadder : askLadder).reversed().map { levels[Int($0.level)] }
+    }
+
+    @inline(__always)
     func order(_ slot: Int) -> RestingOrder { slots[slot] }
 
-    // The same reads through a mutating access: called as `books[s].x()`, a mutating method
-    // works on the element in place, where a non-mutating one may first copy the whole book
-    // (retaining and releasing each of its arrays). For the matching loop.
-    @inline(__always)
-    mutating func bestInPlace(_ side: Side) -> PriceLevel? { best(side) }
     @inline(__always)
     mutating func orderInPlace(_ slot: Int) -> RestingOrder { slots[slot] }
 
+    func clientId(_ slot: Int) -> String? { slots[slot].hasClientId ? clientIds[slot] : nil }
+
+    /// Whether `slot` holds an order queued in a level that holds it (for the invariant check).
+    func levelHolds(_ slot: Int) -> Bool {
+        let order = slots[slot]
+        return order.level >= 0 && Int(order.level) < levels.count && levels[Int(order.level)].price == order.price
+    }
+
+    // MARK: Changes
+
     /// Puts an order at the back of its price level's queue; returns its slot.
-    mutating func rest(_ order: RestingOrder) -> Int {
+    mutating func rest(_ order: RestingOrder, clientId: String?) -> Int {
         var order = order
-        order.next = -1
+        order.nextSlot = -1
+        order.hasClientId = clientId != nil
         let slot: Int
         if let reused = freeSlots.popLast() {
-            slot = reused
-            slots[slot] = order
+            slot = Int(reused)
         } else {
+            precondition(slots.count < Int(Int32.max), "too many resting orders in one book")
             slot = slots.count
             slots.append(order)
+            clientIds.append(nil)
         }
-        let side = order.side
-        let (index, found) = position(side, of: order.price)
+        if let clientId { clientIds[slot] = clientId }
+        let (index, found) = rung(order.side, of: order.price)
         if found {
-            let tail = level(side, at: index).tail
-            slots[tail].next = slot
-            slots[slot].prev = tail
-            mutate(side) { $0.update(index) { $0.tail = slot; $0.qty += order.remaining } }
+            let l = Int(ladderLevel(order.side, at: index))
+            let tail = levels[l].tailSlot
+            slots[Int(tail)].nextSlot = Int32(truncatingIfNeeded: slot)
+            order.prevSlot = tail
+            order.level = Int32(truncatingIfNeeded: l)
+            levels[l].tailSlot = Int32(truncatingIfNeeded: slot)
+            levels[l].qty += order.remaining
         } else {
-            slots[slot].prev = -1
-            mutate(side) {
-                $0.insertLevel(PriceLevel(price: order.price, head: slot, tail: slot, qty: order.remaining), at: index)
+            let fresh = PriceLevel(price: order.price, qty: order.remaining,
+                                   headSlot: Int32(truncatingIfNeeded: slot), tailSlot: Int32(truncatingIfNeeded: slot))
+            let l: Int32
+            if let reused = freeLevels.popLast() {
+                l = reused
+                levels[Int(l)] = fresh
+            } else {
+                l = Int32(truncatingIfNeeded: levels.count)
+                levels.append(fresh)
             }
+            order.prevSlot = -1
+            order.level = l
+            let rung = LevelRef(price: order.price, level: l)
+            if order.side == .buy { Self.insert(rung, at: index, into: &bidLadder) } else { Self.insert(rung, at: index, into: &askLadder) }
         }
+        slots[slot] = order
         return slot
     }
 
-    /// Takes an order out of its level (and the level out of the book when it empties).
+    /// Takes an order out of its level (and the level out of the ladder when it empties).
     mutating func remove(_ slot: Int) {
         let order = slots[slot]
-        let (index, found) = position(order.side, of: order.price)
-        precondition(found, "a resting order's level is missing")
-        if order.prev >= 0 { slots[order.prev].next = order.next }
-        if order.next >= 0 { slots[order.next].prev = order.prev }
-        let level = level(order.side, at: index)
-        if level.head == slot && level.tail == slot {
-            mutate(order.side) { $0.removeLevel(at: index) }
+        let l = Int(order.level)
+        if order.prevSlot >= 0 { slots[Int(order.prevSlot)].nextSlot = order.nextSlot }
+        if order.nextSlot >= 0 { slots[Int(order.nextSlot)].prevSlot = order.prevSlot }
+        let level = levels[l]
+        if level.headSlot == Int32(truncatingIfNeeded: slot) && level.tailSlot == Int32(truncatingIfNeeded: slot) {
+            let (index, found) = rung(order.side, of: order.price)
+            precondition(found, "a resting order's level is missing from its ladder")
+            if order.side == .buy { Self.remove(at: index, from: &bidLadder) } else { Self.remove(at: index, from: &askLadder) }
+            freeLevels.append(Int32(truncatingIfNeeded: l))
         } else {
-            mutate(order.side) {
-                $0.update(index) { level in
-                    if level.head == slot { level.head = order.next }
-                    if level.tail == slot { level.tail = order.prev }
-                    level.qty -= order.remaining
-                }
-            }
+            if level.headSlot == Int32(truncatingIfNeeded: slot) { levels[l].headSlot = order.nextSlot }
+            if level.tailSlot == Int32(truncatingIfNeeded: slot) { levels[l].tailSlot = order.prevSlot }
+            levels[l].qty -= order.remaining
         }
-        slots[slot].clientId = nil
-        freeSlots.append(slot)
+        if order.hasClientId {
+            clientIds[slot] = nil
+            slots[slot].hasClientId = false
+        }
+        slots[slot].level = -1
+        freeSlots.append(Int32(truncatingIfNeeded: slot))
     }
 
     /// Reduces a resting order by `qty` traded (it keeps its place).
+    @inline(__always)
     mutating func fill(_ slot: Int, _ qty: Int64) {
         reduce(slot, by: qty)
         slots[slot].filled += qty
     }
 
     /// Reduces a resting order's remaining quantity in place (a fill or an amend).
+    @inline(__always)
     mutating func reduce(_ slot: Int, by qty: Int64) {
-        let side = slots[slot].side
-        let (index, _) = position(side, of: slots[slot].price)
         slots[slot].remaining -= qty
-        if side == .buy { bids.addQty(index, -qty) } else { asks.addQty(index, -qty) }
+        levels[Int(slots[slot].level)].qty -= qty
     }
 
-    private mutating func mutate(_ side: Side, _ body: (inout BookSide) -> Void) {
-        if side == .buy { body(&bids) } else { body(&asks) }
+    // MARK: Ladders
+
+    @inline(__always)
+    private func ladderLevel(_ side: Side, at index: Int) -> Int32 {
+        side == .buy ? bidLadder[index].level : askLadder[index].level
+    }
+
+    /// Where `price` is in a side's ladder (found), or where it would go.
+    private func rung(_ side: Side, of price: Int64) -> (index: Int, found: Bool) {
+        side == .buy ? Self.search(bidLadder, price, .buy, tick) : Self.search(askLadder, price, .sell, tick)
+    }
+
+    /// Bisection of the rungs that can hold `price`: at `d` ticks worse than the best, at most
+    /// `d - 1` rungs lie between it and the best.
+    private static func search(_ ladder: [LevelRef], _ price: Int64, _ side: Side, _ tick: Int64) -> (index: Int, found: Bool) {
+        guard let best = ladder.last?.price else { return (0, false) }
+        if best == price { return (ladder.count - 1, true) }
+        if isBetter(price, than: best, for: side) { return (ladder.count, false) }
+        // Worse prices come first. The distance is positive here and fits: both prices are
+        // positive 64-bit values.
+        let ticks = (side == .buy ? best - price : price - best) / tick
+        var low = ticks >= Int64(ladder.count - 1) ? 0 : ladder.count - 1 - Int(ticks)
+        var high = ladder.count - 1
+        while low < high {
+            let mid = (low + high) / 2
+            let p = ladder[mid].price
+            if p == price { return (mid, true) }
+            if isBetter(price, than: p, for: side) { low = mid + 1 } else { high = mid }
+        }
+        return (low, false)
+    }
+
+    /// Inserts by appending and shifting the rungs after `index` (no generic range replacement).
+    private static func insert(_ rung: LevelRef, at index: Int, into ladder: inout [LevelRef]) {
+        ladder.append(rung)
+        var i = ladder.count - 1
+        if i == index { return }
+        ladder.withUnsafeMutableBufferPointer { rungs in
+            while i > index {
+                rungs[i] = rungs[i - 1]
+                i -= 1
+            }
+            rungs[index] = rung
+        }
+    }
+
+    private static func remove(at index: Int, from ladder: inout [LevelRef]) {
+        let last = ladder.count - 1
+        if index != last {
+            ladder.withUnsafeMutableBufferPointer { rungs in
+                for i in index..<last { rungs[i] = rungs[i + 1] }
+            }
+        }
+        ladder.removeLast()
     }
 }

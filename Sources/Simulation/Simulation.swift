@@ -174,10 +174,10 @@ public final class Simulation: NodeSink, @unchecked Sendable {
 
     // MARK: - NodeSink
 
-    public func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: [Event],
+    public func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: ArraySlice<Event>,
                              engine: MatchingEngine) {
         monitor.locked {
-            acknowledgements.append(events)
+            acknowledgements.append(Array(events))
             monitor.broadcast()
         }
     }

@@ -64,7 +64,7 @@ import Testing
         mutating func run(_ command: Command) -> [Event] {
             events.removeAll()
             engine.apply(command, into: &events)
-            return events.events
+            return Array(events.events)
         }
 
         static func price(_ lobster: Int64) -> ExactDecimal { ExactDecimal(mantissa: lobster / 100, scale: 2) }

@@ -30,7 +30,7 @@ struct Market {
     mutating func run(_ command: Command) -> [Event] {
         events.removeAll()
         engine.apply(command, into: &events)
-        return events.events
+        return Array(events.events)
     }
 
     @discardableResult
