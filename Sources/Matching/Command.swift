@@ -3,7 +3,9 @@
 /// The time comes with the command, stamped by the sequencer: the engine reads no clock.
 public enum Command: Equatable, Sendable {
     case addAsset(name: String, scale: Int)
-    case addSymbol(SymbolSpec)
+    // Boxed (`indirect`): a symbol's spec is the largest payload by far, and inline it would make
+    // every command as large as itself (144 bytes, not 96) for a rare admin command.
+    indirect case addSymbol(SymbolSpec)
     case openAccount(AccountId)
     case deposit(account: AccountId, asset: String, amount: ExactDecimal)
     case withdraw(account: AccountId, asset: String, amount: ExactDecimal)
@@ -18,7 +20,7 @@ public enum Command: Equatable, Sendable {
     case checkpoint(Checkpoint)
     /// A line that is JSON but no valid command (unknown `cmd`, a field missing or of the
     /// wrong type): journaled as written, for auditors, and rejected with `INVALID_COMMAND`.
-    case invalid(cmd: String, account: AccountId?, clientId: String?, text: String)
+    indirect case invalid(cmd: String, account: AccountId?, clientId: String?, text: String)
 
     /// The client id the command carries, if any.
     public var clientId: String? {

@@ -127,7 +127,11 @@ extension MatchingEngine {
     /// price × qty in quote units, in 128 bits (it can pass 64 before a balance check).
     @inline(__always)
     static func notional(_ price: Int64, _ qty: Int64, _ info: SymbolInfo) -> Int128 {
-        Int128(price) * Int128(qty) * Int128(info.quoteMultiplier)
+        // In 64 bits when it fits (two multiplications with overflow flags), else in 128.
+        let (pq, o1) = price.multipliedReportingOverflow(by: qty)
+        let (value, o2) = pq.multipliedReportingOverflow(by: info.quoteMultiplier)
+        if !o1 && !o2 { return Int128(value) }
+        return Int128(price) * Int128(qty) * Int128(info.quoteMultiplier)
     }
 
     @inline(__always)
