@@ -110,6 +110,33 @@ func touchedCopy(of engine: MatchingEngine) -> MatchingEngine {
     return copy
 }
 
+/// Copies of the commands, each handed to the engine once and owned by it, as the node hands
+/// over the commands it moves out of its queue and a replay the commands it decodes: the copy
+/// is made before the measurement, not during it.
+final class OwnedCommands {
+    let count: Int
+    private let storage: UnsafeMutablePointer<Command>
+    private var taken = 0
+
+    init(_ commands: [Command]) {
+        count = commands.count
+        storage = .allocate(capacity: count)
+        storage.initialize(from: commands, count: count)
+    }
+
+    /// Command `i`, moved out (each once, in order).
+    func take(_ i: Int) -> Command {
+        precondition(i == taken, "commands are taken once, in order")
+        taken += 1
+        return (storage + i).move()
+    }
+
+    deinit {
+        (storage + taken).deinitialize(count: count - taken)
+        storage.deallocate()
+    }
+}
+
 /// Journals `commands` into a fresh directory.
 func journal(_ commands: [Command], at directory: String) throws {
     _ = system("rm -rf '\(directory)'")
@@ -177,10 +204,11 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations {
                 var engine = touchedCopy(of: start)
                 var events = EventBuffer(capacity: 256)
+                let owned = OwnedCommands(commands)
                 benchmark.startMeasurement()
-                for command in commands {
+                for i in 0..<owned.count {
                     events.removeAll()
-                    engine.apply(command, into: &events)
+                    engine.apply(owned.take(i), into: &events)
                 }
                 benchmark.stopMeasurement()
                 blackHole(engine.nextOrderId)
@@ -196,8 +224,10 @@ let benchmarks: @Sendable () -> Void = {
                 var engine = touchedCopy(of: start)
                 var events = EventBuffer(capacity: 256)
                 var before = timespec(), after = timespec()
-                for command in commands {
+                let owned = OwnedCommands(commands)
+                for i in 0..<owned.count {
                     events.removeAll()
+                    let command = owned.take(i)
                     clock_gettime(CLOCK_MONOTONIC, &before)
                     engine.apply(command, into: &events)
                     clock_gettime(CLOCK_MONOTONIC, &after)

@@ -94,7 +94,7 @@ struct OrderBook {
 
     /// The number of levels of a side.
     @inline(__always)
-    func levelCount(_ side: Side) -> Int { side == .buy ? bidLadder.count : askLadder.count }
+    mutating func levelCount(_ side: Side) -> Int { side == .buy ? bidLadder.count : askLadder.count }
 
     /// Level `i` of a side counted from the best (0 = best).
     @inline(__always)

@@ -125,7 +125,10 @@ public final class Node: @unchecked Sendable {
 
     private let writer: JournalWriter
     private var replayer: Replayer
-    private weak var sink: NodeSink?
+    /// Held strongly until `stop()` returns (a sink may hold the node: `stop` ends that cycle).
+    /// Not weakly: a weakly referenced object gets a side table, and every retain and release
+    /// of it (one per acknowledgement) then takes the runtime's slow path.
+    private var sink: NodeSink?
     private var threads: [WorkerThread] = []
     private let snapshotter: Snapshotter
 
@@ -274,6 +277,7 @@ public final class Node: @unchecked Sendable {
         }
         for thread in threads { thread.join() }
         threads = []
+        sink = nil
         snapshotter.shutdown()
         if let failure = monitor.locked({ failure }) { throw failure }
         if let error = snapshotter.failure { throw .journal(error) }

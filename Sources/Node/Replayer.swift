@@ -79,7 +79,7 @@ public struct Replayer {
         buffer.removeAll()
         engine.apply(command, into: &buffer)
         commands += 1
-        events += buffer.events.count
+        events += buffer.count
         lastSequence = sequence
         lastTimestampNs = timestampNs
         if case let .checkpoint(c) = command { try checkpoint(c, at: sequence) }
