@@ -31,6 +31,7 @@ let package = Package(
                 .product(name: "Matching", package: "exchange"),
                 .product(name: "Codec", package: "exchange"),
                 .product(name: "Journal", package: "exchange"),
+                .product(name: "Simulation", package: "exchange"),
                 .product(name: "_JournalTesting", package: "exchange"),
             ],
             path: "Matching",

@@ -2,6 +2,7 @@ import Benchmark
 import Codec
 import Journal
 import Matching
+import Simulation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -108,33 +109,6 @@ func touchedCopy(of engine: MatchingEngine) -> MatchingEngine {
                                  price: dec(100, 2), qty: dec(1, 5))), into: &events)
     copy.apply(.cancel(account: 1, symbol: "BTCUSDT", order: .clientId("touch")), into: &events)
     return copy
-}
-
-/// Copies of the commands, each handed to the engine once and owned by it, as the node hands
-/// over the commands it moves out of its queue and a replay the commands it decodes: the copy
-/// is made before the measurement, not during it.
-final class OwnedCommands {
-    let count: Int
-    private let storage: UnsafeMutablePointer<Command>
-    private var taken = 0
-
-    init(_ commands: [Command]) {
-        count = commands.count
-        storage = .allocate(capacity: count)
-        storage.initialize(from: commands, count: count)
-    }
-
-    /// Command `i`, moved out (each once, in order).
-    func take(_ i: Int) -> Command {
-        precondition(i == taken, "commands are taken once, in order")
-        taken += 1
-        return (storage + i).move()
-    }
-
-    deinit {
-        (storage + taken).deinitialize(count: count - taken)
-        storage.deallocate()
-    }
 }
 
 /// Journals `commands` into a fresh directory.

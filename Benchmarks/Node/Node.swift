@@ -172,10 +172,14 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             var engine = MatchingEngine()
             var events = EventBuffer(capacity: 256)
-            for command in flow {
+            // Owned commands, as the node's engine thread has them (moved out of its queue).
+            let owned = OwnedCommands(flow)
+            benchmark.startMeasurement()
+            for i in 0..<owned.count {
                 events.removeAll()
-                engine.apply(command, into: &events)
+                engine.apply(owned.take(i), into: &events)
             }
+            benchmark.stopMeasurement()
             blackHole(engine.nextOrderId)
         }
     }

@@ -61,3 +61,30 @@ public struct OrderFlow: Sendable {
         }
     }
 }
+
+/// Copies of commands, each handed to an engine once and owned by it, as the node hands over
+/// the commands it moves out of its queue and a replay the commands it decodes. For benchmarks
+/// of the engine: the copies are made before the measurement, not during it.
+public final class OwnedCommands {
+    public let count: Int
+    private let storage: UnsafeMutablePointer<Command>
+    private var taken = 0
+
+    public init(_ commands: [Command]) {
+        count = commands.count
+        storage = .allocate(capacity: count)
+        storage.initialize(from: commands, count: count)
+    }
+
+    /// Command `i`, moved out (each once, in order).
+    public func take(_ i: Int) -> Command {
+        precondition(i == taken, "commands are taken once, in order")
+        taken += 1
+        return (storage + i).move()
+    }
+
+    deinit {
+        (storage + taken).deinitialize(count: count - taken)
+        storage.deallocate()
+    }
+}
