@@ -144,9 +144,10 @@ let benchmarks: @Sendable () -> Void = {
             let reader = try JournalReader(directory: replayDirectory)
             var engine = MatchingEngine()
             var events = EventBuffer(capacity: 256)
+            var decoder = CommandDecoder()
             while let record = try reader.nextView() {
                 events.removeAll()
-                engine.apply(try CommandCodec.decode(record.bytes), into: &events)
+                engine.apply(try decoder.decode(record.bytes), into: &events)
             }
             blackHole(engine.nextOrderId)
         }

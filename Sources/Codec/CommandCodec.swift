@@ -93,91 +93,14 @@ public enum CommandCodec {
 
     /// Decodes one record held in an array.
     public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Command {
-        let result = bytes.withUnsafeBytes { raw in
-            Result { () throws(DecodeError) -> Command in try decode(raw) }
-        }
-        return try result.get()
+        var decoder = CommandDecoder()
+        return try decoder.decode(bytes)
     }
 
     /// Decodes one record.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> Command {
-        var r = Reader(bytes: bytes)
-        let raw = try r.byte()
-        guard let tag = Tag(rawValue: raw) else { throw DecodeError(reason: "unknown command tag \(raw)") }
-        let command: Command
-        switch tag {
-        case .addAsset:
-            let name = try r.string()
-            command = .addAsset(name: name, scale: Int(try r.varint()))
-        case .addSymbol:
-            let name = try r.string(), base = try r.string(), quote = try r.string()
-            let tick = try r.decimal(), step = try r.decimal(), minQty = try r.decimal()
-            let maxQty = try r.decimal(), minNotional = try r.decimal()
-            let maker = Int64(bitPattern: try r.varint()), taker = Int64(bitPattern: try r.varint())
-            command = .addSymbol(SymbolSpec(name: name, base: base, quote: quote, tickSize: tick, stepSize: step,
-                                            minQty: minQty, maxQty: maxQty, minNotional: minNotional,
-                                            makerFeePpm: maker, takerFeePpm: taker))
-        case .openAccount:
-            command = .openAccount(try r.varint())
-        case .deposit, .withdraw:
-            let account = try r.varint(), asset = try r.string(), amount = try r.decimal()
-            command = tag == .deposit ? .deposit(account: account, asset: asset, amount: amount)
-                                      : .withdraw(account: account, asset: asset, amount: amount)
-        case .placeLimit, .placeMarketQty, .placeMarketQuote:
-            command = .place(try decodePlace(tag, &r))
-        case .cancelById, .cancelByClientId:
-            let account = try r.varint(), symbol = try r.string()
-            let reference: OrderReference = tag == .cancelById ? .id(try r.varint()) : .clientId(try r.string())
-            command = .cancel(account: account, symbol: symbol, order: reference)
-        case .cancelAll:
-            let account = try r.varint()
-            command = .cancelAll(account: account, symbol: try r.string())
-        case .amendById, .amendByClientId:
-            let account = try r.varint(), symbol = try r.string()
-            let reference: OrderReference = tag == .amendById ? .id(try r.varint()) : .clientId(try r.string())
-            command = .amend(account: account, symbol: symbol, order: reference, qty: try r.decimal())
-        case .halt:
-            command = .halt(symbol: try r.string())
-        case .resume:
-            command = .resume(symbol: try r.string())
-        case .checkpoint:
-            let verified = try r.varint()
-            let n = try r.varint()
-            guard (verified == 0 && n == 0) || (verified > 0 && n == 32) else {
-                throw DecodeError(reason: "checkpoint with a \(n)-byte digest for sequence \(verified)")
-            }
-            var digest: [UInt8] = []
-            for _ in 0..<n { digest.append(try r.byte()) }
-            command = .checkpoint(Checkpoint(verifiedSequence: verified, stateDigest: digest))
-        case .invalid:
-            let present = try r.byte()
-            let cmd = try r.string()
-            let account = present & 1 != 0 ? try r.varint() : nil
-            let clientId = present & 2 != 0 ? try r.string() : nil
-            command = .invalid(cmd: cmd, account: account, clientId: clientId, text: try r.string())
-        }
-        guard r.atEnd else { throw DecodeError(reason: "\(r.remaining) bytes after a \(tag) command") }
-        return command
-    }
-
-    private static func decodePlace(_ tag: Tag, _ r: inout Reader) throws(DecodeError) -> PlaceOrder {
-        let flags = try r.byte()
-        guard let type = OrderType(rawValue: flags >> 1 & 3), let tif = TimeInForce(rawValue: flags >> 3 & 3),
-              let stp = SelfTradePrevention(rawValue: flags >> 5 & 3),
-              (type == .market) == (tag != .placeLimit) else {
-            throw DecodeError(reason: "bad order flags \(flags)")
-        }
-        var order = PlaceOrder(account: try r.varint(), symbol: try r.string(), side: flags & 1 == 0 ? .buy : .sell,
-                               type: type, timeInForce: tif, stp: stp)
-        if flags & 0x80 != 0 { order.clientId = try r.string() }
-        switch tag {
-        case .placeLimit:
-            order.price = try r.decimal()
-            order.qty = try r.decimal()
-        case .placeMarketQty: order.qty = try r.decimal()
-        default: order.quoteQty = try r.decimal()
-        }
-        return order
+        var decoder = CommandDecoder()
+        return try decoder.decode(bytes)
     }
 
     struct Writer {
@@ -202,6 +125,13 @@ public enum CommandCodec {
         }
     }
 
+    /// The last name of one kind a decoder decoded, with its bytes (up to 16) in two words.
+    struct NameCache {
+        var length: UInt64 = 0
+        var words: (UInt64, UInt64) = (0, 0)
+        var string: String?
+    }
+
     struct Reader {
         let bytes: UnsafeRawBufferPointer
         var at = 0
@@ -210,17 +140,26 @@ public enum CommandCodec {
 
         mutating func byte() throws(DecodeError) -> UInt8 {
             guard at < bytes.count else { throw DecodeError(reason: "record ends early") }
-            defer { at += 1 }
-            return bytes[at]
+            let b = bytes[at]
+            at += 1
+            return b
         }
+        /// LEB128, at most 64 bits (a tenth byte may only hold the top bit).
         mutating func varint() throws(DecodeError) -> UInt64 {
             var result: UInt64 = 0
             var shift: UInt64 = 0
+            var i = at
             while true {
-                let b = try byte()
-                guard shift < 64, !(shift == 63 && b > 1) else { throw DecodeError(reason: "varint overflows") }
+                guard i < bytes.count else { throw DecodeError(reason: "record ends early") }
+                let b = bytes[i]
+                i += 1
+                // At shift 63 only the lowest bit fits, and nothing may follow.
+                guard shift < 63 || b <= 1 else { throw DecodeError(reason: "varint overflows") }
                 result |= UInt64(b & 0x7f) << shift
-                if b < 0x80 { return result }
+                if b < 0x80 {
+                    at = i
+                    return result
+                }
                 shift += 7
             }
         }
@@ -235,11 +174,135 @@ public enum CommandCodec {
             guard let s = String(validating: slice, as: UTF8.self) else { throw DecodeError(reason: "string is not UTF-8") }
             return s
         }
+        /// A name (of a symbol or an asset): the cached `String` when its bytes are the ones
+        /// decoded last for that kind of name.
+        mutating func name(_ cache: inout NameCache) throws(DecodeError) -> String {
+            let start = at
+            let n = try varint()
+            guard n <= 16, n <= UInt64(remaining) else {
+                at = start
+                return try string()
+            }
+            var words: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + Int(n))])) }
+            if let cached = cache.string, cache.length == n, cache.words == words {
+                at += Int(n)
+                return cached
+            }
+            at = start
+            let decoded = try string()
+            cache = NameCache(length: n, words: words, string: decoded)
+            return decoded
+        }
+
         mutating func decimal() throws(DecodeError) -> ExactDecimal {
             let scale = Int(try byte())
             guard scale <= 18 else { throw DecodeError(reason: "decimal scale \(scale)") }
             let z = try varint()
             return ExactDecimal(mantissa: Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1), scale: scale)
         }
+    }
+}
+
+/// Decodes command records (`CommandCodec` describes the encoding), remembering the last symbol
+/// and asset names it decoded: nearly every record names the symbol the record before named,
+/// and handing back the same `String` is cheaper than building one from the bytes again. One
+/// per reader of a journal; `CommandCodec.decode` uses a fresh one per record.
+public struct CommandDecoder {
+    var symbols = CommandCodec.NameCache()
+    var assets = CommandCodec.NameCache()
+
+    public init() {}
+
+    /// Decodes one record held in an array.
+    public mutating func decode(_ bytes: [UInt8]) throws(CommandCodec.DecodeError) -> Command {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(CommandCodec.DecodeError) -> Command in try self.decode(raw) }
+        }
+        return try result.get()
+    }
+
+    /// Decodes one record.
+    public mutating func decode(_ bytes: UnsafeRawBufferPointer) throws(CommandCodec.DecodeError) -> Command {
+        var r = CommandCodec.Reader(bytes: bytes)
+        let raw = try r.byte()
+        guard let tag = CommandCodec.Tag(rawValue: raw) else { throw CommandCodec.DecodeError(reason: "unknown command tag \(raw)") }
+        let command: Command
+        switch tag {
+        case .addAsset:
+            let name = try r.name(&assets)
+            command = .addAsset(name: name, scale: Int(try r.varint()))
+        case .addSymbol:
+            let name = try r.name(&symbols), base = try r.name(&assets), quote = try r.name(&assets)
+            let tick = try r.decimal(), step = try r.decimal(), minQty = try r.decimal()
+            let maxQty = try r.decimal(), minNotional = try r.decimal()
+            let maker = Int64(bitPattern: try r.varint()), taker = Int64(bitPattern: try r.varint())
+            command = .addSymbol(SymbolSpec(name: name, base: base, quote: quote, tickSize: tick, stepSize: step,
+                                            minQty: minQty, maxQty: maxQty, minNotional: minNotional,
+                                            makerFeePpm: maker, takerFeePpm: taker))
+        case .openAccount:
+            command = .openAccount(try r.varint())
+        case .deposit, .withdraw:
+            let account = try r.varint(), asset = try r.name(&assets), amount = try r.decimal()
+            command = tag == .deposit ? .deposit(account: account, asset: asset, amount: amount)
+                                      : .withdraw(account: account, asset: asset, amount: amount)
+        case .placeLimit, .placeMarketQty, .placeMarketQuote:
+            command = .place(try decodePlace(tag, &r))
+        case .cancelById, .cancelByClientId:
+            let account = try r.varint(), symbol = try r.name(&symbols)
+            let reference: OrderReference = tag == .cancelById ? .id(try r.varint()) : .clientId(try r.string())
+            command = .cancel(account: account, symbol: symbol, order: reference)
+        case .cancelAll:
+            let account = try r.varint()
+            command = .cancelAll(account: account, symbol: try r.name(&symbols))
+        case .amendById, .amendByClientId:
+            let account = try r.varint(), symbol = try r.name(&symbols)
+            let reference: OrderReference = tag == .amendById ? .id(try r.varint()) : .clientId(try r.string())
+            command = .amend(account: account, symbol: symbol, order: reference, qty: try r.decimal())
+        case .halt:
+            command = .halt(symbol: try r.name(&symbols))
+        case .resume:
+            command = .resume(symbol: try r.name(&symbols))
+        case .checkpoint:
+            let verified = try r.varint()
+            let n = try r.varint()
+            guard (verified == 0 && n == 0) || (verified > 0 && n == 32) else {
+                throw CommandCodec.DecodeError(reason: "checkpoint with a \(n)-byte digest for sequence \(verified)")
+            }
+            var digest: [UInt8] = []
+            for _ in 0..<n { digest.append(try r.byte()) }
+            command = .checkpoint(Checkpoint(verifiedSequence: verified, stateDigest: digest))
+        case .invalid:
+            let present = try r.byte()
+            let cmd = try r.string()
+            let account = present & 1 != 0 ? try r.varint() : nil
+            let clientId = present & 2 != 0 ? try r.string() : nil
+            command = .invalid(cmd: cmd, account: account, clientId: clientId, text: try r.string())
+        }
+        guard r.atEnd else { throw CommandCodec.DecodeError(reason: "\(r.remaining) bytes after a \(tag) command") }
+        return command
+    }
+
+    private mutating func decodePlace(_ tag: CommandCodec.Tag, _ r: inout CommandCodec.Reader) throws(CommandCodec.DecodeError) -> PlaceOrder {
+        let flags = try r.byte()
+        guard let type = OrderType(rawValue: flags >> 1 & 3), let tif = TimeInForce(rawValue: flags >> 3 & 3),
+              let stp = SelfTradePrevention(rawValue: flags >> 5 & 3),
+              (type == .market) == (tag != .placeLimit) else {
+            throw CommandCodec.DecodeError(reason: "bad order flags \(flags)")
+        }
+        let account = try r.varint()
+        let symbol = try r.name(&symbols)
+        let clientId = flags & 0x80 != 0 ? try r.string() : nil
+        var price: ExactDecimal?, qty: ExactDecimal?, quoteQty: ExactDecimal?
+        switch tag {
+        case .placeLimit:
+            price = try r.decimal()
+            qty = try r.decimal()
+        case .placeMarketQty: qty = try r.decimal()
+        default: quoteQty = try r.decimal()
+        }
+        // Built at once (not field by field), so the order is not copied on its way out.
+        return PlaceOrder(account: account, symbol: symbol, clientId: clientId, side: flags & 1 == 0 ? .buy : .sell,
+                          type: type, timeInForce: tif, price: price, qty: qty, quoteQty: quoteQty, stp: stp)
     }
 }

@@ -89,6 +89,7 @@ public struct PlaceOrder: Equatable, Sendable {
     public var quoteQty: ExactDecimal?
     public var stp: SelfTradePrevention
 
+    @inlinable
     public init(account: AccountId, symbol: String, clientId: String? = nil, side: Side,
                 type: OrderType = .limit, timeInForce: TimeInForce = .gtc,
                 price: ExactDecimal? = nil, qty: ExactDecimal? = nil, quoteQty: ExactDecimal? = nil,

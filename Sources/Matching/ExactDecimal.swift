@@ -4,7 +4,7 @@ public struct ExactDecimal: Equatable, Hashable, Sendable, CustomStringConvertib
     public var mantissa: Int64
     /// Stored in a byte (0...18), so that an optional decimal takes 16 bytes, not 24: commands
     /// carry three of them and cross from core to core on every submission.
-    private var storedScale: UInt8
+    @usableFromInline var storedScale: UInt8
 
     public var scale: Int {
         get { Int(storedScale) }
@@ -14,6 +14,7 @@ public struct ExactDecimal: Equatable, Hashable, Sendable, CustomStringConvertib
         }
     }
 
+    @inlinable
     public init(mantissa: Int64, scale: Int) {
         precondition((0...18).contains(scale), "scale \(scale) outside 0...18")
         self.mantissa = mantissa

@@ -48,6 +48,7 @@ public struct Replayer {
     /// The digest computed at the last checkpoint record: (sequence, digest).
     public private(set) var lastCheckpoint: (sequence: UInt64, digest: Digest32)?
     public var buffer = EventBuffer(capacity: 256)
+    private var decoder = CommandDecoder()
 
     /// The engine's trade counter when this replay started (trades are counted from it).
     private let firstTradeId: UInt64
@@ -66,7 +67,7 @@ public struct Replayer {
     public mutating func apply(_ record: JournalRecord) throws(NodeError) -> Command {
         let command: Command
         do {
-            command = try CommandCodec.decode(record.bytes)
+            command = try decoder.decode(record.bytes)
         } catch {
             throw NodeError.undecodable(sequence: record.sequence, reason: error.reason)
         }

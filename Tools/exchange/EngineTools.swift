@@ -195,10 +195,11 @@ struct Export: ParsableCommand {
         if let fromSeq { try runJournal { () throws(JournalError) in try reader.seek(to: fromSeq) } }
         var count = 0
         var failure: String?
+        var decoder = CommandDecoder()
         while let record = try runJournal({ () throws(JournalError) in try reader.nextView() }) {
             if let toSeq, record.sequence > toSeq { break }
             do {
-                let command = try CommandCodec.decode(record.bytes)
+                let command = try decoder.decode(record.bytes)
                 print(CommandJSON.encode(command, seq: record.sequence, timestampNs: record.timestampNs))
                 count += 1
             } catch {
