@@ -39,6 +39,39 @@ import Testing
         }
     }
 
+    /// One decoder across many records hands back the names each record holds, whether the
+    /// name it remembers is the same, another of the same length, a prefix, longer than it
+    /// keeps (16 bytes), or not ASCII; and a record that fails to decode leaves it sound.
+    @Test func aDecoderThatRemembersNamesDecodesEachRecordAsAFreshOneWould() throws {
+        let names = ["BTCUSDT", "BTCUSDC", "BTCUSD", "BTCUSDTT", "ETHUSDT", "", "A",
+                     "SIXTEEN_BYTES_AB", "SEVENTEEN_BYTES_A", "A_NAME_LONGER_THAN_ANY_CACHE", "ÉTH€", "ÉTH€X"]
+        var state: UInt64 = 2026
+        func next(_ n: Int) -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) % n }
+        var decoder = CommandDecoder()
+        for i in 0..<5_000 {
+            let symbol = names[next(names.count)], asset = names[next(names.count)]
+            let command: Command
+            switch next(5) {
+            case 0: command = .place(PlaceOrder(account: UInt64(i), symbol: symbol, side: .buy, price: dec("1.5"), qty: dec("2")))
+            case 1: command = .cancel(account: 1, symbol: symbol, order: .id(UInt64(i)))
+            case 2: command = .deposit(account: 2, asset: asset, amount: dec("3"))
+            case 3: command = .halt(symbol: symbol)
+            default: command = .addSymbol(SymbolSpec(name: symbol, base: asset, quote: names[next(names.count)],
+                                                     tickSize: dec("0.01"), stepSize: dec("1"), minQty: dec("1"),
+                                                     maxQty: dec("10"), minNotional: dec("0")))
+            }
+            var bytes: [UInt8] = []
+            CommandCodec.encode(command, into: &bytes)
+            if next(10) == 0 {
+                // A record cut short in the middle of its name: refused, and nothing remembered from it.
+                #expect(throws: CommandCodec.DecodeError.self) { _ = try decoder.decode(Array(bytes.dropLast(2))) }
+            }
+            let back = try decoder.decode(bytes)
+            #expect(back == command, "record \(i)")
+            if back != command { return }
+        }
+    }
+
     @Test func randomBytesNeverCrashTheDecoder() {
         var state: UInt64 = 99
         func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
