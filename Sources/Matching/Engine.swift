@@ -132,6 +132,17 @@ public struct MatchingEngine {
 
     var restingCount: Int { ordersById.count }
 
+    /// Makes room for `count` more resting orders on each symbol's book, and as many new order
+    /// ids, before they arrive: an array that grows copies itself, a stall proportional to the
+    /// book (tens of milliseconds at a million orders) on whichever command makes it grow. A
+    /// node that knows the depth it expects calls this at start, as pools are sized up front in
+    /// LMAX-style engines; it changes no state (the digest stays the same).
+    public mutating func reserveCapacity(restingOrdersPerSymbol count: Int) {
+        precondition(count >= 0, "a negative capacity")
+        for s in books.indices { books[s].reserveCapacity(moreOrders: count) }
+        ordersById.reserveCapacity(moreIds: count)
+    }
+
     // MARK: - Queries
 
     public func symbolIndex(_ name: String) -> Int? { symbolByName[name] }

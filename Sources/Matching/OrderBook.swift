@@ -122,6 +122,14 @@ struct OrderBook {
         return order.level >= 0 && Int(order.level) < levels.count && levels[Int(order.level)].price == order.price
     }
 
+    /// Room for `count` more resting orders without growing the slot pool (see
+    /// `MatchingEngine.reserveCapacity(restingOrdersPerSymbol:)`).
+    mutating func reserveCapacity(moreOrders count: Int) {
+        slots.reserveCapacity(slots.count + count)
+        clientIds.reserveCapacity(clientIds.count + count)
+        freeSlots.reserveCapacity(slots.count + count)
+    }
+
     // MARK: Changes
 
     /// Puts an order at the back of its price level's queue; returns its slot.

@@ -32,6 +32,15 @@ struct OrderIndex {
         return entry < 0 ? nil : (Int(entry >> 40), Int(entry & 0xFF_FFFF_FFFF))
     }
 
+    /// Room for `count` more order ids without growing the pool or the table.
+    mutating func reserveCapacity(moreIds count: Int) {
+        let blocks = count / Self.blockSize + 2
+        table.reserveCapacity(table.count + blocks)
+        live.reserveCapacity(live.count + blocks)
+        pool.reserveCapacity(pool.count + blocks * Self.blockSize)
+        spare.reserveCapacity(live.count + blocks)
+    }
+
     mutating func insert(_ id: OrderId, symbol: Int, slot: Int) {
         precondition(id > 0 && id <= OrderId(Int.max) && slot < 1 << 40 && symbol < 1 << 23,
                      "order id, symbol or slot out of range")

@@ -84,6 +84,26 @@ extension SplitMix64 {
         #expect(trades > 100, "seed \(seed): the stream must trade (\(trades) trades)")
     }
 
+    /// Room reserved up front changes nothing an engine does: the same events, the same state
+    /// digest, with the reserve taken before the stream or half-way through it, on a copy that
+    /// shares its storage with another engine (whose state must not move either).
+    @Test func reservingCapacityChangesNoOutcome() {
+        var plain = Market(), reserved = Market()
+        var r = Random(state: 31)
+        reserved.engine.reserveCapacity(restingOrdersPerSymbol: 5_000)
+        var sharer = reserved.engine
+        let sharedBefore = sharer.canonicalState()
+        for i in 0..<2_000 {
+            if i == 1_000 { reserved.engine.reserveCapacity(restingOrdersPerSymbol: 100_000) }
+            let command = randomCommand(&r, plain.engine.nextOrderId)
+            #expect(plain.run(command) == reserved.run(command), "command \(i): \(command)")
+        }
+        #expect(plain.engine.canonicalState() == reserved.engine.canonicalState())
+        #expect(reserved.engine.checkInvariants() == nil)
+        sharer.reserveCapacity(restingOrdersPerSymbol: 10)
+        #expect(sharer.canonicalState() == sharedBefore)
+    }
+
     @Test func theSameStreamGivesTheSameState() {
         func run(_ seed: UInt64) -> ([Event], [Int64]) {
             var m = Market()
