@@ -19,8 +19,11 @@ extension MatchingEngine {
     }
 
     mutating func place(_ order: borrowing PlaceOrder, _ events: inout EventBuffer) {
+        // The closure captures the account, not the order (capturing a borrowed order would
+        // copy it, strings and all).
+        let account = order.account
         func reject(_ reason: RejectReason) {
-            events.append(.rejected(account: order.account, reason: reason))
+            events.append(.rejected(account: account, reason: reason))
         }
         guard let s = resolveSymbol(order.symbol) else { return reject(.unknownSymbol) }
         guard !symbols[s].halted else { return reject(.symbolHalted) }

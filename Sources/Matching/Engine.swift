@@ -59,8 +59,8 @@ public struct MatchingEngine {
     public init() {}
 
     /// Applies one command, appending its events to `events`.
-    public mutating func apply(_ command: consuming Command, into events: inout EventBuffer) {
-        switch consume command {
+    public mutating func apply(_ command: borrowing Command, into events: inout EventBuffer) {
+        switch command {
         case let .addAsset(name, scale): addAsset(name, scale, &events)
         case let .addSymbol(spec): addSymbol(spec, &events)
         case let .openAccount(account):
