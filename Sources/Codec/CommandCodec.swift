@@ -28,10 +28,21 @@ public enum CommandCodec {
     }
 
     /// Appends the encoding of `command` to `out`.
-    public static func encode(_ command: Command, into out: inout [UInt8]) {
-        var w = Writer(out: out)
-        defer { out = w.out }
-        switch command {
+    public static func encode(_ command: borrowing Command, into out: inout [UInt8]) {
+        withUnsafePointer(to: command) { encode($0, into: &out) }
+    }
+
+    /// Appends the encoding of the command at `command` to `out`, reading it in place. (The
+    /// node's sequencer encodes the commands in its queue this way: a command passed by value
+    /// to a function of another module is copied first, strings and all.)
+    @inline(never)
+    public static func encode(_ command: UnsafePointer<Command>, into out: inout [UInt8]) {
+        // The bytes move into the writer and back (a copy would leave two references to the
+        // buffer, and the first append would then copy all of it).
+        var w = Writer(out: [])
+        swap(&w.out, &out)
+        defer { swap(&w.out, &out) }
+        switch command.pointee {
         case let .addAsset(name, scale):
             w.tag(.addAsset); w.string(name); w.varint(UInt64(scale))
         case let .addSymbol(spec):
@@ -75,7 +86,7 @@ public enum CommandCodec {
 
     /// Order flags: bit 0 side (1 = SELL), bits 1-2 type, bits 3-4 tif, bits 5-6 stp, bit 7 a
     /// client id follows the symbol.
-    private static func encodePlace(_ o: PlaceOrder, _ w: inout Writer) {
+    private static func encodePlace(_ o: borrowing PlaceOrder, _ w: inout Writer) {
         let tag: Tag = o.type != .market ? .placeLimit : (o.quoteQty != nil ? .placeMarketQuote : .placeMarketQty)
         w.tag(tag)
         var flags = UInt8(o.side.rawValue) | o.type.rawValue << 1 | o.timeInForce.rawValue << 3 | o.stp.rawValue << 5

@@ -315,18 +315,19 @@ public final class Node: @unchecked Sendable {
                 // One reading of the clock per group commit: the commands drained together are
                 // stamped with the time they were sequenced.
                 let now = options.clock == .wall && end > cursor ? max(lastTimestamp, wallClockNs()) : 0
+                let clock = options.clock
                 for k in cursor..<end {
                     let slot = slots + Int(k & mask)
                     let sequence = sequenceBase + k + 1
                     let ts: Int64
-                    switch options.clock {
+                    switch clock {
                     case .wall: ts = now
                     case let .logical(start, step): ts = start &+ Int64(truncatingIfNeeded: sequence) &* step
                     }
                     lastTimestamp = ts
                     slot.pointee.timestampNs = ts
                     bytes.removeAll(keepingCapacity: true)
-                    CommandCodec.encode(commands[Int(k & mask)], into: &bytes)
+                    CommandCodec.encode(UnsafePointer(commands + Int(k & mask)), into: &bytes)
                     _ = try writer.append(bytes, timestampNs: ts)
                     // With `blockPerSubmission`, a batch submitted together is a block of its
                     // own, so that a caller that waits for each batch gets the same blocks on
