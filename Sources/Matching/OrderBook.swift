@@ -60,9 +60,9 @@ struct OrderBook {
     private(set) var slots: [RestingOrder] = []
     /// Client ids by slot: set only for an order with `hasClientId`.
     private var clientIds: [String?] = []
-    private var freeSlots: [Int32] = []
+    private var freeSlots = FreeList()
     private var levels: [PriceLevel] = []
-    private var freeLevels: [Int32] = []
+    private var freeLevels = FreeList()
     private var bidLadder: [LevelRef] = []
     private var askLadder: [LevelRef] = []
 
@@ -138,7 +138,7 @@ struct OrderBook {
         order.nextSlot = -1
         order.hasClientId = clientId != nil
         let slot: Int
-        if let reused = freeSlots.popLast() {
+        if let reused = freeSlots.pop() {
             slot = Int(reused)
         } else {
             precondition(slots.count < Int(Int32.max), "too many resting orders in one book")
@@ -160,7 +160,7 @@ struct OrderBook {
             let fresh = PriceLevel(price: order.price, qty: order.remaining,
                                    headSlot: Int32(truncatingIfNeeded: slot), tailSlot: Int32(truncatingIfNeeded: slot))
             let l: Int32
-            if let reused = freeLevels.popLast() {
+            if let reused = freeLevels.pop() {
                 l = reused
                 levels[Int(l)] = fresh
             } else {
@@ -187,7 +187,7 @@ struct OrderBook {
             let (index, found) = rung(order.side, of: order.price)
             precondition(found, "a resting order's level is missing from its ladder")
             if order.side == .buy { Self.remove(at: index, from: &bidLadder) } else { Self.remove(at: index, from: &askLadder) }
-            freeLevels.append(Int32(truncatingIfNeeded: l))
+            freeLevels.push(Int32(truncatingIfNeeded: l))
         } else {
             if level.headSlot == Int32(truncatingIfNeeded: slot) { levels[l].headSlot = order.nextSlot }
             if level.tailSlot == Int32(truncatingIfNeeded: slot) { levels[l].tailSlot = order.prevSlot }
@@ -198,7 +198,7 @@ struct OrderBook {
             slots[slot].hasClientId = false
         }
         slots[slot].level = -1
-        freeSlots.append(Int32(truncatingIfNeeded: slot))
+        freeSlots.push(Int32(truncatingIfNeeded: slot))
     }
 
     /// Reduces a resting order by `qty` traded (it keeps its place).
@@ -222,14 +222,15 @@ struct OrderBook {
         side == .buy ? bidLadder[index].level : askLadder[index].level
     }
 
-    /// Where `price` is in a side's ladder (found), or where it would go.
-    private func rung(_ side: Side, of price: Int64) -> (index: Int, found: Bool) {
-        side == .buy ? Self.search(bidLadder, price, .buy, tick) : Self.search(askLadder, price, .sell, tick)
+    /// Where `price` is in a side's ladder (found), or where it would go. (Mutating, with the
+    /// ladder passed `inout`, only so that it is read in place, not retained for the call.)
+    private mutating func rung(_ side: Side, of price: Int64) -> (index: Int, found: Bool) {
+        side == .buy ? Self.search(&bidLadder, price, .buy, tick) : Self.search(&askLadder, price, .sell, tick)
     }
 
     /// Bisection of the rungs that can hold `price`: at `d` ticks worse than the best, at most
     /// `d - 1` rungs lie between it and the best.
-    private static func search(_ ladder: [LevelRef], _ price: Int64, _ side: Side, _ tick: Int64) -> (index: Int, found: Bool) {
+    private static func search(_ ladder: inout [LevelRef], _ price: Int64, _ side: Side, _ tick: Int64) -> (index: Int, found: Bool) {
         guard let best = ladder.last?.price else { return (0, false) }
         if best == price { return (ladder.count - 1, true) }
         if isBetter(price, than: best, for: side) { return (ladder.count, false) }
@@ -270,4 +271,26 @@ struct OrderBook {
         }
         ladder.removeLast()
     }
+}
+
+/// A stack of free pool indices that never gives its storage back: popping moves a count,
+/// pushing writes in place (no generic `popLast`, no shrinking and regrowing).
+struct FreeList {
+    private var items: [Int32] = []
+    private var count = 0
+
+    @inline(__always)
+    mutating func pop() -> Int32? {
+        guard count > 0 else { return nil }
+        count -= 1
+        return items[count]
+    }
+
+    @inline(__always)
+    mutating func push(_ item: Int32) {
+        if count < items.count { items[count] = item } else { items.append(item) }
+        count += 1
+    }
+
+    mutating func reserveCapacity(_ n: Int) { items.reserveCapacity(n) }
 }
