@@ -31,7 +31,7 @@ extension MatchingEngine {
         let info = symbols[s]
         var price: Int64?
         if order.type != .market {
-            guard let p = order.price?.units(atScale: info.priceDecimals), p > 0, p % info.tick == 0 else {
+            guard let p = order.price?.units(atScale: info.priceDecimals), p > 0, Self.isMultiple(p, of: info.tick) else {
                 return reject(.invalidPrice)
             }
             price = p
@@ -39,7 +39,7 @@ extension MatchingEngine {
         var qty: Int64?
         var quoteBudget: Int64?
         if let q = order.qty {
-            guard let units = q.units(atScale: info.qtyDecimals), units > 0, units % info.step == 0,
+            guard let units = q.units(atScale: info.qtyDecimals), units > 0, Self.isMultiple(units, of: info.step),
                   units >= info.minQty, units <= info.maxQty else { return reject(.invalidQty) }
             qty = units
         } else {
@@ -126,6 +126,12 @@ extension MatchingEngine {
         let steps = budget / notional(price, info.step, info)
         return Int64(min(steps, Int128(Int64.max / info.step))) * info.step
     }
+
+    /// Whether `value` is a whole number of `unit`s. Ticks and steps are nearly always 1 in
+    /// their own units (a tick of 0.01 counts prices in hundredths): then no division, which
+    /// costs tens of cycles.
+    @inline(__always)
+    static func isMultiple(_ value: Int64, of unit: Int64) -> Bool { unit == 1 || value % unit == 0 }
 
     /// price × qty in quote units, in 128 bits (it can pass 64 before a balance check).
     @inline(__always)
@@ -330,7 +336,7 @@ extension MatchingEngine {
         let order = books[s].orderInPlace(slot)
         // Only a reduction keeps priority: strictly below what remains, above zero, on the step.
         guard let newRemaining = qty.units(atScale: info.qtyDecimals), newRemaining > 0,
-              newRemaining < order.remaining, newRemaining % info.step == 0 else {
+              newRemaining < order.remaining, Self.isMultiple(newRemaining, of: info.step) else {
             return events.append(.rejected(account: account, reason: .invalidAmend))
         }
         let reduction = order.remaining - newRemaining

@@ -236,7 +236,8 @@ struct OrderBook {
         if isBetter(price, than: best, for: side) { return (ladder.count, false) }
         // Worse prices come first. The distance is positive here and fits: both prices are
         // positive 64-bit values.
-        let ticks = (side == .buy ? best - price : price - best) / tick
+        let distance = side == .buy ? best - price : price - best
+        let ticks = tick == 1 ? distance : distance / tick
         var low = ticks >= Int64(ladder.count - 1) ? 0 : ladder.count - 1 - Int(ticks)
         var high = ladder.count - 1
         while low < high {
