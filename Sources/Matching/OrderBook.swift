@@ -239,6 +239,8 @@ struct OrderBook {
         let distance = side == .buy ? best - price : price - best
         let ticks = tick == 1 ? distance : distance / tick
         var low = ticks >= Int64(ladder.count - 1) ? 0 : ladder.count - 1 - Int(ticks)
+        // Near the touch every tick tends to have its level: then the price is exactly there.
+        if ladder[low].price == price { return (low, true) }
         var high = ladder.count - 1
         while low < high {
             let mid = (low + high) / 2
