@@ -155,23 +155,31 @@ public enum CommandCodec {
             at += 1
             return b
         }
-        /// LEB128, at most 64 bits (a tenth byte may only hold the top bit).
+        /// LEB128, at most 64 bits (a tenth byte may only hold the top bit). One-byte values
+        /// (most lengths, small ids) return at once; longer ones loop with a masking shift,
+        /// which the check on the tenth byte keeps below 64.
         mutating func varint() throws(DecodeError) -> UInt64 {
-            var result: UInt64 = 0
-            var shift: UInt64 = 0
-            var i = at
+            guard at < bytes.count, let base = bytes.baseAddress else { throw DecodeError(reason: "record ends early") }
+            var b = base.load(fromByteOffset: at, as: UInt8.self)
+            if b < 0x80 {
+                at += 1
+                return UInt64(b)
+            }
+            var result = UInt64(b & 0x7f)
+            var shift: UInt64 = 7
+            var i = at + 1
             while true {
                 guard i < bytes.count else { throw DecodeError(reason: "record ends early") }
-                let b = bytes[i]
+                b = base.load(fromByteOffset: i, as: UInt8.self)
                 i += 1
                 // At shift 63 only the lowest bit fits, and nothing may follow.
                 guard shift < 63 || b <= 1 else { throw DecodeError(reason: "varint overflows") }
-                result |= UInt64(b & 0x7f) << shift
+                result |= UInt64(b & 0x7f) &<< shift
                 if b < 0x80 {
                     at = i
                     return result
                 }
-                shift += 7
+                shift &+= 7
             }
         }
         mutating func string() throws(DecodeError) -> String {
@@ -258,7 +266,7 @@ public struct CommandDecoder {
             command = tag == .deposit ? .deposit(account: account, asset: asset, amount: amount)
                                       : .withdraw(account: account, asset: asset, amount: amount)
         case .placeLimit, .placeMarketQty, .placeMarketQuote:
-            command = .place(try decodePlace(tag, &r))
+            command = try decodePlace(tag, &r)
         case .cancelById, .cancelByClientId:
             let account = try r.varint(), symbol = try r.name(&symbols)
             let reference: OrderReference = tag == .cancelById ? .id(try r.varint()) : .clientId(try r.string())
@@ -294,7 +302,7 @@ public struct CommandDecoder {
         return command
     }
 
-    private mutating func decodePlace(_ tag: CommandCodec.Tag, _ r: inout CommandCodec.Reader) throws(CommandCodec.DecodeError) -> PlaceOrder {
+    private mutating func decodePlace(_ tag: CommandCodec.Tag, _ r: inout CommandCodec.Reader) throws(CommandCodec.DecodeError) -> Command {
         let flags = try r.byte()
         guard let type = OrderType(rawValue: flags >> 1 & 3), let tif = TimeInForce(rawValue: flags >> 3 & 3),
               let stp = SelfTradePrevention(rawValue: flags >> 5 & 3),
@@ -313,7 +321,7 @@ public struct CommandDecoder {
         default: quoteQty = try r.decimal()
         }
         // Built at once (not field by field), so the order is not copied on its way out.
-        return PlaceOrder(account: account, symbol: symbol, clientId: clientId, side: flags & 1 == 0 ? .buy : .sell,
-                          type: type, timeInForce: tif, price: price, qty: qty, quoteQty: quoteQty, stp: stp)
+        return .place(PlaceOrder(account: account, symbol: symbol, clientId: clientId, side: flags & 1 == 0 ? .buy : .sell,
+                                 type: type, timeInForce: tif, price: price, qty: qty, quoteQty: quoteQty, stp: stp))
     }
 }
