@@ -307,17 +307,7 @@ extension MatchingEngine {
         guard let s = resolveSymbol(symbol) else { return reject(.unknownSymbol) }
         guard ledger.index(of: account) != nil else { return reject(.unknownAccount) }
         // Oldest first: order ids grow with time.
-        var mine: [(id: OrderId, slot: Int)] = []
-        for side in [Side.buy, Side.sell] {
-            for level in books[s].levelsBestFirst(side) {
-                var slot = level.head
-                while slot >= 0 {
-                    let order = books[s].order(slot)
-                    if order.account == account { mine.append((order.id, slot)) }
-                    slot = order.next
-                }
-            }
-        }
+        let mine = books[s].restingSlots(of: account)
         if mine.isEmpty { return events.append(.ok) }
         for (_, slot) in mine.sorted(by: { $0.id < $1.id }) { cancelResting(s, slot, .user, &events) }
     }

@@ -114,6 +114,19 @@ struct OrderBook {
     @inline(__always)
     mutating func orderInPlace(_ slot: Int) -> RestingOrder { slots[slot] }
 
+    /// The resting orders of `account`, as (id, slot), in no particular order: one pass over
+    /// the slot pool in memory order (a free slot has no level), instead of walking every
+    /// level's queue.
+    mutating func restingSlots(of account: AccountId) -> [(id: OrderId, slot: Int)] {
+        var found: [(id: OrderId, slot: Int)] = []
+        slots.withUnsafeBufferPointer { pool in
+            for slot in pool.indices where pool[slot].level >= 0 && pool[slot].account == account {
+                found.append((pool[slot].id, slot))
+            }
+        }
+        return found
+    }
+
     func clientId(_ slot: Int) -> String? { slots[slot].hasClientId ? clientIds[slot] : nil }
 
     /// Whether `slot` holds an order queued in a level that holds it (for the invariant check).
