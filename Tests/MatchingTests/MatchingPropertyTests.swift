@@ -84,6 +84,52 @@ extension SplitMix64 {
         #expect(trades > 100, "seed \(seed): the stream must trade (\(trades) trades)")
     }
 
+    /// A tick and a step of more than one unit (0.05 and 0.00002: 5 and 2 in the symbol's
+    /// units), where the book's ladder search divides by the tick and guesses a rung: after
+    /// every command of seeded streams the full invariant check holds (a level found twice, or
+    /// put out of order, fails it), and the stream trades.
+    @Test(arguments: [11, 12, 13] as [UInt64])
+    func coarseTicksAndStepsKeepTheBookSound(seed: UInt64) {
+        var m = Market()
+        m.run(.addSymbol(SymbolSpec(name: "ETHUSDT", base: "BTC", quote: "USDT", tickSize: dec("0.05"),
+                                    stepSize: dec("0.00002"), minQty: dec("0.00002"), maxQty: dec("100"),
+                                    minNotional: dec("0"))))
+        var r = Random(state: seed)
+        var trades = 0
+        for step in 0..<3_000 {
+            let account = AccountId(7 + r.below(2))
+            let side: Side = r.below(2) == 0 ? .buy : .sell
+            let qty = ExactDecimal(mantissa: Int64(2 * (1 + r.below(50))), scale: 5)
+            let command: Command
+            switch r.below(10) {
+            case 0..<3:
+                command = .cancel(account: account, symbol: "ETHUSDT",
+                                  order: .id(OrderId(1 + r.below(max(1, Int(m.engine.nextOrderId))))))
+            case 3:
+                command = .place(PlaceOrder(account: account, symbol: "ETHUSDT", side: side, type: .market, qty: qty))
+            case 4:
+                command = .amend(account: account, symbol: "ETHUSDT",
+                                 order: .id(OrderId(1 + r.below(max(1, Int(m.engine.nextOrderId))))),
+                                 qty: ExactDecimal(mantissa: Int64(2 * (1 + r.below(10))), scale: 5))
+            default:
+                // 30000 ± 2 in steps of 0.05, buyers a little below and sellers a little above.
+                let ticks = r.below(81) - 40 + (side == .buy ? -3 : 3)
+                let price = ExactDecimal(mantissa: 3_000_000 + Int64(ticks) * 5, scale: 2)
+                command = .place(PlaceOrder(account: account, symbol: "ETHUSDT", side: side,
+                                            timeInForce: r.below(5) == 0 ? .ioc : .gtc, price: price, qty: qty))
+            }
+            let events = m.run(command)
+            #expect(!events.contains(.rejected(account: account, reason: .invalidPrice)), "step \(step): \(command)")
+            trades += m.trades.count
+            if let violation = m.engine.checkInvariants() {
+                Issue.record("seed \(seed), step \(step), \(command): \(violation)")
+                return
+            }
+        }
+        #expect(trades > 100, "seed \(seed): the stream must trade (\(trades) trades)")
+        #expect(m.engine.depth(symbol: "ETHUSDT")!.bids.allSatisfy { $0.0 % 5 == 0 })
+    }
+
     /// Room reserved up front changes nothing an engine does: the same events, the same state
     /// digest, with the reserve taken before the stream or half-way through it, on a copy that
     /// shares its storage with another engine (whose state must not move either).
