@@ -176,6 +176,42 @@ let benchmarks: @Sendable () -> Void = {
         _ = system("rm -rf '\(replayDirectory)'")
     }
 
+    // liquibook's deep-book shape: a million orders resting on few levels (ten a side, about
+    // 50,000 orders each), then new orders joining the back of those queues, none crossing.
+    do {
+        var base = market()
+        var events = EventBuffer()
+        var r = Random(state: 5)
+        func order(_ i: Int) -> Command {
+            let side: Side = i % 2 == 0 ? .buy : .sell
+            let ticks = 1 + r.below(10)
+            return .place(PlaceOrder(account: AccountId(1 + r.below(1_000)), symbol: "BTCUSDT", side: side,
+                                     price: dec(side == .buy ? 3_000_000 - ticks : 3_000_000 + ticks, 2),
+                                     qty: dec(1 + r.below(100), 5)))
+        }
+        for i in 0..<1_000_000 {
+            events.removeAll()
+            base.apply(order(i), into: &events)
+            guard case .booked = events.events.last else { preconditionFailure("a deep-book order did not rest") }
+        }
+        let inserts = (0..<commandsPerIteration).map { order($0) }
+        let start = base
+        Benchmark("Insert 200k limit orders into ~1,000,000 resting on 20 levels (liquibook's deep shape)") { benchmark in
+            for _ in benchmark.scaledIterations {
+                var engine = touchedCopy(of: start)
+                var events = EventBuffer(capacity: 256)
+                let owned = OwnedCommands(inserts)
+                benchmark.startMeasurement()
+                for i in 0..<owned.count {
+                    events.removeAll()
+                    engine.apply(owned.take(i), into: &events)
+                }
+                benchmark.stopMeasurement()
+                blackHole(engine.nextOrderId)
+            }
+        }
+    }
+
     for (name, resting) in [("~1,000 resting orders", 1_000), ("~1,000,000 resting orders", 1_000_000)] {
         var base = market()
         deepen(&base, count: resting)
