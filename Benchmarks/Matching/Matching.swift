@@ -210,6 +210,25 @@ let benchmarks: @Sendable () -> Void = {
                 blackHole(engine.nextOrderId)
             }
         }
+        let latency = BenchmarkMetric.custom("ns per insert", polarity: .prefersSmaller, useScalingFactor: false)
+        Benchmark("Per-insert latency, ~1,000,000 resting on 20 levels",
+                  configuration: .init(metrics: [latency], maxDuration: .seconds(15), maxIterations: 3)) { benchmark in
+            for _ in benchmark.scaledIterations {
+                var engine = touchedCopy(of: start)
+                var events = EventBuffer(capacity: 256)
+                var before = timespec(), after = timespec()
+                let owned = OwnedCommands(inserts)
+                for i in 0..<owned.count {
+                    events.removeAll()
+                    let command = owned.take(i)
+                    clock_gettime(CLOCK_MONOTONIC, &before)
+                    engine.apply(command, into: &events)
+                    clock_gettime(CLOCK_MONOTONIC, &after)
+                    benchmark.measurement(latency, (after.tv_sec - before.tv_sec) * 1_000_000_000 + (after.tv_nsec - before.tv_nsec))
+                }
+                blackHole(engine.nextOrderId)
+            }
+        }
     }
 
     for (name, resting) in [("~1,000 resting orders", 1_000), ("~1,000,000 resting orders", 1_000_000)] {

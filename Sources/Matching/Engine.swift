@@ -134,9 +134,11 @@ public struct MatchingEngine {
 
     /// Makes room for `count` more resting orders on each symbol's book, and as many new order
     /// ids, before they arrive: an array that grows copies itself, a stall proportional to the
-    /// book (tens of milliseconds at a million orders) on whichever command makes it grow. A
-    /// node that knows the depth it expects calls this at start, as pools are sized up front in
-    /// LMAX-style engines; it changes no state (the digest stays the same).
+    /// book (tens of milliseconds at a million orders) on whichever command makes it grow, and
+    /// memory written for the first time stalls on page faults. The slots and index blocks are
+    /// made (so written) here, as pools are made up front in LMAX-style engines. A node that
+    /// knows the depth it expects calls this at start; it changes no state (the digest stays
+    /// the same).
     public mutating func reserveCapacity(restingOrdersPerSymbol count: Int) {
         precondition(count >= 0, "a negative capacity")
         for s in books.indices { books[s].reserveCapacity(moreOrders: count) }

@@ -32,13 +32,19 @@ struct OrderIndex {
         return entry < 0 ? nil : (Int(entry >> 40), Int(entry & 0xFF_FFFF_FFFF))
     }
 
-    /// Room for `count` more order ids without growing the pool or the table.
+    /// Room for `count` more order ids without growing the pool or the table: the blocks are
+    /// made now (written, so their memory is faulted in here) and wait on the spare list.
     mutating func reserveCapacity(moreIds count: Int) {
         let blocks = count / Self.blockSize + 2
         table.reserveCapacity(table.count + blocks)
         live.reserveCapacity(live.count + blocks)
         pool.reserveCapacity(pool.count + blocks * Self.blockSize)
-        spare.reserveCapacity(live.count + blocks)
+        spare.reserveCapacity(spare.count + blocks)
+        for _ in 0..<blocks {
+            spare.append(Int32(live.count))
+            pool.append(contentsOf: repeatElement(-1, count: Self.blockSize))
+            live.append(0)
+        }
     }
 
     mutating func insert(_ id: OrderId, symbol: Int, slot: Int) {
