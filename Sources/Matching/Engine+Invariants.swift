@@ -8,6 +8,7 @@ extension MatchingEngine {
         var resting = 0
         for (s, book) in books.enumerated() {
             let info = symbols[s]
+            var perAccount = [Int32](repeating: 0, count: ledger.accountIds.count)
             if let bid = book.bestPrice(.buy), let ask = book.bestPrice(.sell), bid >= ask {
                 return "\(symbolNames[s]): crossed book, bid \(bid) ≥ ask \(ask)"
             }
@@ -30,6 +31,7 @@ extension MatchingEngine {
                         }
                         total += Int128(order.remaining)
                         resting += 1
+                        perAccount[order.ledgerIndex] += 1
                         if order.side == .buy {
                             expectedLocked[order.ledgerIndex][info.quote] += Self.notional(order.price, order.remaining, info)
                         } else {
@@ -41,6 +43,16 @@ extension MatchingEngine {
                     if previous != level.tail { return "\(symbolNames[s]) level \(level.price): wrong tail" }
                     if total != Int128(level.qty) { return "\(symbolNames[s]) level \(level.price): qty \(level.qty), orders hold \(total)" }
                 }
+            }
+            for (a, count) in perAccount.enumerated() {
+                let counted = a < book.restingPerAccount.count ? book.restingPerAccount[a] : 0
+                if counted != count {
+                    return "\(symbolNames[s]): account \(ledger.accountIds[a]) rests \(count) orders, the book counts \(counted)"
+                }
+            }
+            if book.restingPerAccount.count > perAccount.count,
+               book.restingPerAccount[perAccount.count...].contains(where: { $0 != 0 }) {
+                return "\(symbolNames[s]): orders counted for accounts that do not exist"
             }
         }
         if resting != restingCount { return "order index holds \(restingCount) orders, books \(resting)" }

@@ -305,9 +305,9 @@ extension MatchingEngine {
             events.append(.rejected(account: account, reason: reason))
         }
         guard let s = resolveSymbol(symbol) else { return reject(.unknownSymbol) }
-        guard ledger.index(of: account) != nil else { return reject(.unknownAccount) }
+        guard let a = ledger.index(of: account) else { return reject(.unknownAccount) }
         // Oldest first: order ids grow with time.
-        let mine = books[s].restingSlots(of: account)
+        let mine = books[s].restingSlots(ofAccountAt: a)
         if mine.isEmpty { return events.append(.ok) }
         for (_, slot) in mine.sorted(by: { $0.id < $1.id }) { cancelResting(s, slot, .user, &events) }
     }

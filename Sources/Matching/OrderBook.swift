@@ -65,6 +65,9 @@ struct OrderBook {
     private var freeLevels = FreeList()
     private var bidLadder: [LevelRef] = []
     private var askLadder: [LevelRef] = []
+    /// Resting orders per account (by ledger index): `cancel_all` of an account with none
+    /// answers at once, and its scan of the pool stops at the last one.
+    private(set) var restingPerAccount: [Int32] = []
 
     init(tick: Int64) {
         precondition(tick > 0, "a book needs a positive tick")
@@ -114,14 +117,19 @@ struct OrderBook {
     @inline(__always)
     mutating func orderInPlace(_ slot: Int) -> RestingOrder { slots[slot] }
 
-    /// The resting orders of `account`, as (id, slot), in no particular order: one pass over
-    /// the slot pool in memory order (a free slot has no level), instead of walking every
-    /// level's queue.
-    mutating func restingSlots(of account: AccountId) -> [(id: OrderId, slot: Int)] {
+    /// The resting orders of the account at `ledgerIndex`, as (id, slot), in no particular
+    /// order: a pass over the slot pool in memory order (a free slot has no level) that stops
+    /// at the account's last one, instead of walking every level's queue.
+    mutating func restingSlots(ofAccountAt ledgerIndex: Int) -> [(id: OrderId, slot: Int)] {
+        let wanted = ledgerIndex < restingPerAccount.count ? Int(restingPerAccount[ledgerIndex]) : 0
         var found: [(id: OrderId, slot: Int)] = []
+        guard wanted > 0 else { return found }
+        found.reserveCapacity(wanted)
+        let index = Int32(truncatingIfNeeded: ledgerIndex)
         slots.withUnsafeBufferPointer { pool in
-            for slot in pool.indices where pool[slot].level >= 0 && pool[slot].account == account {
+            for slot in pool.indices where pool[slot].level >= 0 && pool[slot].accountIndex == index {
                 found.append((pool[slot].id, slot))
+                if found.count == wanted { break }
             }
         }
         return found
@@ -170,6 +178,9 @@ struct OrderBook {
             clientIds.append(nil)
         }
         if let clientId { clientIds[slot] = clientId }
+        let holder = Int(order.accountIndex)
+        while restingPerAccount.count <= holder { restingPerAccount.append(0) }
+        restingPerAccount[holder] += 1
         let (index, found) = rung(order.side, of: order.price)
         if found {
             let l = Int(ladderLevel(order.side, at: index))
@@ -216,6 +227,7 @@ struct OrderBook {
             if level.tailSlot == Int32(truncatingIfNeeded: slot) { levels[l].tailSlot = order.prevSlot }
             levels[l].qty -= order.remaining
         }
+        restingPerAccount[Int(order.accountIndex)] -= 1
         if order.hasClientId {
             clientIds[slot] = nil
             slots[slot].hasClientId = false
