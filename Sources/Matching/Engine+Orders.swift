@@ -199,16 +199,11 @@ extension MatchingEngine {
         let buyerFee = Self.fee(baseUnits, buyerPpm)
         let sellerFee = Self.fee(quoteUnits, sellerPpm)
 
-        ledger.spendLocked(buyer, info.quote, quoteUnits)
-        if takerBuys, let limit = taker.limit, price < limit {
-            // The taker locked its limit price; what it saved goes back to free.
-            ledger.unlock(buyer, info.quote, Int64(Self.notional(limit - price, qty, info)))
-        }
-        ledger.spendLocked(seller, info.base, baseUnits)
-        ledger.receive(buyer, info.base, baseUnits - buyerFee)
-        ledger.receive(seller, info.quote, quoteUnits - sellerFee)
-        ledger.receive(0, info.base, buyerFee)
-        ledger.receive(0, info.quote, sellerFee)
+        // The taker locked its limit price; what it saved goes back to free.
+        var saved: Int64 = 0
+        if takerBuys, let limit = taker.limit, price < limit { saved = Int64(Self.notional(limit - price, qty, info)) }
+        ledger.settle(buyer: buyer, seller: seller, base: info.base, quote: info.quote, baseUnits: baseUnits,
+                      quoteUnits: quoteUnits, buyerFee: buyerFee, sellerFee: sellerFee, buyerSaved: saved)
 
         let trade = Trade(tradeId: nextTradeId, symbol: s, price: price, qty: qty, takerSide: taker.side,
                           makerOrderId: maker.id, takerOrderId: taker.id, makerAccount: maker.account,
