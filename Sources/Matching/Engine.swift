@@ -69,14 +69,14 @@ public struct MatchingEngine {
             } else {
                 events.append(.rejected(account: account, reason: .duplicate))
             }
-        case let .deposit(account, asset, amount): transfer("deposit", account, asset, amount, deposit: true, &events)
-        case let .withdraw(account, asset, amount): transfer("withdraw", account, asset, amount, deposit: false, &events)
+        case let .deposit(account, asset, amount): transfer(account, asset, amount, deposit: true, &events)
+        case let .withdraw(account, asset, amount): transfer(account, asset, amount, deposit: false, &events)
         case let .place(order): place(order, &events)
         case let .cancel(account, symbol, reference): cancel(account, symbol, reference, &events)
         case let .cancelAll(account, symbol): cancelAll(account, symbol, &events)
         case let .amend(account, symbol, reference, qty): amend(account, symbol, reference, qty, &events)
-        case let .halt(symbol): setHalted(symbol, true, "halt", &events)
-        case let .resume(symbol): setHalted(symbol, false, "resume", &events)
+        case let .halt(symbol): setHalted(symbol, true, &events)
+        case let .resume(symbol): setHalted(symbol, false, &events)
         case .checkpoint:
             // The digest is the replayer's business: to the state it is a no-op.
             events.append(.ok)
@@ -91,15 +91,13 @@ public struct MatchingEngine {
         ordersByClientId[ClientKey(account: account, clientId: clientId)] != nil
     }
 
-    /// Rests an order in symbol `s`'s book and indexes it; returns its slot.
-    @discardableResult
-    mutating func restOrder(_ s: Int, _ order: RestingOrder, clientId: String?) -> Int {
+    /// Rests an order in symbol `s`'s book and indexes it.
+    mutating func restOrder(_ s: Int, _ order: RestingOrder, clientId: String?) {
         let slot = books[s].rest(order, clientId: clientId)
         ordersById.insert(order.id, symbol: s, slot: slot)
         if let clientId {
             ordersByClientId[ClientKey(account: order.account, clientId: clientId)] = order.id
         }
-        return slot
     }
 
     mutating func removeResting(_ s: Int, _ slot: Int) {
@@ -246,8 +244,8 @@ public struct MatchingEngine {
         return value
     }
 
-    private mutating func transfer(_ name: String, _ account: AccountId, _ asset: String,
-                                   _ amount: ExactDecimal, deposit: Bool, _ events: inout EventBuffer) {
+    private mutating func transfer(_ account: AccountId, _ asset: String, _ amount: ExactDecimal, deposit: Bool,
+                                   _ events: inout EventBuffer) {
         func reject(_ reason: RejectReason) {
             events.append(.rejected(account: account, reason: reason))
         }
@@ -271,8 +269,7 @@ public struct MatchingEngine {
         events.append(.ok)
     }
 
-    private mutating func setHalted(_ name: String, _ halted: Bool, _ command: String,
-                                    _ events: inout EventBuffer) {
+    private mutating func setHalted(_ name: String, _ halted: Bool, _ events: inout EventBuffer) {
         guard let s = symbolByName[name] else {
             return events.append(.rejected(account: nil, reason: .unknownSymbol))
         }

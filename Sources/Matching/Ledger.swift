@@ -58,19 +58,11 @@ struct Ledger {
         units[i] += amount
     }
 
-    /// Takes from `locked` what leaves the account (paid in a trade).
-    mutating func spendLocked(_ account: Int, _ asset: Int, _ amount: Int64) {
-        let i = at(account, asset) + 1
-        precondition(units[i] >= amount, "spending more than is locked")
-        units[i] -= amount
-    }
-
     /// Moves the assets of one trade: the buyer pays `quoteUnits` from locked (and gets
     /// `buyerSaved` of its lock back to free, a price improvement) and receives `baseUnits`
     /// less its fee; the seller pays `baseUnits` from locked and receives `quoteUnits` less its
-    /// fee; account 0 receives both fees. The same moves as `spendLocked`, `unlock` and
-    /// `receive` one by one, with the same checks, in one access to the balances (one
-    /// uniqueness check, not seven).
+    /// fee; account 0 receives both fees. Seven moves with their checks (never paying more
+    /// than is locked), in one access to the balances: one uniqueness check, not seven.
     mutating func settle(buyer: Int, seller: Int, base: Int, quote: Int, baseUnits: Int64, quoteUnits: Int64,
                          buyerFee: Int64, sellerFee: Int64, buyerSaved: Int64) {
         let buyerQuote = at(buyer, quote), buyerBase = at(buyer, base)
