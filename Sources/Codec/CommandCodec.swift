@@ -182,8 +182,10 @@ public enum CommandCodec {
                 shift &+= 7
             }
         }
-        mutating func string() throws(DecodeError) -> String {
-            let n = try varint()
+        mutating func string() throws(DecodeError) -> String { try string(length: try varint()) }
+
+        /// The `n` bytes at the cursor as a string (its length read already).
+        private mutating func string(length n: UInt64) throws(DecodeError) -> String {
             guard n <= UInt64(remaining) else { throw DecodeError(reason: "string runs past the record") }
             let slice = UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[at..<(at + Int(n))])
             at += Int(n)
@@ -196,20 +198,15 @@ public enum CommandCodec {
         /// A name (of a symbol or an asset): the cached `String` when its bytes are the ones
         /// decoded last for that kind of name.
         mutating func name(_ cache: inout NameCache) throws(DecodeError) -> String {
-            let start = at
             let n = try varint()
-            guard n <= 16, n <= UInt64(remaining) else {
-                at = start
-                return try string()
-            }
+            guard n <= 16, n <= UInt64(remaining) else { return try string(length: n) }
             var words: (UInt64, UInt64) = (0, 0)
             withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + Int(n))])) }
             if let cached = cache.string, cache.length == n, cache.words == words {
                 at += Int(n)
                 return cached
             }
-            at = start
-            let decoded = try string()
+            let decoded = try string(length: n)
             cache = NameCache(length: n, words: words, string: decoded)
             return decoded
         }
