@@ -155,6 +155,8 @@ struct OrderBook {
         slots.reserveCapacity(first + count)
         clientIds.reserveCapacity(first + count)
         freeSlots.reserveCapacity(first + count)
+        // Unique now, so the first order to rest does not copy the counts.
+        restingPerAccount.reserveCapacity(restingPerAccount.count)
         let vacant = RestingOrder(id: 0, account: 0, accountIndex: 0, side: .buy, price: 0, remaining: 0, filled: 0)
         slots.append(contentsOf: repeatElement(vacant, count: count))
         clientIds.append(contentsOf: repeatElement(nil, count: count))
