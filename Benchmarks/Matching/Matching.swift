@@ -117,6 +117,41 @@ func touchedCopy(of engine: MatchingEngine) -> MatchingEngine {
     return copy
 }
 
+/// The two benchmarks of one command stream applied to a copy of `start`: the whole stream
+/// timed (`throughput`), and each command timed on its own (`latency`, CLOCK_MONOTONIC around
+/// every apply, which adds the clock's own cost, about 20–40 ns, to every figure).
+func applyBenchmarks(throughput: String, latency: String, metric: String, start: MatchingEngine, commands: [Command]) {
+    Benchmark(throughput) { benchmark in
+        for _ in benchmark.scaledIterations {
+            var engine = touchedCopy(of: start)
+            var events = EventBuffer(capacity: 256)
+            let owned = OwnedCommands(commands)
+            benchmark.startMeasurement()
+            owned.applyAll(to: &engine, events: &events)
+            benchmark.stopMeasurement()
+            blackHole(engine.nextOrderId)
+        }
+    }
+    let perCommand = BenchmarkMetric.custom(metric, polarity: .prefersSmaller, useScalingFactor: false)
+    Benchmark(latency, configuration: .init(metrics: [perCommand], maxDuration: .seconds(15), maxIterations: 3)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            var engine = touchedCopy(of: start)
+            var events = EventBuffer(capacity: 256)
+            var before = timespec(), after = timespec()
+            let owned = OwnedCommands(commands)
+            for i in 0..<owned.count {
+                events.removeAll()
+                let command = owned.take(i)
+                clock_gettime(CLOCK_MONOTONIC, &before)
+                engine.apply(command, into: &events)
+                clock_gettime(CLOCK_MONOTONIC, &after)
+                benchmark.measurement(perCommand, (after.tv_sec - before.tv_sec) * 1_000_000_000 + (after.tv_nsec - before.tv_nsec))
+            }
+            blackHole(engine.nextOrderId)
+        }
+    }
+}
+
 /// Journals `commands` into a fresh directory.
 func journal(_ commands: [Command], at directory: String) throws {
     _ = system("rm -rf '\(directory)'")
@@ -195,82 +230,16 @@ let benchmarks: @Sendable () -> Void = {
             guard case .booked = events.events.last else { preconditionFailure("a deep-book order did not rest") }
         }
         let inserts = (0..<commandsPerIteration).map { order($0) }
-        let start = base
-        Benchmark("Insert 200k limit orders into ~1,000,000 resting on 20 levels (liquibook's deep shape)") { benchmark in
-            for _ in benchmark.scaledIterations {
-                var engine = touchedCopy(of: start)
-                var events = EventBuffer(capacity: 256)
-                let owned = OwnedCommands(inserts)
-                benchmark.startMeasurement()
-                for i in 0..<owned.count {
-                    events.removeAll()
-                    engine.apply(owned.take(i), into: &events)
-                }
-                benchmark.stopMeasurement()
-                blackHole(engine.nextOrderId)
-            }
-        }
-        let latency = BenchmarkMetric.custom("ns per insert", polarity: .prefersSmaller, useScalingFactor: false)
-        Benchmark("Per-insert latency, ~1,000,000 resting on 20 levels",
-                  configuration: .init(metrics: [latency], maxDuration: .seconds(15), maxIterations: 3)) { benchmark in
-            for _ in benchmark.scaledIterations {
-                var engine = touchedCopy(of: start)
-                var events = EventBuffer(capacity: 256)
-                var before = timespec(), after = timespec()
-                let owned = OwnedCommands(inserts)
-                for i in 0..<owned.count {
-                    events.removeAll()
-                    let command = owned.take(i)
-                    clock_gettime(CLOCK_MONOTONIC, &before)
-                    engine.apply(command, into: &events)
-                    clock_gettime(CLOCK_MONOTONIC, &after)
-                    benchmark.measurement(latency, (after.tv_sec - before.tv_sec) * 1_000_000_000 + (after.tv_nsec - before.tv_nsec))
-                }
-                blackHole(engine.nextOrderId)
-            }
-        }
+        applyBenchmarks(throughput: "Insert 200k limit orders into ~1,000,000 resting on 20 levels (liquibook's deep shape)",
+                        latency: "Per-insert latency, ~1,000,000 resting on 20 levels", metric: "ns per insert",
+                        start: base, commands: inserts)
     }
 
     for (name, resting) in [("~1,000 resting orders", 1_000), ("~1,000,000 resting orders", 1_000_000)] {
         var base = market()
         deepen(&base, count: resting)
-        let commands = mix(base, count: commandsPerIteration, seed: 11)
-        let start = base
-        Benchmark("Apply 200k commands (limit/cancel/IOC/market mix), \(name)") { benchmark in
-            for _ in benchmark.scaledIterations {
-                var engine = touchedCopy(of: start)
-                var events = EventBuffer(capacity: 256)
-                let owned = OwnedCommands(commands)
-                benchmark.startMeasurement()
-                for i in 0..<owned.count {
-                    events.removeAll()
-                    engine.apply(owned.take(i), into: &events)
-                }
-                benchmark.stopMeasurement()
-                blackHole(engine.nextOrderId)
-            }
-        }
-
-        // The same commands, each timed on its own (CLOCK_MONOTONIC around every apply, which
-        // adds the clock's own cost, about 20–40 ns, to every figure).
-        let latency = BenchmarkMetric.custom("ns per command", polarity: .prefersSmaller, useScalingFactor: false)
-        Benchmark("Per-command latency, \(name)",
-                  configuration: .init(metrics: [latency], maxDuration: .seconds(15), maxIterations: 3)) { benchmark in
-            for _ in benchmark.scaledIterations {
-                var engine = touchedCopy(of: start)
-                var events = EventBuffer(capacity: 256)
-                var before = timespec(), after = timespec()
-                let owned = OwnedCommands(commands)
-                for i in 0..<owned.count {
-                    events.removeAll()
-                    let command = owned.take(i)
-                    clock_gettime(CLOCK_MONOTONIC, &before)
-                    engine.apply(command, into: &events)
-                    clock_gettime(CLOCK_MONOTONIC, &after)
-                    benchmark.measurement(latency, (after.tv_sec - before.tv_sec) * 1_000_000_000 + (after.tv_nsec - before.tv_nsec))
-                }
-                blackHole(engine.nextOrderId)
-            }
-        }
+        applyBenchmarks(throughput: "Apply 200k commands (limit/cancel/IOC/market mix), \(name)",
+                        latency: "Per-command latency, \(name)", metric: "ns per command",
+                        start: base, commands: mix(base, count: commandsPerIteration, seed: 11))
     }
 }

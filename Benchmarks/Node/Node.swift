@@ -180,10 +180,7 @@ let benchmarks: @Sendable () -> Void = {
             // Owned commands, as the node's engine thread has them (moved out of its queue).
             let owned = OwnedCommands(flow)
             benchmark.startMeasurement()
-            for i in 0..<owned.count {
-                events.removeAll()
-                engine.apply(owned.take(i), into: &events)
-            }
+            owned.applyAll(to: &engine, events: &events)
             benchmark.stopMeasurement()
             blackHole(engine.nextOrderId)
         }
