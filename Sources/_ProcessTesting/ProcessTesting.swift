@@ -35,14 +35,24 @@ public func run(_ executable: String, _ arguments: [String], stdin: String? = ni
         try process.run()
     }
     // Read both pipes to the end on two threads (a full stderr pipe must not block stdout).
-    nonisolated(unsafe) var stderrData = Data()
-    let done = DispatchSemaphore(value: 0)
-    Thread {
-        stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        done.signal()
-    }.start()
+    let stderr = readToEnd(inBackground: err.fileHandleForReading)
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    done.wait()
+    let stderrData = stderr()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
+}
+
+/// Starts reading `handle` to its end on a thread of its own; the function returned waits for
+/// the end and gives what was read.
+public func readToEnd(inBackground handle: FileHandle) -> () -> Data {
+    nonisolated(unsafe) var data = Data()
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+        data = handle.readDataToEndOfFile()
+        done.signal()
+    }.start()
+    return {
+        done.wait()
+        return data
+    }
 }

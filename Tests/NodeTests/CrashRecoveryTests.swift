@@ -51,17 +51,12 @@ import _JournalTesting
                     if !ok { break }
                 }
             }
-            nonisolated(unsafe) var stdout = Data()
-            let readerDone = DispatchSemaphore(value: 0)
-            Thread {
-                stdout = output.fileHandleForReading.readDataToEndOfFile()
-                readerDone.signal()
-            }.start()
+            let readOutput = readToEnd(inBackground: output.fileHandleForReading)
             writer.start()
             usleep(UInt32(20_000 + random.next() % 400_000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            readerDone.wait()
+            let stdout = readOutput()
             // The writer stops at the broken pipe; only then may its descriptor be closed
             // (and its number reused).
             writerDone.wait()
