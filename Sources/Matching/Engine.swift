@@ -60,6 +60,11 @@ public struct MatchingEngine {
 
     /// Applies one command, appending its events to `events`.
     public mutating func apply(_ command: borrowing Command, into events: inout EventBuffer) {
+        // What any command may change is made unique here, once (a copy of the engine shares
+        // its storage until then); a symbol's book, once the command's symbol is known
+        // (`resolveSymbol`).
+        ledger.makeUnique()
+        ordersById.makeUnique()
         switch command {
         case let .addAsset(name, scale): addAsset(name, scale, &events)
         case let .addSymbol(spec): addSymbol(spec, &events)
@@ -149,9 +154,14 @@ public struct MatchingEngine {
 
     /// `symbolIndex`, remembering the answer: most commands name the symbol the command
     /// before named, and comparing two names is cheaper than hashing one.
+    /// The book of the symbol is made unique: the command that names it may change it.
     mutating func resolveSymbol(_ name: String) -> Int? {
-        if let last = lastSymbol, symbolNames[last] == name { return last }
+        if let last = lastSymbol, symbolNames[last] == name {
+            books[last].makeUnique()
+            return last
+        }
         lastSymbol = symbolByName[name]
+        if let s = lastSymbol { books[s].makeUnique() }
         return lastSymbol
     }
     public func assetIndex(_ name: String) -> Int? { assetByName[name] }

@@ -45,7 +45,8 @@ struct LevelRef {
     var level: Int32
 }
 
-/// The book of one symbol.
+/// The book of one symbol: a value (copying a book, or the engine holding it, shares its
+/// storage until one of the copies changes; the change copies it first, as an array would).
 ///
 /// Orders live in a pool of slots and levels in a pool of their own; each order knows its
 /// level, so a fill, an amend or a cancel reaches its level without a search. Each side keeps a
@@ -54,93 +55,115 @@ struct LevelRef {
 /// the best end: rungs are distinct multiples of the tick, so a price `d` ticks from the best is
 /// among the last `d + 1` rungs, and the search bisects only those; the shift that makes or
 /// closes the gap moves few elements.
+///
+/// Why one storage object rather than an array per pool: every write to a Swift array checks
+/// that the array is not shared (a runtime call) and every index is bounds-checked. A fill or a
+/// cancel writes five to seven pools, so a command paid about 20 such checks in the book alone.
+/// Here the engine checks once per command that the book's storage is not shared
+/// (`makeUnique()`), and the pools are plain buffers indexed by slots and levels the book
+/// itself made (asserted in debug builds).
 struct OrderBook {
     /// The symbol's tick, in price units (> 0).
     let tick: Int64
-    private(set) var slots: [RestingOrder] = []
-    /// Client ids by slot: set only for an order with `hasClientId`.
-    private var clientIds: [String?] = []
-    private var freeSlots = FreeList()
-    private var levels: [PriceLevel] = []
-    private var freeLevels = FreeList()
-    private var bidLadder: [LevelRef] = []
-    private var askLadder: [LevelRef] = []
-    /// Resting orders per account (by ledger index): `cancel_all` of an account with none
-    /// answers at once, and its scan of the pool stops at the last one.
-    private(set) var restingPerAccount: [Int32] = []
+    private var storage: BookStorage
 
     init(tick: Int64) {
         precondition(tick > 0, "a book needs a positive tick")
         self.tick = tick
+        storage = BookStorage()
     }
 
     /// Whether `a` is a better price than `b` for `side`.
     @inline(__always)
     static func isBetter(_ a: Int64, than b: Int64, for side: Side) -> Bool { side == .buy ? a > b : a < b }
 
+    /// Copies the storage first if another book value shares it. The changes below (`rest`,
+    /// `remove`, `fill`, `reduce`) do not check this themselves: the engine calls this once per
+    /// command before any of them (LMAX's single writer), and debug builds assert it.
+    @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = BookStorage(copying: storage) }
+    }
+
+    /// The storage, to change: the engine has made it unique for this command.
+    @inline(__always)
+    private mutating func unique() -> BookStorage {
+        assert(isKnownUniquelyReferenced(&storage), "a shared book changed without makeUnique()")
+        return storage
+    }
+
     // MARK: Reads
     //
     // Mutating where the matching loop calls them: called as `books[s].x()`, a mutating method
-    // works on the element in place, where a non-mutating one may first copy the whole book
-    // (retaining and releasing each of its arrays).
+    // works on the element in place, where a non-mutating one may first copy the book value
+    // (retaining and releasing its storage).
 
     /// The best level of a side.
     @inline(__always)
     mutating func best(_ side: Side) -> PriceLevel? {
-        let rung = side == .buy ? bidLadder.last : askLadder.last
-        guard let rung else { return nil }
-        return levels[Int(rung.level)]
+        let ladder = side == .buy ? storage.bids : storage.asks
+        guard ladder.count > 0 else { return nil }
+        return storage.levels[Int(ladder[ladder.count - 1].level)]
     }
 
     /// The best price of a side.
-    func bestPrice(_ side: Side) -> Int64? { side == .buy ? bidLadder.last?.price : askLadder.last?.price }
+    func bestPrice(_ side: Side) -> Int64? { (side == .buy ? storage.bids : storage.asks).last?.price }
 
     /// The number of levels of a side.
     @inline(__always)
-    mutating func levelCount(_ side: Side) -> Int { side == .buy ? bidLadder.count : askLadder.count }
+    mutating func levelCount(_ side: Side) -> Int { side == .buy ? storage.bids.count : storage.asks.count }
 
     /// Level `i` of a side counted from the best (0 = best).
     @inline(__always)
     mutating func level(_ side: Side, fromBest i: Int) -> PriceLevel {
-        let rung = side == .buy ? bidLadder[bidLadder.count - 1 - i] : askLadder[askLadder.count - 1 - i]
-        return levels[Int(rung.level)]
+        let ladder = side == .buy ? storage.bids : storage.asks
+        precondition(i >= 0 && i < ladder.count, "no such level")
+        return storage.levels[Int(ladder[ladder.count - 1 - i].level)]
     }
 
     /// A side's levels, best first (for digests, depth and checks, not the hot path).
     func levelsBestFirst(_ side: Side) -> [PriceLevel] {
-        (side == .buy ? bidLadder : askLadder).reversed().map { levels[Int($0.level)] }
+        (side == .buy ? storage.bids : storage.asks).elements.reversed().map { storage.levels[Int($0.level)] }
+    }
+
+    /// The order in `slot` (a slot this book handed out).
+    @inline(__always)
+    func order(_ slot: Int) -> RestingOrder {
+        precondition(slot >= 0 && slot < storage.slots.count, "no such slot")
+        return storage.slots[slot]
     }
 
     @inline(__always)
-    func order(_ slot: Int) -> RestingOrder { slots[slot] }
+    mutating func orderInPlace(_ slot: Int) -> RestingOrder { storage.slots[slot] }
 
-    @inline(__always)
-    mutating func orderInPlace(_ slot: Int) -> RestingOrder { slots[slot] }
+    /// Resting orders per account (by ledger index), for the invariant check.
+    var restingPerAccount: [Int32] { storage.restingPerAccount.elements }
 
     /// The resting orders of the account at `ledgerIndex`, as (id, slot), in no particular
     /// order: a pass over the slot pool in memory order (a free slot has no level) that stops
     /// at the account's last one, instead of walking every level's queue.
     mutating func restingSlots(ofAccountAt ledgerIndex: Int) -> [(id: OrderId, slot: Int)] {
-        let wanted = ledgerIndex < restingPerAccount.count ? Int(restingPerAccount[ledgerIndex]) : 0
+        let counts = storage.restingPerAccount
+        let wanted = ledgerIndex < counts.count ? Int(counts[ledgerIndex]) : 0
         var found: [(id: OrderId, slot: Int)] = []
         guard wanted > 0 else { return found }
         found.reserveCapacity(wanted)
         let index = Int32(truncatingIfNeeded: ledgerIndex)
-        slots.withUnsafeBufferPointer { pool in
-            for slot in pool.indices where pool[slot].level >= 0 && pool[slot].accountIndex == index {
-                found.append((pool[slot].id, slot))
-                if found.count == wanted { break }
-            }
+        let pool = storage.slots
+        for slot in 0..<pool.count where pool[slot].level >= 0 && pool[slot].accountIndex == index {
+            found.append((pool[slot].id, slot))
+            if found.count == wanted { break }
         }
         return found
     }
 
-    func clientId(_ slot: Int) -> String? { slots[slot].hasClientId ? clientIds[slot] : nil }
+    func clientId(_ slot: Int) -> String? { order(slot).hasClientId ? storage.clientIds[slot] : nil }
 
     /// Whether `slot` holds an order queued in a level that holds it (for the invariant check).
     func levelHolds(_ slot: Int) -> Bool {
-        let order = slots[slot]
-        return order.level >= 0 && Int(order.level) < levels.count && levels[Int(order.level)].price == order.price
+        let order = order(slot)
+        return order.level >= 0 && Int(order.level) < storage.levels.count
+            && storage.levels[Int(order.level)].price == order.price
     }
 
     /// Room for `count` more resting orders without growing the slot pool (see
@@ -150,29 +173,86 @@ struct OrderBook {
     /// memory is faulted in here rather than by the order that first lands on each page (a
     /// page fault is microseconds: one order in 64 would pay one).
     mutating func reserveCapacity(moreOrders count: Int) {
-        let first = slots.count
+        makeUnique()
+        let book = storage
+        let first = book.slots.count
         precondition(count >= 0 && first + count < Int(Int32.max), "too many resting orders in one book")
-        slots.reserveCapacity(first + count)
-        clientIds.reserveCapacity(first + count)
-        freeSlots.reserveCapacity(first + count)
-        // Unique now, so the first order to rest does not copy the counts.
-        restingPerAccount.reserveCapacity(restingPerAccount.count)
+        book.slots.reserve(first + count)
+        book.clientIds.reserveCapacity(first + count)
+        book.freeSlots.reserve(book.freeSlots.count + count)
         let vacant = RestingOrder(id: 0, account: 0, accountIndex: 0, side: .buy, price: 0, remaining: 0, filled: 0)
-        slots.append(contentsOf: repeatElement(vacant, count: count))
-        clientIds.append(contentsOf: repeatElement(nil, count: count))
-        for slot in stride(from: first + count - 1, through: first, by: -1) { freeSlots.push(Int32(slot)) }
+        for _ in 0..<count { book.slots.append(vacant) }
+        book.clientIds.append(contentsOf: repeatElement(nil, count: count))
+        for slot in stride(from: first + count - 1, through: first, by: -1) { book.freeSlots.append(Int32(slot)) }
     }
 
     // MARK: Changes
 
     /// Puts an order at the back of its price level's queue; returns its slot.
     mutating func rest(_ order: RestingOrder, clientId: String?) -> Int {
+        let tick = tick
+        return unique().rest(order, clientId: clientId, tick: tick)
+    }
+
+    /// Takes an order out of its level (and the level out of the ladder when it empties).
+    mutating func remove(_ slot: Int) {
+        let tick = tick
+        unique().remove(slot, tick: tick)
+    }
+
+    /// Reduces a resting order by `qty` traded (it keeps its place).
+    @inline(__always)
+    mutating func fill(_ slot: Int, _ qty: Int64) {
+        let book = unique()
+        book.reduce(slot, by: qty)
+        book.slots[slot].filled += qty
+    }
+
+    /// Reduces a resting order's remaining quantity in place (a fill or an amend).
+    @inline(__always)
+    mutating func reduce(_ slot: Int, by qty: Int64) { unique().reduce(slot, by: qty) }
+}
+
+/// What an `OrderBook` holds: its pools as plain buffers (see `PodBuffer`), freed with it.
+/// Only its book changes it, after making sure no other book shares it.
+final class BookStorage {
+    @exclusivity(unchecked) var slots = PodBuffer<RestingOrder>()
+    /// Client ids by slot: set only for an order with `hasClientId`.
+    @exclusivity(unchecked) var clientIds: [String?] = []
+    @exclusivity(unchecked) var freeSlots = PodBuffer<Int32>()
+    @exclusivity(unchecked) var levels = PodBuffer<PriceLevel>()
+    @exclusivity(unchecked) var freeLevels = PodBuffer<Int32>()
+    @exclusivity(unchecked) var bids = PodBuffer<LevelRef>()
+    @exclusivity(unchecked) var asks = PodBuffer<LevelRef>()
+    /// Resting orders per account (by ledger index): `cancel_all` of an account with none
+    /// answers at once, and its scan of the pool stops at the last one.
+    @exclusivity(unchecked) var restingPerAccount = PodBuffer<Int32>()
+
+    init() {}
+
+    init(copying other: BookStorage) {
+        slots = other.slots.copy()
+        clientIds = other.clientIds
+        freeSlots = other.freeSlots.copy()
+        levels = other.levels.copy()
+        freeLevels = other.freeLevels.copy()
+        bids = other.bids.copy()
+        asks = other.asks.copy()
+        restingPerAccount = other.restingPerAccount.copy()
+    }
+
+    deinit {
+        slots.free(); freeSlots.free(); levels.free(); freeLevels.free()
+        bids.free(); asks.free(); restingPerAccount.free()
+    }
+
+    func rest(_ order: RestingOrder, clientId: String?, tick: Int64) -> Int {
         var order = order
         order.nextSlot = -1
         order.hasClientId = clientId != nil
         let slot: Int
-        if let reused = freeSlots.pop() {
-            slot = Int(reused)
+        if freeSlots.count > 0 {
+            slot = Int(freeSlots.removeLast())
         } else {
             precondition(slots.count < Int(Int32.max), "too many resting orders in one book")
             slot = slots.count
@@ -183,9 +263,9 @@ struct OrderBook {
         let holder = Int(order.accountIndex)
         while restingPerAccount.count <= holder { restingPerAccount.append(0) }
         restingPerAccount[holder] += 1
-        let (index, found) = rung(order.side, of: order.price)
+        let (index, found) = rung(order.side, of: order.price, tick: tick)
         if found {
-            let l = Int(ladderLevel(order.side, at: index))
+            let l = Int(order.side == .buy ? bids[index].level : asks[index].level)
             let tail = levels[l].tailSlot
             slots[Int(tail)].nextSlot = Int32(truncatingIfNeeded: slot)
             order.prevSlot = tail
@@ -196,37 +276,39 @@ struct OrderBook {
             let fresh = PriceLevel(price: order.price, qty: order.remaining,
                                    headSlot: Int32(truncatingIfNeeded: slot), tailSlot: Int32(truncatingIfNeeded: slot))
             let l: Int32
-            if let reused = freeLevels.pop() {
-                l = reused
+            if freeLevels.count > 0 {
+                l = freeLevels.removeLast()
                 levels[Int(l)] = fresh
             } else {
+                precondition(levels.count < Int(Int32.max), "too many price levels in one book")
                 l = Int32(truncatingIfNeeded: levels.count)
                 levels.append(fresh)
             }
             order.prevSlot = -1
             order.level = l
             let rung = LevelRef(price: order.price, level: l)
-            if order.side == .buy { Self.insert(rung, at: index, into: &bidLadder) } else { Self.insert(rung, at: index, into: &askLadder) }
+            if order.side == .buy { bids.insert(rung, at: index) } else { asks.insert(rung, at: index) }
         }
         slots[slot] = order
         return slot
     }
 
-    /// Takes an order out of its level (and the level out of the ladder when it empties).
-    mutating func remove(_ slot: Int) {
+    func remove(_ slot: Int, tick: Int64) {
         let order = slots[slot]
         let l = Int(order.level)
+        precondition(l >= 0, "removing a slot that holds no order")
         if order.prevSlot >= 0 { slots[Int(order.prevSlot)].nextSlot = order.nextSlot }
         if order.nextSlot >= 0 { slots[Int(order.nextSlot)].prevSlot = order.prevSlot }
         let level = levels[l]
-        if level.headSlot == Int32(truncatingIfNeeded: slot) && level.tailSlot == Int32(truncatingIfNeeded: slot) {
-            let (index, found) = rung(order.side, of: order.price)
+        let me = Int32(truncatingIfNeeded: slot)
+        if level.headSlot == me && level.tailSlot == me {
+            let (index, found) = rung(order.side, of: order.price, tick: tick)
             precondition(found, "a resting order's level is missing from its ladder")
-            if order.side == .buy { Self.remove(at: index, from: &bidLadder) } else { Self.remove(at: index, from: &askLadder) }
-            freeLevels.push(Int32(truncatingIfNeeded: l))
+            if order.side == .buy { bids.remove(at: index) } else { asks.remove(at: index) }
+            freeLevels.append(Int32(truncatingIfNeeded: l))
         } else {
-            if level.headSlot == Int32(truncatingIfNeeded: slot) { levels[l].headSlot = order.nextSlot }
-            if level.tailSlot == Int32(truncatingIfNeeded: slot) { levels[l].tailSlot = order.prevSlot }
+            if level.headSlot == me { levels[l].headSlot = order.nextSlot }
+            if level.tailSlot == me { levels[l].tailSlot = order.prevSlot }
             levels[l].qty -= order.remaining
         }
         restingPerAccount[Int(order.accountIndex)] -= 1
@@ -235,102 +317,127 @@ struct OrderBook {
             slots[slot].hasClientId = false
         }
         slots[slot].level = -1
-        freeSlots.push(Int32(truncatingIfNeeded: slot))
+        freeSlots.append(me)
     }
 
-    /// Reduces a resting order by `qty` traded (it keeps its place).
     @inline(__always)
-    mutating func fill(_ slot: Int, _ qty: Int64) {
-        reduce(slot, by: qty)
-        slots[slot].filled += qty
-    }
-
-    /// Reduces a resting order's remaining quantity in place (a fill or an amend).
-    @inline(__always)
-    mutating func reduce(_ slot: Int, by qty: Int64) {
+    func reduce(_ slot: Int, by qty: Int64) {
         slots[slot].remaining -= qty
         levels[Int(slots[slot].level)].qty -= qty
     }
 
-    // MARK: Ladders
-
+    /// Where `price` is in a side's ladder (found), or where it would go.
     @inline(__always)
-    private func ladderLevel(_ side: Side, at index: Int) -> Int32 {
-        side == .buy ? bidLadder[index].level : askLadder[index].level
-    }
-
-    /// Where `price` is in a side's ladder (found), or where it would go. (Mutating, with the
-    /// ladder passed `inout`, only so that it is read in place, not retained for the call.)
-    private mutating func rung(_ side: Side, of price: Int64) -> (index: Int, found: Bool) {
-        side == .buy ? Self.search(&bidLadder, price, .buy, tick) : Self.search(&askLadder, price, .sell, tick)
+    private func rung(_ side: Side, of price: Int64, tick: Int64) -> (index: Int, found: Bool) {
+        side == .buy ? Self.search(bids, price, .buy, tick) : Self.search(asks, price, .sell, tick)
     }
 
     /// Bisection of the rungs that can hold `price`: at `d` ticks worse than the best, at most
     /// `d - 1` rungs lie between it and the best.
-    private static func search(_ ladder: inout [LevelRef], _ price: Int64, _ side: Side, _ tick: Int64) -> (index: Int, found: Bool) {
-        guard let best = ladder.last?.price else { return (0, false) }
-        if best == price { return (ladder.count - 1, true) }
-        if isBetter(price, than: best, for: side) { return (ladder.count, false) }
+    private static func search(_ ladder: PodBuffer<LevelRef>, _ price: Int64, _ side: Side, _ tick: Int64) -> (index: Int, found: Bool) {
+        guard ladder.count > 0 else { return (0, false) }
+        let top = ladder.count - 1
+        let best = ladder[top].price
+        if best == price { return (top, true) }
+        if OrderBook.isBetter(price, than: best, for: side) { return (ladder.count, false) }
         // Worse prices come first. The distance is positive here and fits: both prices are
         // positive 64-bit values.
         let distance = side == .buy ? best - price : price - best
         let ticks = tick == 1 ? distance : distance / tick
-        var low = ticks >= Int64(ladder.count - 1) ? 0 : ladder.count - 1 - Int(ticks)
+        var low = ticks >= Int64(top) ? 0 : top - Int(ticks)
         // Near the touch every tick tends to have its level: then the price is exactly there.
         if ladder[low].price == price { return (low, true) }
-        var high = ladder.count - 1
+        var high = top
         while low < high {
             let mid = (low + high) / 2
             let p = ladder[mid].price
             if p == price { return (mid, true) }
-            if isBetter(price, than: p, for: side) { low = mid + 1 } else { high = mid }
+            if OrderBook.isBetter(price, than: p, for: side) { low = mid + 1 } else { high = mid }
         }
         return (low, false)
     }
-
-    /// Inserts by appending and shifting the rungs after `index` (no generic range replacement).
-    private static func insert(_ rung: LevelRef, at index: Int, into ladder: inout [LevelRef]) {
-        ladder.append(rung)
-        var i = ladder.count - 1
-        if i == index { return }
-        ladder.withUnsafeMutableBufferPointer { rungs in
-            while i > index {
-                rungs[i] = rungs[i - 1]
-                i -= 1
-            }
-            rungs[index] = rung
-        }
-    }
-
-    private static func remove(at index: Int, from ladder: inout [LevelRef]) {
-        let last = ladder.count - 1
-        if index != last {
-            ladder.withUnsafeMutableBufferPointer { rungs in
-                for i in index..<last { rungs[i] = rungs[i + 1] }
-            }
-        }
-        ladder.removeLast()
-    }
 }
 
-/// A stack of free pool indices that never gives its storage back: popping moves a count,
-/// pushing writes in place (no generic `popLast`, no shrinking and regrowing).
-struct FreeList {
-    private var items: [Int32] = []
-    private var count = 0
+/// A growable buffer of plain values (no references: copied and moved as bytes) for the book's
+/// pools. Not a value type of its own: its owner (`BookStorage`) copies it with `copy()` and
+/// frees it with `free()`. Indices are the book's own slots and levels, checked by `assert`
+/// (debug builds), not on every access.
+struct PodBuffer<Element> {
+    private(set) var base: UnsafeMutablePointer<Element>
+    private(set) var count = 0
+    private(set) var capacity: Int
 
-    @inline(__always)
-    mutating func pop() -> Int32? {
-        guard count > 0 else { return nil }
-        count -= 1
-        return items[count]
+    init(capacity: Int = 16) {
+        precondition(_isPOD(Element.self), "a PodBuffer holds plain values only")
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
     }
 
+    subscript(i: Int) -> Element {
+        @inline(__always) unsafeAddress {
+            assert(i >= 0 && i < count, "index out of range")
+            return UnsafePointer(base + i)
+        }
+        @inline(__always) nonmutating unsafeMutableAddress {
+            assert(i >= 0 && i < count, "index out of range")
+            return base + i
+        }
+    }
+
+    var last: Element? { count > 0 ? base[count - 1] : nil }
+
+    /// The elements, copied into an array (not for the hot path).
+    var elements: [Element] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
     @inline(__always)
-    mutating func push(_ item: Int32) {
-        if count < items.count { items[count] = item } else { items.append(item) }
+    mutating func append(_ element: Element) {
+        if count == capacity { reserve(capacity * 2) }
+        (base + count).initialize(to: element)
         count += 1
     }
 
-    mutating func reserveCapacity(_ n: Int) { items.reserveCapacity(n) }
+    @inline(__always)
+    mutating func removeLast() -> Element {
+        precondition(count > 0, "removing from an empty buffer")
+        count -= 1
+        return base[count]
+    }
+
+    /// Inserts by shifting the elements from `index` on (ladders: near the end, few of them).
+    mutating func insert(_ element: Element, at index: Int) {
+        precondition(index >= 0 && index <= count, "index out of range")
+        if count == capacity { reserve(capacity * 2) }
+        var i = count
+        while i > index {
+            (base + i).initialize(to: base[i - 1])
+            i -= 1
+        }
+        (base + index).initialize(to: element)
+        count += 1
+    }
+
+    mutating func remove(at index: Int) {
+        precondition(index >= 0 && index < count, "index out of range")
+        for i in index..<(count - 1) { base[i] = base[i + 1] }
+        count -= 1
+    }
+
+    /// Room for `n` elements in all.
+    mutating func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        let fresh = UnsafeMutablePointer<Element>.allocate(capacity: n)
+        fresh.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = fresh
+        capacity = n
+    }
+
+    func copy() -> PodBuffer {
+        var other = PodBuffer(capacity: capacity)
+        other.base.initialize(from: base, count: count)
+        other.count = count
+        return other
+    }
+
+    func free() { base.deallocate() }
 }

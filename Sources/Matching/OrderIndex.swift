@@ -5,15 +5,10 @@
 /// so memory follows the resting orders, not every order ever placed.
 struct OrderIndex {
     private static let blockShift = 12
-    private static let blockSize = 1 << blockShift
-    /// Block of each 4,096 ids (by id / 4,096), or -1.
-    private var table: [Int32] = []
-    /// symbol << 40 | slot, or -1; `blockSize` entries per block.
-    private var pool: [Int64] = []
-    /// Resting orders per block.
-    private var live: [Int32] = []
-    /// Blocks given back, all entries -1, reused before any new one is made.
-    private var spare: [Int32] = []
+    static let blockSize = 1 << blockShift
+    /// The table, pool, live counts and spare list (shared between copies of the index until
+    /// one changes; see `makeUnique()`).
+    private var storage = OrderIndexStorage()
     private(set) var count = 0
 
     @inline(__always)
@@ -22,68 +17,102 @@ struct OrderIndex {
         return (i >> blockShift, i & (blockSize - 1))
     }
 
+    /// Copies the storage first if another index shares it. `insert` and `remove` do not check
+    /// this themselves: the engine calls this once per command before either (debug builds
+    /// assert it).
+    @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = OrderIndexStorage(copying: storage) }
+    }
+
     subscript(id: OrderId) -> (symbol: Int, slot: Int)? {
         guard id > 0, id <= OrderId(Int.max) else { return nil }
         let (c, o) = Self.locate(id)
+        let table = storage.table
         guard c < table.count else { return nil }
         let block = table[c]
         guard block >= 0 else { return nil }
-        let entry = pool[Int(block) << Self.blockShift | o]
+        let entry = storage.pool[Int(block) << Self.blockShift | o]
         return entry < 0 ? nil : (Int(entry >> 40), Int(entry & 0xFF_FFFF_FFFF))
     }
 
     /// Room for `count` more order ids without growing the pool or the table: the blocks are
     /// made now (written, so their memory is faulted in here) and wait on the spare list.
     mutating func reserveCapacity(moreIds count: Int) {
+        makeUnique()
         let blocks = count / Self.blockSize + 2
-        table.reserveCapacity(table.count + blocks)
-        live.reserveCapacity(live.count + blocks)
-        pool.reserveCapacity(pool.count + blocks * Self.blockSize)
-        spare.reserveCapacity(spare.count + blocks)
-        for _ in 0..<blocks {
-            spare.append(Int32(live.count))
-            pool.append(contentsOf: repeatElement(-1, count: Self.blockSize))
-            live.append(0)
-        }
+        let index = storage
+        index.table.reserve(index.table.count + blocks)
+        index.live.reserve(index.live.count + blocks)
+        index.pool.reserve(index.pool.count + blocks * Self.blockSize)
+        index.spare.reserve(index.spare.count + blocks)
+        for _ in 0..<blocks { index.makeSpareBlock() }
     }
 
     mutating func insert(_ id: OrderId, symbol: Int, slot: Int) {
+        assert(isKnownUniquelyReferenced(&storage), "a shared order index changed without makeUnique()")
         precondition(id > 0 && id <= OrderId(Int.max) && slot < 1 << 40 && symbol < 1 << 23,
                      "order id, symbol or slot out of range")
+        let index = storage
         let (c, o) = Self.locate(id)
-        while table.count <= c { table.append(-1) }
-        var block = table[c]
+        while index.table.count <= c { index.table.append(-1) }
+        var block = index.table[c]
         if block < 0 {
-            if let reused = spare.popLast() {
-                block = reused
-            } else {
-                block = Int32(live.count)
-                pool.append(contentsOf: repeatElement(-1, count: Self.blockSize))
-                live.append(0)
-            }
-            table[c] = block
+            if index.spare.count == 0 { index.makeSpareBlock() }
+            block = index.spare.removeLast()
+            index.table[c] = block
         }
         let i = Int(block) << Self.blockShift | o
-        precondition(pool[i] < 0, "order \(id) is already resting")
-        pool[i] = Int64(symbol) << 40 | Int64(slot)
-        live[Int(block)] += 1
+        precondition(index.pool[i] < 0, "order \(id) is already resting")
+        index.pool[i] = Int64(symbol) << 40 | Int64(slot)
+        index.live[Int(block)] += 1
         count += 1
     }
 
     mutating func remove(_ id: OrderId) {
+        assert(isKnownUniquelyReferenced(&storage), "a shared order index changed without makeUnique()")
+        let index = storage
         let (c, o) = Self.locate(id)
-        precondition(c < table.count && table[c] >= 0, "order \(id) is not resting")
-        let block = Int(table[c])
+        precondition(id > 0 && c < index.table.count && index.table[c] >= 0, "order \(id) is not resting")
+        let block = Int(index.table[c])
         let i = block << Self.blockShift | o
-        precondition(pool[i] >= 0, "order \(id) is not resting")
-        pool[i] = -1
-        live[block] -= 1
+        precondition(index.pool[i] >= 0, "order \(id) is not resting")
+        index.pool[i] = -1
+        index.live[block] -= 1
         count -= 1
         // Ids only grow, so a block left empty that is not the newest is never written again.
-        if live[block] == 0 && c + 1 < table.count {
+        if index.live[block] == 0 && c + 1 < index.table.count {
             // Every entry is -1 again: the block can serve new ids as it is.
-            table[c] = -1
-            spare.append(Int32(block))
+            index.table[c] = -1
+            index.spare.append(Int32(block))
         }
+    }
+}
+
+/// The order index's buffers.
+final class OrderIndexStorage {
+    /// Block of each 4,096 ids (by id / 4,096), or -1.
+    @exclusivity(unchecked) var table = PodBuffer<Int32>()
+    /// symbol << 40 | slot, or -1; 4,096 entries per block.
+    @exclusivity(unchecked) var pool = PodBuffer<Int64>()
+    /// Resting orders per block.
+    @exclusivity(unchecked) var live = PodBuffer<Int32>()
+    /// Blocks given back, all entries -1, reused before any new one is made.
+    @exclusivity(unchecked) var spare = PodBuffer<Int32>()
+
+    init() {}
+
+    init(copying other: OrderIndexStorage) {
+        table = other.table.copy(); pool = other.pool.copy(); live = other.live.copy(); spare = other.spare.copy()
+    }
+
+    deinit { table.free(); pool.free(); live.free(); spare.free() }
+
+    /// A new block, all entries -1, put on the spare list.
+    func makeSpareBlock() {
+        precondition(live.count < Int(Int32.max), "too many order index blocks")
+        spare.append(Int32(live.count))
+        for _ in 0..<OrderIndex.blockSize { pool.append(-1) }
+        live.append(0)
     }
 }
