@@ -149,17 +149,40 @@ public enum CommandCodec {
         var atEnd: Bool { at == bytes.count }
         var remaining: Int { bytes.count - at }
 
+        @inline(__always)
         mutating func byte() throws(DecodeError) -> UInt8 {
-            guard at < bytes.count else { throw DecodeError(reason: "record ends early") }
-            let b = bytes[at]
+            guard at < bytes.count, let base = bytes.baseAddress else { throw Self.endsEarly() }
+            let b = base.load(fromByteOffset: at, as: UInt8.self)
             at += 1
             return b
         }
-        /// LEB128, at most 64 bits (a tenth byte may only hold the top bit). One-byte values
-        /// (most lengths, small ids) return at once; longer ones loop with a masking shift,
-        /// which the check on the tenth byte keeps below 64.
+
+        @inline(never)
+        private static func endsEarly() -> DecodeError { DecodeError(reason: "record ends early") }
+
+        /// LEB128, at most 64 bits (a tenth byte may only hold the top bit). One- and two-byte
+        /// values (lengths, small ids, most amounts) are read inline; longer ones loop.
+        @inline(__always)
         mutating func varint() throws(DecodeError) -> UInt64 {
-            guard at < bytes.count, let base = bytes.baseAddress else { throw DecodeError(reason: "record ends early") }
+            if at + 1 < bytes.count, let base = bytes.baseAddress {
+                let b0 = base.load(fromByteOffset: at, as: UInt8.self)
+                if b0 < 0x80 {
+                    at += 1
+                    return UInt64(b0)
+                }
+                let b1 = base.load(fromByteOffset: at + 1, as: UInt8.self)
+                if b1 < 0x80 {
+                    at += 2
+                    return UInt64(b0 & 0x7f) | UInt64(b1) << 7
+                }
+            }
+            return try longVarint()
+        }
+
+        /// The loop, with a masking shift which the check on the tenth byte keeps below 64.
+        @inline(never)
+        private mutating func longVarint() throws(DecodeError) -> UInt64 {
+            guard at < bytes.count, let base = bytes.baseAddress else { throw Self.endsEarly() }
             var b = base.load(fromByteOffset: at, as: UInt8.self)
             if b < 0x80 {
                 at += 1
@@ -169,7 +192,7 @@ public enum CommandCodec {
             var shift: UInt64 = 7
             var i = at + 1
             while true {
-                guard i < bytes.count else { throw DecodeError(reason: "record ends early") }
+                guard i < bytes.count else { throw Self.endsEarly() }
                 b = base.load(fromByteOffset: i, as: UInt8.self)
                 i += 1
                 // At shift 63 only the lowest bit fits, and nothing may follow.
@@ -199,10 +222,10 @@ public enum CommandCodec {
         /// decoded last for that kind of name.
         mutating func name(_ cache: inout NameCache) throws(DecodeError) -> String {
             let n = try varint()
-            guard n <= 16, n <= UInt64(remaining) else { return try string(length: n) }
+            guard n <= 16, n <= UInt64(remaining), let base = bytes.baseAddress else { return try string(length: n) }
             var words: (UInt64, UInt64) = (0, 0)
-            withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + Int(n))])) }
-            if let cached = cache.string, cache.length == n, cache.words == words {
+            withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base + at, byteCount: Int(n)) }
+            if cache.length == n, cache.words == words, let cached = cache.string {
                 at += Int(n)
                 return cached
             }
@@ -263,7 +286,7 @@ public struct CommandDecoder {
             command = tag == .deposit ? .deposit(account: account, asset: asset, amount: amount)
                                       : .withdraw(account: account, asset: asset, amount: amount)
         case .placeLimit, .placeMarketQty, .placeMarketQuote:
-            command = try decodePlace(tag, &r)
+            return try decodePlace(tag, &r)
         case .cancelById, .cancelByClientId:
             let account = try r.varint(), symbol = try r.name(&symbols)
             let reference: OrderReference = tag == .cancelById ? .id(try r.varint()) : .clientId(try r.string())
@@ -295,8 +318,13 @@ public struct CommandDecoder {
             let clientId = present & 2 != 0 ? try r.string() : nil
             command = .invalid(cmd: cmd, account: account, clientId: clientId, text: try r.string())
         }
-        guard r.atEnd else { throw CommandCodec.DecodeError(reason: "\(r.remaining) bytes after a \(tag) command") }
+        try Self.checkEnd(r, tag)
         return command
+    }
+
+    @inline(__always)
+    private static func checkEnd(_ r: CommandCodec.Reader, _ tag: CommandCodec.Tag) throws(CommandCodec.DecodeError) {
+        guard r.atEnd else { throw CommandCodec.DecodeError(reason: "\(r.remaining) bytes after a \(tag) command") }
     }
 
     private mutating func decodePlace(_ tag: CommandCodec.Tag, _ r: inout CommandCodec.Reader) throws(CommandCodec.DecodeError) -> Command {
@@ -317,7 +345,7 @@ public struct CommandDecoder {
         case .placeMarketQty: qty = try r.decimal()
         default: quoteQty = try r.decimal()
         }
-        // Built at once (not field by field), so the order is not copied on its way out.
+        try Self.checkEnd(r, tag)
         return .place(PlaceOrder(account: account, symbol: symbol, clientId: clientId, side: flags & 1 == 0 ? .buy : .sell,
                                  type: type, timeInForce: tif, price: price, qty: qty, quoteQty: quoteQty, stp: stp))
     }

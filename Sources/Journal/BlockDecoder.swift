@@ -147,6 +147,7 @@ struct RecordCursor {
 
     /// The next record's bytes, with `timestampNs` set to its time; nil at the end or when the
     /// framing is broken (`checkFraming` has ruled that out for decoded blocks).
+    @inline(__always)
     mutating func next() -> UnsafeRawBufferPointer? {
         guard offset < raw.count, let base = raw.baseAddress else { return nil }
         var at = offset

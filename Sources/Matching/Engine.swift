@@ -53,8 +53,9 @@ public struct MatchingEngine {
         var clientId: String
     }
 
-    /// The symbol the last command named (a look-up cache; not state).
+    /// The symbol the last command named, and its name (a look-up cache; not state).
     private var lastSymbol: Int?
+    private var lastSymbolName = ""
 
     public init() {}
 
@@ -156,13 +157,15 @@ public struct MatchingEngine {
     /// before named, and comparing two names is cheaper than hashing one.
     /// The book of the symbol is made unique: the command that names it may change it.
     mutating func resolveSymbol(_ name: String) -> Int? {
-        if let last = lastSymbol, symbolNames[last] == name {
+        if let last = lastSymbol, lastSymbolName == name {
             books[last].makeUnique()
             return last
         }
-        lastSymbol = symbolByName[name]
-        if let s = lastSymbol { books[s].makeUnique() }
-        return lastSymbol
+        guard let s = symbolByName[name] else { return nil }
+        lastSymbol = s
+        lastSymbolName = name
+        books[s].makeUnique()
+        return s
     }
     public func assetIndex(_ name: String) -> Int? { assetByName[name] }
 

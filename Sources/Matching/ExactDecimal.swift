@@ -57,7 +57,13 @@ public struct ExactDecimal: Equatable, Hashable, Sendable, CustomStringConvertib
 
     /// The value as an integer count of `10^-target` units; nil when it is finer than that
     /// (a digit would be lost) or does not fit in 64 bits.
+    @inline(__always)
     public func units(atScale target: Int) -> Int64? {
+        if target == scale { return mantissa }  // as written, nearly always
+        return rescaled(to: target)
+    }
+
+    private func rescaled(to target: Int) -> Int64? {
         if target >= scale {
             var value = mantissa
             for _ in 0..<(target - scale) {
