@@ -84,22 +84,33 @@ final class BlockDecoder {
     ///   - expectedSequence: the sequence the block must start at, when known.
     ///   - previousChain: the chain hash before this block; nil skips the chain check.
     /// - Returns: the block with its raw payload, or the first check it fails.
-    ///   - deferCRC: skip the CRC; the caller has it checked elsewhere (the reader's worker
-    ///     thread) before it uses the records.
     func decode(
         in segment: UnsafeRawBufferPointer, at offset: Int,
-        expectedSequence: UInt64?, previousChain: Digest32?, deferCRC: Bool = false
+        expectedSequence: UInt64?, previousChain: Digest32?
     ) -> Result<Block, Fault> {
         let h: BlockHeader
-        switch deferCRC ? header(in: segment, at: offset) : checkedHeader(in: segment, at: offset) {
+        switch checkedHeader(in: segment, at: offset) {
         case let .success(header): h = header
         case let .failure(fault): return .failure(fault)
         }
         if let expectedSequence, h.firstSequence != expectedSequence {
             return .failure(.sequenceGap(expected: expectedSequence, found: h.firstSequence))
         }
-        let stored = UnsafeRawBufferPointer(
-            start: segment.baseAddress! + offset + BlockHeader.size, count: Int(h.storedBytes))
+        return expand(h, stored: Self.payload(of: h, in: segment, at: offset), previousChain: previousChain)
+            .map { Block(header: h, raw: $0) }
+    }
+
+    /// The stored payload of the block at `offset` whose header is `h`.
+    static func payload(of h: BlockHeader, in segment: UnsafeRawBufferPointer, at offset: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: segment.baseAddress! + offset + BlockHeader.size, count: Int(h.storedBytes))
+    }
+
+    /// The checks after the header's (and the CRC's): decompression into this decoder's buffer,
+    /// the chain hash when `previousChain` is given, the record framing. Returns the raw
+    /// payload (in the buffer, or `stored` itself when it is not compressed). The reader's
+    /// worker thread calls this for blocks read ahead, each with a decoder of its own.
+    func expand(_ h: BlockHeader, stored: UnsafeRawBufferPointer, previousChain: Digest32?)
+        -> Result<UnsafeRawBufferPointer, Fault> {
         let raw: UnsafeRawBufferPointer
         if h.isCompressed {
             reserve(Int(h.rawBytes))
@@ -115,7 +126,7 @@ final class BlockDecoder {
             return .failure(.chainMismatch)
         }
         if let why = RecordCursor.checkFraming(raw, header: h) { return .failure(.badPayload(why)) }
-        return .success(Block(header: h, raw: raw))
+        return .success(raw)
     }
 
     /// The block's chain hash (`BlockHeader.chain`), with this decoder's hasher.

@@ -4,8 +4,9 @@ import Glibc
 import Synchronization
 
 /// Computes block chain hashes on a second thread, so that SHA-256 (the most expensive check
-/// after LZ4) overlaps with compression in the writer and with decompression and delivery in
-/// the reader. For the reader it also checks each block's CRC, which balances the two threads.
+/// after LZ4) overlaps with compression in the writer and with delivery in the reader. For the
+/// reader it also checks each block's CRC, decompresses it and checks its framing (the reader
+/// thread, which also decodes and applies the records, is the longer one).
 ///
 /// Jobs run in the order submitted, up to `capacity` at a time; `wait` returns their results in
 /// the same order. The worker spins briefly for the next job and then sleeps on a condition
@@ -15,12 +16,22 @@ final class HashWorker: @unchecked Sendable {
 
     private struct Job {
         var header: BlockHeader? = nil
+        /// The raw payload to hash, or (with `decoder`) the stored payload to expand first.
         var raw = UnsafeRawBufferPointer(start: nil, count: 0)
         var previous = Digest32.zero
         /// The block as stored (header and payload) when its CRC is to be checked too.
         var stored: UnsafeRawPointer? = nil
+        /// The decoder whose buffer the block expands into (the caller keeps it alive and
+        /// untouched until the job's `wait`).
+        unowned(unsafe) var decoder: BlockDecoder? = nil
         var result = Digest32.zero
         var fault: BlockDecoder.Fault? = nil
+    }
+
+    /// What a checked job gives back: the chain hash, and the raw payload it hashed.
+    struct Checked {
+        var chain: Digest32
+        var raw: UnsafeRawBufferPointer
     }
 
     // Jobs live in a ring. The caller writes a job, then publishes it by a release increment
@@ -89,17 +100,29 @@ final class HashWorker: @unchecked Sendable {
     ///   hash only).
     func submit(_ header: BlockHeader, raw: UnsafeRawBufferPointer, previous: Digest32,
                 checking stored: UnsafeRawPointer? = nil) {
+        enqueue(Job(header: header, raw: raw, previous: previous, stored: stored))
+    }
+
+    /// Queues a block as stored: its CRC, then `decoder.expand` (decompression and framing),
+    /// then its chain hash. `block` (the header and payload in the segment) and `decoder` must
+    /// stay valid and untouched until its `waitChecked` returns.
+    func submitStored(_ header: BlockHeader, block: UnsafeRawPointer, previous: Digest32, into decoder: BlockDecoder) {
+        let payload = UnsafeRawBufferPointer(start: block + BlockHeader.size, count: Int(header.storedBytes))
+        enqueue(Job(header: header, raw: payload, previous: previous, stored: block, decoder: decoder))
+    }
+
+    private func enqueue(_ job: Job) {
         let next = submitted.load(ordering: .relaxed)
         precondition(next - waited < Self.capacity, "more hash jobs than the worker holds")
-        jobs[next % Self.capacity] = Job(header: header, raw: raw, previous: previous, stored: stored)
+        jobs[next % Self.capacity] = job
         submitted.store(next + 1, ordering: .releasing)
         pthread_mutex_lock(&mutex)
         pthread_cond_signal(&wake)
         pthread_mutex_unlock(&mutex)
     }
 
-    /// The chain hash of the oldest pending job, or its CRC fault.
-    func waitChecked() -> Result<Digest32, BlockDecoder.Fault> {
+    /// The chain hash (and raw payload) of the oldest pending job, or the first check it failed.
+    func waitChecked() -> Result<Checked, BlockDecoder.Fault> {
         precondition(pending > 0, "wait without a job")
         var spins = 0
         while completed.load(ordering: .acquiring) <= waited {
@@ -121,13 +144,13 @@ final class HashWorker: @unchecked Sendable {
         let job = jobs[waited % Self.capacity]
         waited += 1
         if let fault = job.fault { return .failure(fault) }
-        return .success(job.result)
+        return .success(Checked(chain: job.result, raw: job.raw))
     }
 
     /// The chain hash of the oldest pending job.
     func wait() -> Digest32 {
         switch waitChecked() {
-        case let .success(digest): return digest
+        case let .success(checked): return checked.chain
         case .failure: preconditionFailure("a hash-only job cannot fail")
         }
     }
@@ -171,6 +194,15 @@ final class HashWorker: @unchecked Sendable {
         if let stored = job.stored,
            BlockHeader.computeCRC(stored, storedBytes: Int(header.storedBytes)) != header.crc {
             job.fault = .badChecksum
+            return
+        }
+        if let decoder = job.decoder {
+            switch decoder.expand(header, stored: job.raw, previousChain: nil) {
+            case let .success(raw): job.raw = raw
+            case let .failure(fault):
+                job.fault = fault
+                return
+            }
         }
         job.result = header.chain(raw: job.raw, previous: job.previous, using: hasher)
     }

@@ -50,15 +50,18 @@ public final class JournalReader {
     private let decoder = BlockDecoder()
 
     // Read-ahead: while the caller takes the records of block k, the worker thread checks
-    // the CRC and computes the chain hash of blocks k+1 and k+2, which the caller decoded
-    // (header checks, decompression, framing) into their own buffers. A block's records are
-    // handed out only after its CRC and chain hash have been checked; an error found ahead is
-    // thrown when the reader gets there.
+    // the CRC of blocks k+1 and k+2, decompresses them into their own buffers, checks their
+    // framing and computes their chain hash; the caller checks only their headers (which say
+    // where the next block starts). A block's records are handed out only after all its checks
+    // have passed; an error found ahead is thrown when the reader gets there. Without the chain
+    // check there is no worker, and the caller does it all.
     private struct Ahead {
+        /// Its raw payload is known once checked (the worker expands it into `decoder`).
         var block: BlockDecoder.Block
         var segment: SegmentMap
         var offset: Int
         var previousChain: Digest32
+        var decoder: BlockDecoder
     }
     private let buffers = (0...HashWorker.capacity).map { _ in BlockDecoder() }
     private var nextBuffer = 0
@@ -239,22 +242,23 @@ public final class JournalReader {
         flights[flightHead] = nil
         flightHead = (flightHead + 1) % flights.count
         flightCount -= 1
+        var raw = next.block.raw
         if let hashWorker {
             switch hashWorker.waitChecked() {
-            case let .success(digest) where digest == next.block.header.chain: break
+            case let .success(checked) where checked.chain == next.block.header.chain: raw = checked.raw
             case .success:
                 dropFlights()
                 throw next.segment.corrupt(next.offset, next.block.header.firstSequence,
                                            BlockDecoder.Fault.chainMismatch.reason)
             case let .failure(fault):
-                // A block failing its CRC, which the decoder left to the worker: classify it
-                // as the decoder would have (torn tail at the end, else corruption).
+                // A block failing a check the worker made (CRC, decompression, framing):
+                // classify it as the decoder would have (torn tail at the end, else corruption).
                 return try handleDeferredFault(fault, at: next)
             }
         }
         // Queue the next block before handing out this one's records.
         refill()
-        cursor = RecordCursor(raw: next.block.raw, firstTimestampNs: next.block.header.firstTimestampNs)
+        cursor = RecordCursor(raw: raw, firstTimestampNs: next.block.header.firstTimestampNs)
         hasCursor = true
         cursorSequence = next.block.header.firstSequence
         cursorSegment = next.segment
@@ -266,8 +270,8 @@ public final class JournalReader {
         while flightCount < flights.count && aheadError == nil {
             do {
                 guard let ahead = try decodeNext() else { return }
-                hashWorker?.submit(ahead.block.header, raw: ahead.block.raw, previous: ahead.previousChain,
-                                   checking: ahead.segment.bytes.baseAddress! + ahead.offset)
+                hashWorker?.submitStored(ahead.block.header, block: ahead.segment.bytes.baseAddress! + ahead.offset,
+                                         previous: ahead.previousChain, into: ahead.decoder)
                 flights[(flightHead + flightCount) % flights.count] = ahead
                 flightCount += 1
             } catch {
@@ -298,16 +302,25 @@ public final class JournalReader {
         return try loadNextBlock()
     }
 
-    /// Checks and decompresses the block at the current offset into the next free buffer,
-    /// moving on to the next segment at the end of this one. Nil when there is no block yet.
+    /// The block at the current offset, checked as far as its header (with a worker, which
+    /// does the rest) or fully and decompressed into the next free buffer (without); moving on
+    /// to the next segment at the end of this one. Nil when there is no block yet.
     private func decodeNext() throws(JournalError) -> Ahead? {
         while let segment = current {
             let decoder = buffers[nextBuffer]
-            let result = decoder.decode(in: segment.bytes, at: offset, expectedSequence: blockSequence,
-                                        previousChain: nil, deferCRC: verifiesChain)
+            let result: Result<BlockDecoder.Block, BlockDecoder.Fault>
+            if hashWorker != nil {
+                result = decoder.header(in: segment.bytes, at: offset).flatMap { h in
+                    h.firstSequence == blockSequence
+                        ? .success(BlockDecoder.Block(header: h, raw: UnsafeRawBufferPointer(start: nil, count: 0)))
+                        : .failure(.sequenceGap(expected: blockSequence, found: h.firstSequence))
+                }
+            } else {
+                result = decoder.decode(in: segment.bytes, at: offset, expectedSequence: blockSequence, previousChain: nil)
+            }
             switch result {
             case let .success(block):
-                let ahead = Ahead(block: block, segment: segment, offset: offset, previousChain: chain)
+                let ahead = Ahead(block: block, segment: segment, offset: offset, previousChain: chain, decoder: decoder)
                 nextBuffer = (nextBuffer + 1) % buffers.count
                 chain = block.header.chain
                 offset += block.header.totalBytes
