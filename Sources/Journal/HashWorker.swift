@@ -89,6 +89,9 @@ final class HashWorker: @unchecked Sendable {
     /// Jobs submitted and not yet waited for.
     var pending: Int { submitted.load(ordering: .relaxed) - waited }
 
+    /// Whether a job is queued or running (the worker has not finished all it was given).
+    var isBusy: Bool { completed.load(ordering: .relaxed) < submitted.load(ordering: .relaxed) }
+
     /// Waits for every pending job and drops the results (a reader that seeks elsewhere).
     func drain() {
         while pending > 0 { _ = wait() }

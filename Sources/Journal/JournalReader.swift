@@ -49,12 +49,16 @@ public final class JournalReader {
     private var skipBelow: UInt64 = 0
     private let decoder = BlockDecoder()
 
-    // Read-ahead: while the caller takes the records of block k, the worker thread checks
-    // the CRC of blocks k+1 and k+2, decompresses them into their own buffers, checks their
-    // framing and computes their chain hash; the caller checks only their headers (which say
-    // where the next block starts). A block's records are handed out only after all its checks
-    // have passed; an error found ahead is thrown when the reader gets there. Without the chain
-    // check there is no worker, and the caller does it all.
+    // Read-ahead: while the caller takes the records of block k, the worker thread checks the
+    // CRC and computes the chain hash of blocks k+1 and k+2. Decompression and framing (into
+    // each block's own buffer) go to whichever thread is free: when the worker has finished
+    // what it was given (the caller is the slower side, as in a replay that applies every
+    // record), it decompresses too and the caller checks only the header, which says where the
+    // next block starts; when it is still busy (a bare read, where SHA-256 is the longer
+    // task), the caller decompresses. Either way a block's records are handed out only after
+    // all its checks have passed, and a fault is the same fault; an error found ahead is
+    // thrown when the reader gets there. Without the chain check there is no worker, and the
+    // caller does it all.
     private struct Ahead {
         /// Its raw payload is known once checked (the worker expands it into `decoder`).
         var block: BlockDecoder.Block
@@ -62,6 +66,8 @@ public final class JournalReader {
         var offset: Int
         var previousChain: Digest32
         var decoder: BlockDecoder
+        /// Decompressed and framed by the caller (else the worker does it).
+        var isExpanded: Bool
     }
     private let buffers = (0...HashWorker.capacity).map { _ in BlockDecoder() }
     private var nextBuffer = 0
@@ -270,8 +276,14 @@ public final class JournalReader {
         while flightCount < flights.count && aheadError == nil {
             do {
                 guard let ahead = try decodeNext() else { return }
-                hashWorker?.submitStored(ahead.block.header, block: ahead.segment.bytes.baseAddress! + ahead.offset,
-                                         previous: ahead.previousChain, into: ahead.decoder)
+                let block = ahead.segment.bytes.baseAddress! + ahead.offset
+                if ahead.isExpanded {
+                    hashWorker?.submit(ahead.block.header, raw: ahead.block.raw, previous: ahead.previousChain,
+                                       checking: block)
+                } else {
+                    hashWorker?.submitStored(ahead.block.header, block: block, previous: ahead.previousChain,
+                                             into: ahead.decoder)
+                }
                 flights[(flightHead + flightCount) % flights.count] = ahead
                 flightCount += 1
             } catch {
@@ -308,19 +320,31 @@ public final class JournalReader {
     private func decodeNext() throws(JournalError) -> Ahead? {
         while let segment = current {
             let decoder = buffers[nextBuffer]
-            let result: Result<BlockDecoder.Block, BlockDecoder.Fault>
-            if hashWorker != nil {
+            var result: Result<BlockDecoder.Block, BlockDecoder.Fault>
+            var expands = false
+            if let hashWorker {
+                // The CRC is the worker's; decompression too when it is idle.
                 result = decoder.header(in: segment.bytes, at: offset).flatMap { h in
                     h.firstSequence == blockSequence
                         ? .success(BlockDecoder.Block(header: h, raw: UnsafeRawBufferPointer(start: nil, count: 0)))
                         : .failure(.sequenceGap(expected: blockSequence, found: h.firstSequence))
                 }
+                if case let .success(block) = result, hashWorker.isBusy,
+                   case let .success(raw) = decoder.expand(block.header, stored: BlockDecoder.payload(of: block.header, in: segment.bytes, at: offset),
+                                                           previousChain: nil) {
+                    // (A block that does not expand goes to the worker as stored: its CRC,
+                    // checked first there, tells a torn tail from corruption.)
+                    result = .success(BlockDecoder.Block(header: block.header, raw: raw))
+                    expands = true
+                }
             } else {
+                expands = true
                 result = decoder.decode(in: segment.bytes, at: offset, expectedSequence: blockSequence, previousChain: nil)
             }
             switch result {
             case let .success(block):
-                let ahead = Ahead(block: block, segment: segment, offset: offset, previousChain: chain, decoder: decoder)
+                let ahead = Ahead(block: block, segment: segment, offset: offset, previousChain: chain, decoder: decoder,
+                                  isExpanded: expands)
                 nextBuffer = (nextBuffer + 1) % buffers.count
                 chain = block.header.chain
                 offset += block.header.totalBytes
