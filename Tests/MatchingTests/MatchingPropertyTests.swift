@@ -150,6 +150,37 @@ extension SplitMix64 {
         #expect(sharer.canonicalState() == sharedBefore)
     }
 
+    /// The engine's books, order index and balances are buffers shared between copies until
+    /// a command changes one (made unique once per command, not per write): a copy taken at
+    /// any point keeps the state it was taken with while the original goes on, and going on
+    /// from a copy gives what going on from the original gave.
+    @Test func aCopyOfTheEngineIsAValue() {
+        var m = Market()
+        var r = Random(state: 53)
+        var commands: [Command] = []
+        var copies: [(at: Int, engine: MatchingEngine, state: [UInt8])] = []
+        var eventsAfter: [Int: [Event]] = [:]
+        for i in 0..<3_000 {
+            if i % 500 == 0 { copies.append((i, m.engine, m.engine.canonicalState())) }
+            commands.append(randomCommand(&r, m.engine.nextOrderId))
+            eventsAfter[i] = m.run(commands[i])
+        }
+        let final = m.engine.canonicalState()
+        for copy in copies {
+            #expect(copy.engine.canonicalState() == copy.state, "the copy taken before command \(copy.at) changed")
+        }
+        // The copy taken in the middle goes on by itself, while the original is left as it is.
+        var resumed = Market()
+        resumed.engine = copies[3].engine
+        for i in copies[3].at..<commands.count {
+            #expect(resumed.run(commands[i]) == eventsAfter[i], "command \(i) after the copy: \(commands[i])")
+        }
+        #expect(resumed.engine.canonicalState() == final)
+        #expect(resumed.engine.checkInvariants() == nil)
+        #expect(m.engine.canonicalState() == final)
+        #expect(copies[0].engine.canonicalState() == copies[0].state)
+    }
+
     @Test func theSameStreamGivesTheSameState() {
         func run(_ seed: UInt64) -> ([Event], [Int64]) {
             var m = Market()
