@@ -95,12 +95,12 @@ extension MatchingEngine {
         var budget = taker.quoteBudget.map { Int128($0) }
         let wanted = taker.quoteBudget == nil ? taker.remaining : Int64.max
         let side = taker.side.opposite
-        for i in 0..<books[s].levelCount(side) {
-            let level = books[s].level(side, fromBest: i)
+        for i in 0..<withBook(s, { $0.levelCount(side) }) {
+            let level = withBook(s) { $0.level(side, fromBest: i) }
             if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
             var slot = level.head
             while slot >= 0 {
-                let maker = books[s].orderInPlace(slot)
+                let maker = withBook(s) { $0.order(slot) }
                 slot = maker.next
                 if maker.account == taker.account && taker.stp != .none {
                     if taker.stp.expiresTaker { return (qty, cost) }
@@ -153,10 +153,10 @@ extension MatchingEngine {
     mutating func match(_ s: Int, _ taker: inout Taker, _ events: inout EventBuffer) {
         let opposite = taker.side.opposite
         let info = symbols[s]
-        while taker.remaining > 0, let level = books[s].best(opposite) {
+        while taker.remaining > 0, let level = withBook(s, { $0.best(opposite) }) {
             if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
             let slot = level.head
-            let maker = books[s].orderInPlace(slot)
+            let maker = withBook(s) { $0.order(slot) }
             if maker.account == taker.account && taker.stp != .none {
                 if taker.stp.expiresMaker { cancelResting(s, slot, .stp, &events) }
                 if taker.stp.expiresTaker {
@@ -181,7 +181,7 @@ extension MatchingEngine {
             if qty == maker.remaining {
                 removeResting(s, slot)
             } else {
-                books[s].fill(slot, qty)
+                withBook(s) { $0.fill(slot, qty) }
             }
         }
     }
@@ -308,7 +308,7 @@ extension MatchingEngine {
     }
 
     mutating func cancelResting(_ s: Int, _ slot: Int, _ reason: CancelReason, _ events: inout EventBuffer) {
-        let order = books[s].orderInPlace(slot)
+        let order = withBook(s) { $0.order(slot) }
         releaseLock(s, side: order.side, price: order.price, qty: order.remaining, accountIndex: order.ledgerIndex)
         removeResting(s, slot)
         events.append(.cancelled(orderId: order.id, symbol: s, remaining: order.remaining, reason: reason))
@@ -318,7 +318,7 @@ extension MatchingEngine {
                         _ qty: ExactDecimal, _ events: inout EventBuffer) {
         guard let (s, slot) = referencedOrder(account, symbol, reference, &events) else { return }
         let info = symbols[s]
-        let order = books[s].orderInPlace(slot)
+        let order = withBook(s) { $0.order(slot) }
         // Only a reduction keeps priority: strictly below what remains, above zero, on the step.
         guard let newRemaining = qty.units(atScale: info.qtyDecimals), newRemaining > 0,
               newRemaining < order.remaining, Self.isMultiple(newRemaining, of: info.step) else {
@@ -326,7 +326,7 @@ extension MatchingEngine {
         }
         let reduction = order.remaining - newRemaining
         releaseLock(s, side: order.side, price: order.price, qty: reduction, accountIndex: order.ledgerIndex)
-        books[s].reduce(slot, by: reduction)
+        withBook(s) { $0.reduce(slot, by: reduction) }
         events.append(.amended(orderId: order.id, symbol: s, remaining: newRemaining))
     }
 }

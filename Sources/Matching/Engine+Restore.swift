@@ -116,6 +116,7 @@ extension MatchingEngine {
                                        clientId))
                     }
                 }
+                selectBook(s)
                 for level in levels.reversed() {
                     for (order, clientId) in orders[level.first..<(level.first + level.count)] {
                         guard restingSlotIfIndexed(order.id) == nil else { throw r.error("order \(order.id) repeated") }

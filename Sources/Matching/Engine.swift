@@ -56,6 +56,10 @@ public struct MatchingEngine {
     /// The symbol the last command named, and its name (a look-up cache; not state).
     private var lastSymbol: Int?
     private var lastSymbolName = ""
+    /// The book of the symbol the current command named (`selectBook`), unretained: the hot
+    /// path reaches it without the `books` array's uniqueness check on every call (`books[s]`
+    /// keeps it alive). Not state: valid within the command that selected it.
+    private var hotBook: Unmanaged<BookStorage>?
 
     public init() {}
 
@@ -99,7 +103,7 @@ public struct MatchingEngine {
 
     /// Rests an order in symbol `s`'s book and indexes it.
     mutating func restOrder(_ s: Int, _ order: RestingOrder, clientId: String?) {
-        let slot = books[s].rest(order, clientId: clientId)
+        let slot = withBook(s) { $0.rest(order, clientId: clientId) }
         ordersById.insert(order.id, symbol: s, slot: slot)
         if let clientId {
             ordersByClientId[ClientKey(account: order.account, clientId: clientId)] = order.id
@@ -107,12 +111,12 @@ public struct MatchingEngine {
     }
 
     mutating func removeResting(_ s: Int, _ slot: Int) {
-        let order = books[s].orderInPlace(slot)
+        let order = withBook(s) { $0.order(slot) }
         ordersById.remove(order.id)
-        if order.hasClientId, let clientId = books[s].clientId(slot) {
+        if order.hasClientId, let clientId = withBook(s, { $0.clientId(slot) }) {
             ordersByClientId[ClientKey(account: order.account, clientId: clientId)] = nil
         }
-        books[s].remove(slot)
+        withBook(s) { $0.remove(slot) }
     }
 
     /// The slot of a resting order of `account` on symbol `s`; nil when it is not resting, or
@@ -126,7 +130,7 @@ public struct MatchingEngine {
             id = found
         }
         guard let (symbol, slot) = ordersById[id], symbol == s,
-              books[s].orderInPlace(slot).account == account else { return nil }
+              withBook(s, { $0.order(slot).account }) == account else { return nil }
         return slot
     }
 
@@ -158,14 +162,28 @@ public struct MatchingEngine {
     /// The book of the symbol is made unique: the command that names it may change it.
     mutating func resolveSymbol(_ name: String) -> Int? {
         if let last = lastSymbol, lastSymbolName == name {
-            books[last].makeUnique()
+            selectBook(last)
             return last
         }
         guard let s = symbolByName[name] else { return nil }
         lastSymbol = s
         lastSymbolName = name
-        books[s].makeUnique()
+        selectBook(s)
         return s
+    }
+
+    /// Makes symbol `s`'s book unique, and the one `withBook` hands to the hot path.
+    @inline(__always)
+    mutating func selectBook(_ s: Int) {
+        books[s].makeUnique()
+        hotBook = Unmanaged.passUnretained(books[s].storageForCommand)
+    }
+
+    /// Runs `body` on the book of symbol `s`, which `selectBook(s)` made unique for this command.
+    @inline(__always)
+    func withBook<R>(_ s: Int, _ body: (BookStorage) -> R) -> R {
+        assert(hotBook?.takeUnretainedValue() === books[s].storageForCommand, "symbol \(s)'s book is not selected")
+        return hotBook.unsafelyUnwrapped._withUnsafeGuaranteedRef(body)
     }
     public func assetIndex(_ name: String) -> Int? { assetByName[name] }
 

@@ -60,8 +60,9 @@ struct LevelRef {
 /// that the array is not shared (a runtime call) and every index is bounds-checked. A fill or a
 /// cancel writes five to seven pools, so a command paid about 20 such checks in the book alone.
 /// Here the engine checks once per command that the book's storage is not shared
-/// (`makeUnique()`), and the pools are plain buffers indexed by slots and levels the book
-/// itself made (asserted in debug builds).
+/// (`makeUnique()`) and then works on the storage directly (`MatchingEngine.withBook`); the
+/// pools are plain buffers indexed by slots and levels the book itself made (asserted in debug
+/// builds). A book value is what the engine's copies share and the digest and checks read.
 struct OrderBook {
     /// The symbol's tick, in price units (> 0).
     let tick: Int64
@@ -70,56 +71,29 @@ struct OrderBook {
     init(tick: Int64) {
         precondition(tick > 0, "a book needs a positive tick")
         self.tick = tick
-        storage = BookStorage()
+        storage = BookStorage(tick: tick)
     }
+
+    /// The storage itself, for the engine's hot path (`MatchingEngine.selectBook`): after
+    /// `makeUnique()`, and only until the book changes hands.
+    var storageForCommand: BookStorage { storage }
 
     /// Whether `a` is a better price than `b` for `side`.
     @inline(__always)
     static func isBetter(_ a: Int64, than b: Int64, for side: Side) -> Bool { side == .buy ? a > b : a < b }
 
-    /// Copies the storage first if another book value shares it. The changes below (`rest`,
+    /// Copies the storage first if another book value shares it. The storage's changes (`rest`,
     /// `remove`, `fill`, `reduce`) do not check this themselves: the engine calls this once per
-    /// command before any of them (LMAX's single writer), and debug builds assert it.
+    /// command before any of them (LMAX's single writer).
     @inline(__always)
     mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) { storage = BookStorage(copying: storage) }
     }
 
-    /// The storage, to change: the engine has made it unique for this command.
-    @inline(__always)
-    private mutating func unique() -> BookStorage {
-        assert(isKnownUniquelyReferenced(&storage), "a shared book changed without makeUnique()")
-        return storage
-    }
-
-    // MARK: Reads
-    //
-    // Mutating where the matching loop calls them: called as `books[s].x()`, a mutating method
-    // works on the element in place, where a non-mutating one may first copy the book value
-    // (retaining and releasing its storage).
-
-    /// The best level of a side.
-    @inline(__always)
-    mutating func best(_ side: Side) -> PriceLevel? {
-        let ladder = side == .buy ? storage.bids : storage.asks
-        guard ladder.count > 0 else { return nil }
-        return storage.levels[Int(ladder[ladder.count - 1].level)]
-    }
+    // MARK: Reads (for queries, digests and checks; the hot path reads the storage)
 
     /// The best price of a side.
     func bestPrice(_ side: Side) -> Int64? { (side == .buy ? storage.bids : storage.asks).last?.price }
-
-    /// The number of levels of a side.
-    @inline(__always)
-    mutating func levelCount(_ side: Side) -> Int { side == .buy ? storage.bids.count : storage.asks.count }
-
-    /// Level `i` of a side counted from the best (0 = best).
-    @inline(__always)
-    mutating func level(_ side: Side, fromBest i: Int) -> PriceLevel {
-        let ladder = side == .buy ? storage.bids : storage.asks
-        precondition(i >= 0 && i < ladder.count, "no such level")
-        return storage.levels[Int(ladder[ladder.count - 1 - i].level)]
-    }
 
     /// A side's levels, best first (for digests, depth and checks, not the hot path).
     func levelsBestFirst(_ side: Side) -> [PriceLevel] {
@@ -132,9 +106,6 @@ struct OrderBook {
         precondition(slot >= 0 && slot < storage.slots.count, "no such slot")
         return storage.slots[slot]
     }
-
-    @inline(__always)
-    mutating func orderInPlace(_ slot: Int) -> RestingOrder { storage.slots[slot] }
 
     /// Resting orders per account (by ledger index), for the invariant check.
     var restingPerAccount: [Int32] { storage.restingPerAccount.elements }
@@ -185,36 +156,10 @@ struct OrderBook {
         book.clientIds.append(contentsOf: repeatElement(nil, count: count))
         for slot in stride(from: first + count - 1, through: first, by: -1) { book.freeSlots.append(Int32(slot)) }
     }
-
-    // MARK: Changes
-
-    /// Puts an order at the back of its price level's queue; returns its slot.
-    mutating func rest(_ order: RestingOrder, clientId: String?) -> Int {
-        let tick = tick
-        return unique().rest(order, clientId: clientId, tick: tick)
-    }
-
-    /// Takes an order out of its level (and the level out of the ladder when it empties).
-    mutating func remove(_ slot: Int) {
-        let tick = tick
-        unique().remove(slot, tick: tick)
-    }
-
-    /// Reduces a resting order by `qty` traded (it keeps its place).
-    @inline(__always)
-    mutating func fill(_ slot: Int, _ qty: Int64) {
-        let book = unique()
-        book.reduce(slot, by: qty)
-        book.slots[slot].filled += qty
-    }
-
-    /// Reduces a resting order's remaining quantity in place (a fill or an amend).
-    @inline(__always)
-    mutating func reduce(_ slot: Int, by qty: Int64) { unique().reduce(slot, by: qty) }
 }
 
 /// What an `OrderBook` holds: its pools as plain buffers (see `PodBuffer`), freed with it.
-/// Only its book changes it, after making sure no other book shares it.
+/// Changed only by the engine, within a command, after `OrderBook.makeUnique()`.
 final class BookStorage {
     @exclusivity(unchecked) var slots = PodBuffer<RestingOrder>()
     /// Client ids by slot: set only for an order with `hasClientId`.
@@ -227,10 +172,13 @@ final class BookStorage {
     /// Resting orders per account (by ledger index): `cancel_all` of an account with none
     /// answers at once, and its scan of the pool stops at the last one.
     @exclusivity(unchecked) var restingPerAccount = PodBuffer<Int32>()
+    /// The symbol's tick, in price units (> 0).
+    let tick: Int64
 
-    init() {}
+    init(tick: Int64) { self.tick = tick }
 
     init(copying other: BookStorage) {
+        tick = other.tick
         slots = other.slots.copy()
         clientIds = other.clientIds
         freeSlots = other.freeSlots.copy()
@@ -246,7 +194,38 @@ final class BookStorage {
         bids.free(); asks.free(); restingPerAccount.free()
     }
 
-    func rest(_ order: RestingOrder, clientId: String?, tick: Int64) -> Int {
+    // The reads and changes of the engine's hot path (see `OrderBook` for what they mean).
+
+    @inline(__always)
+    func best(_ side: Side) -> PriceLevel? {
+        let ladder = side == .buy ? bids : asks
+        guard ladder.count > 0 else { return nil }
+        return levels[Int(ladder[ladder.count - 1].level)]
+    }
+
+    @inline(__always)
+    func levelCount(_ side: Side) -> Int { side == .buy ? bids.count : asks.count }
+
+    @inline(__always)
+    func level(_ side: Side, fromBest i: Int) -> PriceLevel {
+        let ladder = side == .buy ? bids : asks
+        precondition(i >= 0 && i < ladder.count, "no such level")
+        return levels[Int(ladder[ladder.count - 1 - i].level)]
+    }
+
+    @inline(__always)
+    func order(_ slot: Int) -> RestingOrder { slots[slot] }
+
+    func clientId(_ slot: Int) -> String? { slots[slot].hasClientId ? clientIds[slot] : nil }
+
+    /// Reduces a resting order by `qty` traded (it keeps its place).
+    @inline(__always)
+    func fill(_ slot: Int, _ qty: Int64) {
+        reduce(slot, by: qty)
+        slots[slot].filled += qty
+    }
+
+    func rest(_ order: RestingOrder, clientId: String?) -> Int {
         var order = order
         order.nextSlot = -1
         order.hasClientId = clientId != nil
@@ -263,7 +242,7 @@ final class BookStorage {
         let holder = Int(order.accountIndex)
         while restingPerAccount.count <= holder { restingPerAccount.append(0) }
         restingPerAccount[holder] += 1
-        let (index, found) = rung(order.side, of: order.price, tick: tick)
+        let (index, found) = rung(order.side, of: order.price)
         if found {
             let l = Int(order.side == .buy ? bids[index].level : asks[index].level)
             let tail = levels[l].tailSlot
@@ -293,7 +272,7 @@ final class BookStorage {
         return slot
     }
 
-    func remove(_ slot: Int, tick: Int64) {
+    func remove(_ slot: Int) {
         let order = slots[slot]
         let l = Int(order.level)
         precondition(l >= 0, "removing a slot that holds no order")
@@ -302,7 +281,7 @@ final class BookStorage {
         let level = levels[l]
         let me = Int32(truncatingIfNeeded: slot)
         if level.headSlot == me && level.tailSlot == me {
-            let (index, found) = rung(order.side, of: order.price, tick: tick)
+            let (index, found) = rung(order.side, of: order.price)
             precondition(found, "a resting order's level is missing from its ladder")
             if order.side == .buy { bids.remove(at: index) } else { asks.remove(at: index) }
             freeLevels.append(Int32(truncatingIfNeeded: l))
@@ -320,6 +299,7 @@ final class BookStorage {
         freeSlots.append(me)
     }
 
+    /// Reduces a resting order's remaining quantity in place (a fill or an amend).
     @inline(__always)
     func reduce(_ slot: Int, by qty: Int64) {
         slots[slot].remaining -= qty
@@ -328,7 +308,7 @@ final class BookStorage {
 
     /// Where `price` is in a side's ladder (found), or where it would go.
     @inline(__always)
-    private func rung(_ side: Side, of price: Int64, tick: Int64) -> (index: Int, found: Bool) {
+    private func rung(_ side: Side, of price: Int64) -> (index: Int, found: Bool) {
         side == .buy ? Self.search(bids, price, .buy, tick) : Self.search(asks, price, .sell, tick)
     }
 
