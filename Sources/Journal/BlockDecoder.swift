@@ -88,16 +88,22 @@ final class BlockDecoder {
         in segment: UnsafeRawBufferPointer, at offset: Int,
         expectedSequence: UInt64?, previousChain: Digest32?
     ) -> Result<Block, Fault> {
-        let h: BlockHeader
-        switch checkedHeader(in: segment, at: offset) {
-        case let .success(header): h = header
-        case let .failure(fault): return .failure(fault)
+        header(in: segment, at: offset, expectedSequence: expectedSequence, checkingCRC: true).flatMap { h in
+            expand(h, stored: Self.payload(of: h, in: segment, at: offset), previousChain: previousChain)
+                .map { Block(header: h, raw: $0) }
         }
-        if let expectedSequence, h.firstSequence != expectedSequence {
-            return .failure(.sequenceGap(expected: expectedSequence, found: h.firstSequence))
+    }
+
+    /// The header checks (and the CRC's, when `checkingCRC`), then the block's place: it must
+    /// start at `expectedSequence` when that is known.
+    func header(in segment: UnsafeRawBufferPointer, at offset: Int, expectedSequence: UInt64?,
+                checkingCRC: Bool) -> Result<BlockHeader, Fault> {
+        (checkingCRC ? checkedHeader(in: segment, at: offset) : header(in: segment, at: offset)).flatMap { h in
+            if let expectedSequence, h.firstSequence != expectedSequence {
+                return .failure(.sequenceGap(expected: expectedSequence, found: h.firstSequence))
+            }
+            return .success(h)
         }
-        return expand(h, stored: Self.payload(of: h, in: segment, at: offset), previousChain: previousChain)
-            .map { Block(header: h, raw: $0) }
     }
 
     /// The stored payload of the block at `offset` whose header is `h`.

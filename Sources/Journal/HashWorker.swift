@@ -5,8 +5,9 @@ import Synchronization
 
 /// Computes block chain hashes on a second thread, so that SHA-256 (the most expensive check
 /// after LZ4) overlaps with compression in the writer and with delivery in the reader. For the
-/// reader it also checks each block's CRC, decompresses it and checks its framing (the reader
-/// thread, which also decodes and applies the records, is the longer one).
+/// reader it also checks each block's CRC, and decompresses it and checks its framing when the
+/// reader hands it the block as stored (`submitStored`: the reader does so when the worker is
+/// idle, i.e. when the reader's own thread is the longer one).
 ///
 /// Jobs run in the order submitted, up to `capacity` at a time; `wait` returns their results in
 /// the same order. The worker spins briefly for the next job and then sleeps on a condition

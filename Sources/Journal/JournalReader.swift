@@ -324,11 +324,8 @@ public final class JournalReader {
             var expands = false
             if let hashWorker {
                 // The CRC is the worker's; decompression too when it is idle.
-                result = decoder.header(in: segment.bytes, at: offset).flatMap { h in
-                    h.firstSequence == blockSequence
-                        ? .success(BlockDecoder.Block(header: h, raw: UnsafeRawBufferPointer(start: nil, count: 0)))
-                        : .failure(.sequenceGap(expected: blockSequence, found: h.firstSequence))
-                }
+                result = decoder.header(in: segment.bytes, at: offset, expectedSequence: blockSequence, checkingCRC: false)
+                    .map { BlockDecoder.Block(header: $0, raw: UnsafeRawBufferPointer(start: nil, count: 0)) }
                 if case let .success(block) = result, hashWorker.isBusy,
                    case let .success(raw) = decoder.expand(block.header, stored: BlockDecoder.payload(of: block.header, in: segment.bytes, at: offset),
                                                            previousChain: nil) {
