@@ -44,14 +44,14 @@ extension MatchingEngine {
                     if total != Int128(level.qty) { return "\(symbolNames[s]) level \(level.price): qty \(level.qty), orders hold \(total)" }
                 }
             }
+            let counts = book.restingPerAccount  // a copy of the book's buffer: taken once
             for (a, count) in perAccount.enumerated() {
-                let counted = a < book.restingPerAccount.count ? book.restingPerAccount[a] : 0
+                let counted = a < counts.count ? counts[a] : 0
                 if counted != count {
                     return "\(symbolNames[s]): account \(ledger.accountIds[a]) rests \(count) orders, the book counts \(counted)"
                 }
             }
-            if book.restingPerAccount.count > perAccount.count,
-               book.restingPerAccount[perAccount.count...].contains(where: { $0 != 0 }) {
+            if counts.count > perAccount.count, counts[perAccount.count...].contains(where: { $0 != 0 }) {
                 return "\(symbolNames[s]): orders counted for accounts that do not exist"
             }
         }

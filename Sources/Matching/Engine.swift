@@ -53,9 +53,8 @@ public struct MatchingEngine {
         var clientId: String
     }
 
-    /// The symbol the last command named, and its name (a look-up cache; not state).
+    /// The symbol the last command named (a look-up cache; not state).
     private var lastSymbol: Int?
-    private var lastSymbolName = ""
     /// The book of the symbol the current command named (`selectBook`), unretained: the hot
     /// path reaches it without the `books` array's uniqueness check on every call (`books[s]`
     /// keeps it alive). Not state: valid within the command that selected it.
@@ -158,16 +157,15 @@ public struct MatchingEngine {
     public func symbolIndex(_ name: String) -> Int? { symbolByName[name] }
 
     /// `symbolIndex`, remembering the answer: most commands name the symbol the command
-    /// before named, and comparing two names is cheaper than hashing one.
-    /// The book of the symbol is made unique: the command that names it may change it.
+    /// before named, and comparing two names is cheaper than hashing one. The symbol's book is
+    /// selected (`selectBook`): the command that names it may change it.
     mutating func resolveSymbol(_ name: String) -> Int? {
-        if let last = lastSymbol, lastSymbolName == name {
+        if let last = lastSymbol, symbolNames[last] == name {
             selectBook(last)
             return last
         }
         guard let s = symbolByName[name] else { return nil }
         lastSymbol = s
-        lastSymbolName = name
         selectBook(s)
         return s
     }

@@ -64,13 +64,10 @@ struct LevelRef {
 /// pools are plain buffers indexed by slots and levels the book itself made (asserted in debug
 /// builds). A book value is what the engine's copies share and the digest and checks read.
 struct OrderBook {
-    /// The symbol's tick, in price units (> 0).
-    let tick: Int64
     private var storage: BookStorage
 
     init(tick: Int64) {
         precondition(tick > 0, "a book needs a positive tick")
-        self.tick = tick
         storage = BookStorage(tick: tick)
     }
 
@@ -338,10 +335,11 @@ final class BookStorage {
     }
 }
 
-/// A growable buffer of plain values (no references: copied and moved as bytes) for the book's
-/// pools. Not a value type of its own: its owner (`BookStorage`) copies it with `copy()` and
-/// frees it with `free()`. Indices are the book's own slots and levels, checked by `assert`
-/// (debug builds), not on every access.
+/// A growable buffer of plain values (no references: copied and moved as bytes) for the pools
+/// of the book, the order index and the ledger. Not a value type of its own: its owner
+/// (`BookStorage`, `OrderIndexStorage`, `LedgerStorage`) copies it with `copy()` and frees it
+/// with `free()`. Indices are the owner's own (slots, levels, blocks, checked balances),
+/// checked by `assert` (debug builds), not on every access.
 struct PodBuffer<Element> {
     private(set) var base: UnsafeMutablePointer<Element>
     private(set) var count = 0
