@@ -63,13 +63,15 @@ public struct MatchingEngine {
     public init() {}
 
     /// Applies one command, appending its events to `events`.
-    public mutating func apply(_ command: borrowing Command, into events: inout EventBuffer) {
+    /// It takes the command (`consuming`): its payload moves into the handler, not copied and
+    /// then destroyed twice; a caller that keeps the command pays one copy.
+    public mutating func apply(_ command: consuming Command, into events: inout EventBuffer) {
         // What any command may change is made unique here, once (a copy of the engine shares
         // its storage until then); a symbol's book, once the command's symbol is known
         // (`resolveSymbol`).
         ledger.makeUnique()
         ordersById.makeUnique()
-        switch command {
+        switch consume command {
         case let .addAsset(name, scale): addAsset(name, scale, &events)
         case let .addSymbol(spec): addSymbol(spec, &events)
         case let .openAccount(account):

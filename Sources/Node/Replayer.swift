@@ -76,14 +76,17 @@ public struct Replayer {
     }
 
     /// Applies one command journaled at `sequence`.
-    public mutating func apply(_ command: Command, sequence: UInt64, timestampNs: Int64) throws(NodeError) {
+    /// It takes the command, as the engine does (a caller that keeps it pays one copy).
+    public mutating func apply(_ command: consuming Command, sequence: UInt64, timestampNs: Int64) throws(NodeError) {
+        var verify: Checkpoint?
+        if case let .checkpoint(c) = command { verify = c }
         buffer.removeAll()
         engine.apply(command, into: &buffer)
         commands += 1
         events += buffer.count
         lastSequence = sequence
         lastTimestampNs = timestampNs
-        if case let .checkpoint(c) = command { try checkpoint(c, at: sequence) }
+        if let verify { try checkpoint(verify, at: sequence) }
     }
 
     private mutating func checkpoint(_ c: Checkpoint, at sequence: UInt64) throws(NodeError) {
