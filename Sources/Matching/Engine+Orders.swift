@@ -26,9 +26,9 @@ extension MatchingEngine {
             events.append(.rejected(account: account, reason: reason))
         }
         guard let s = resolveSymbol(order.symbol) else { return reject(.unknownSymbol) }
-        guard !symbols[s].halted else { return reject(.symbolHalted) }
-        guard let a = ledger.index(of: order.account) else { return reject(.unknownAccount) }
         let info = symbols[s]
+        guard !info.halted else { return reject(.symbolHalted) }
+        guard let a = ledger.index(of: order.account) else { return reject(.unknownAccount) }
         var price: Int64?
         if order.type != .market {
             guard let p = order.price?.units(atScale: info.priceDecimals), p > 0, Self.isMultiple(p, of: info.tick) else {
@@ -48,8 +48,11 @@ extension MatchingEngine {
             }
             quoteBudget = units
         }
-        if let price, let qty, Self.notional(price, qty, info) < Int128(info.minNotional) {
-            return reject(.minNotional)
+        // A limit order's notional: checked against the minimum, and what a buy locks.
+        var limitNotional: Int128 = 0
+        if let price, let qty {
+            limitNotional = Self.notional(price, qty, info)
+            if limitNotional < Int128(info.minNotional) { return reject(.minNotional) }
         }
         if let clientId = order.clientId,
            ordersByClientIdContains(order.account, clientId) { return reject(.duplicateClientId) }
@@ -63,8 +66,8 @@ extension MatchingEngine {
         // the walk of the book says it would trade.
         let lockAmount: Int128
         let walked = price == nil || order.timeInForce == .fok ? walk(s, taker) : nil
-        if let price {
-            lockAmount = order.side == .buy ? Self.notional(price, qty!, info) : Int128(qty!) * Int128(info.baseMultiplier)
+        if price != nil {
+            lockAmount = order.side == .buy ? limitNotional : Int128(qty!) * Int128(info.baseMultiplier)
         } else {
             lockAmount = order.side == .buy ? walked!.cost : Int128(walked!.qty) * Int128(info.baseMultiplier)
         }
@@ -170,9 +173,9 @@ extension MatchingEngine {
                 qty = min(qty, Self.affordable(Int128(budget), at: maker.price, info))
                 if qty == 0 { break }
             }
-            let trade = settle(s, price: maker.price, qty: qty, taker: taker, maker: maker)
-            events.append(.trade(trade))
             let quoteUnits = Int64(Self.notional(maker.price, qty, info))
+            let trade = settle(s, price: maker.price, qty: qty, quoteUnits: quoteUnits, taker: taker, maker: maker)
+            events.append(.trade(trade))
             taker.remaining -= qty
             taker.filled += qty
             taker.lastPrice = maker.price
@@ -186,11 +189,11 @@ extension MatchingEngine {
         }
     }
 
-    /// Moves the assets of one trade, with fees into account 0.
-    mutating func settle(_ s: Int, price: Int64, qty: Int64, taker: Taker, maker: RestingOrder) -> Trade {
+    /// Moves the assets of one trade (`quoteUnits` is its notional), with fees into account 0.
+    mutating func settle(_ s: Int, price: Int64, qty: Int64, quoteUnits: Int64, taker: Taker,
+                         maker: RestingOrder) -> Trade {
         let info = symbols[s]
         let baseUnits = qty * info.baseMultiplier
-        let quoteUnits = Int64(Self.notional(price, qty, info))
         let takerBuys = taker.side == .buy
         let buyer = takerBuys ? taker.accountIndex : maker.ledgerIndex
         let seller = takerBuys ? maker.ledgerIndex : taker.accountIndex
@@ -228,11 +231,6 @@ extension MatchingEngine {
     mutating func finish(_ s: Int, _ taker: Taker, timeInForce: TimeInForce, clientId: String?, locked: Int64,
                          _ events: inout EventBuffer) {
         let info = symbols[s]
-        var spentAtLimit = taker.spent
-        if let limit = taker.limit, taker.side == .buy {
-            // Price improvements went back to free during the trades.
-            spentAtLimit = Int64(Self.notional(limit, taker.filled, info))
-        }
         let rests = taker.limit != nil && timeInForce == .gtc && taker.remaining > 0 && !taker.expiredInMatch
         if rests {
             restOrder(s, RestingOrder(id: taker.id, account: taker.account, accountIndex: taker.accountIndex,
@@ -240,6 +238,11 @@ extension MatchingEngine {
                                       filled: taker.filled),
                       clientId: clientId)
             return events.append(.booked(orderId: taker.id, symbol: s, remaining: taker.remaining))
+        }
+        var spentAtLimit = taker.spent
+        if let limit = taker.limit, taker.side == .buy {
+            // Price improvements went back to free during the trades.
+            spentAtLimit = Int64(Self.notional(limit, taker.filled, info))
         }
         let lockAsset = taker.side == .buy ? info.quote : info.base
         if locked > spentAtLimit { ledger.unlock(taker.accountIndex, lockAsset, locked - spentAtLimit) }
@@ -281,10 +284,11 @@ extension MatchingEngine {
     mutating func referencedOrder(_ account: AccountId, _ symbol: String,
                                   _ reference: OrderReference, _ events: inout EventBuffer) -> (Int, Int)? {
         let s = resolveSymbol(symbol)
+        // An order found resting for `account` proves the account exists (accounts are never
+        // closed): its look-up is needed only to name why a reference fails.
+        if let s, let slot = restingSlot(s, account, reference) { return (s, slot) }
         let reason: RejectReason
-        if let s, ledger.index(of: account) != nil, let slot = restingSlot(s, account, reference) {
-            return (s, slot)
-        } else if s == nil {
+        if s == nil {
             reason = .unknownSymbol
         } else if ledger.index(of: account) == nil {
             reason = .unknownAccount

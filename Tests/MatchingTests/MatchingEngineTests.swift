@@ -142,4 +142,20 @@ import Testing
                 "another account's order")
         #expect(m.balance(7, "BTC") == ("10.00000000", "0.00000000"))
     }
+
+    /// A cancel's or an amend's references fail in the order of SEMANTICS.md: UNKNOWN_SYMBOL,
+    /// then UNKNOWN_ACCOUNT, then UNKNOWN_ORDER, whatever the order reference names.
+    @Test func referenceChecksComeInTheirOrder() {
+        var m = Market()
+        m.limit(7, .sell, "30010", "0.1", clientId: "c")   // 1
+        for reference in [OrderReference.id(1), .clientId("c"), .id(99)] {
+            #expect(m.run(.cancel(account: 99, symbol: "ETHUSDT", order: reference)).first?.rejectReason == .unknownSymbol)
+            #expect(m.run(.cancel(account: 99, symbol: "BTCUSDT", order: reference)).first?.rejectReason == .unknownAccount)
+            #expect(m.run(.amend(account: 99, symbol: "BTCUSDT", order: reference, qty: dec("0.05"))).first?.rejectReason
+                    == .unknownAccount)
+            #expect(m.run(.cancel(account: 8, symbol: "BTCUSDT", order: reference)).first?.rejectReason == .unknownOrder)
+        }
+        #expect(m.run(.cancel(account: 7, symbol: "BTCUSDT", order: .clientId("c")))
+                == [.cancelled(orderId: 1, symbol: 0, remaining: 10_000, reason: .user)])
+    }
 }
