@@ -164,25 +164,52 @@ public enum CommandCodec {
         /// values (lengths, small ids, most amounts) are read inline; longer ones loop.
         @inline(__always)
         mutating func varint() throws(DecodeError) -> UInt64 {
-            if at + 1 < bytes.count, let base = bytes.baseAddress {
+            if at < bytes.count, let base = bytes.baseAddress {
                 let b0 = base.load(fromByteOffset: at, as: UInt8.self)
                 if b0 < 0x80 {
                     at += 1
                     return UInt64(b0)
                 }
-                let b1 = base.load(fromByteOffset: at + 1, as: UInt8.self)
-                if b1 < 0x80 {
-                    at += 2
-                    return UInt64(b0 & 0x7f) | UInt64(b1) << 7
+                if at + 1 < bytes.count {
+                    let b1 = base.load(fromByteOffset: at + 1, as: UInt8.self)
+                    if b1 < 0x80 {
+                        at += 2
+                        return UInt64(b0 & 0x7f) | UInt64(b1) << 7
+                    }
                 }
             }
             return try longVarint()
         }
 
-        /// The loop, with a masking shift which the check on the tenth byte keeps below 64.
+        /// Up to eight bytes (prices, ids) from one word, of eight bytes or of the four left at
+        /// a record's end; longer, or fewer bytes left, the loop, with a masking shift which the
+        /// check on the tenth byte keeps below 64.
         @inline(never)
         private mutating func longVarint() throws(DecodeError) -> UInt64 {
             guard at < bytes.count, let base = bytes.baseAddress else { throw Self.endsEarly() }
+            var word: UInt64 = 0
+            var stops: UInt64 = 0  // the high bits of the bytes read
+            if at + 8 <= bytes.count {
+                word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+                stops = 0x8080_8080_8080_8080
+            } else if at + 4 <= bytes.count {
+                word = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                stops = 0x8080_8080
+            }
+            if stops != 0 {
+                // A clear high bit ends the varint: the lowest such byte is its last.
+                let ends = ~word & stops
+                if ends != 0 {
+                    let length = (ends.trailingZeroBitCount + 1) >> 3
+                    var x = length == 8 ? word : word & ((1 &<< UInt64(length &* 8)) &- 1)
+                    // Pack the 7-bit groups: pairs into 14 bits, then 28, then 56.
+                    x = (x & 0x7F00_7F00_7F00_7F00) >> 1 | (x & 0x007F_007F_007F_007F)
+                    x = (x & 0x3FFF_0000_3FFF_0000) >> 2 | (x & 0x0000_3FFF_0000_3FFF)
+                    x = (x & 0x0FFF_FFFF_0000_0000) >> 4 | (x & 0x0000_0000_0FFF_FFFF)
+                    at += length
+                    return x
+                }
+            }
             var b = base.load(fromByteOffset: at, as: UInt8.self)
             if b < 0x80 {
                 at += 1
@@ -224,7 +251,18 @@ public enum CommandCodec {
             let n = try varint()
             guard n <= 16, n <= UInt64(remaining), let base = bytes.baseAddress else { return try string(length: n) }
             var words: (UInt64, UInt64) = (0, 0)
-            withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base + at, byteCount: Int(n)) }
+            if remaining >= 16 {
+                // Two unaligned loads, the bytes past the name masked off, rather than a copy of
+                // `n` bytes. Words are read little-endian (the name's first byte is the low
+                // byte), on both paths, so that they compare alike whichever filled the cache.
+                let low = UInt64(littleEndian: (base + at).loadUnaligned(as: UInt64.self))
+                let high = UInt64(littleEndian: (base + at + 8).loadUnaligned(as: UInt64.self))
+                words = (n >= 8 ? low : low & Self.lowBytes(Int(n)),
+                         n >= 16 ? high : n <= 8 ? 0 : high & Self.lowBytes(Int(n) - 8))
+            } else {
+                withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base + at, byteCount: Int(n)) }
+                words = (UInt64(littleEndian: words.0), UInt64(littleEndian: words.1))
+            }
             if cache.length == n, cache.words == words, let cached = cache.string {
                 at += Int(n)
                 return cached
@@ -233,6 +271,10 @@ public enum CommandCodec {
             cache = NameCache(length: n, words: words, string: decoded)
             return decoded
         }
+
+        /// A mask of the low `count` bytes of a word (0 ≤ count < 8).
+        @inline(__always)
+        static func lowBytes(_ count: Int) -> UInt64 { (1 &<< UInt64(count &* 8)) &- 1 }
 
         mutating func decimal() throws(DecodeError) -> ExactDecimal {
             let scale = Int(try byte())
@@ -327,6 +369,7 @@ public struct CommandDecoder {
         guard r.atEnd else { throw CommandCodec.DecodeError(reason: "\(r.remaining) bytes after a \(tag) command") }
     }
 
+    @inline(__always)
     private mutating func decodePlace(_ tag: CommandCodec.Tag, _ r: inout CommandCodec.Reader) throws(CommandCodec.DecodeError) -> Command {
         let flags = try r.byte()
         guard let type = OrderType(rawValue: flags >> 1 & 3), let tif = TimeInForce(rawValue: flags >> 3 & 3),

@@ -72,6 +72,41 @@ import Testing
         }
     }
 
+    /// Varints of every length, each followed by 0 to 9 more bytes (so that both the word-wide
+    /// read, which needs eight bytes left, and the byte loop decode it), read back exactly, the
+    /// cursor after their last byte; the same bytes cut anywhere are refused.
+    @Test func varintsOfEveryLengthReadBackOnEveryPath() throws {
+        var values: [UInt64] = [0, 1, 127, 128, 255, 300, UInt64.max, UInt64(Int64.max), 1 << 63]
+        for bits in 7...63 { values += [(1 << UInt64(bits)) - 1, 1 << UInt64(bits), (1 << UInt64(bits)) + 1] }
+        var state: UInt64 = 42
+        for _ in 0..<2_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            values.append(state >> (state & 63))
+        }
+        for value in values {
+            var writer = CommandCodec.Writer(out: [])
+            writer.varint(value)
+            let encoded = writer.out
+            for padding in 0...9 {
+                let bytes = encoded + [UInt8](repeating: 0xFF, count: padding)
+                let (read, at) = bytes.withUnsafeBytes { raw -> (UInt64?, Int) in
+                    var reader = CommandCodec.Reader(bytes: raw)
+                    let read = try? reader.varint()
+                    return (read, reader.at)
+                }
+                #expect(read == value, "\(value) + \(padding)")
+                #expect(at == encoded.count)
+            }
+            for cut in 0..<encoded.count {
+                let read = Array(encoded[..<cut]).withUnsafeBytes { raw -> UInt64? in
+                    var reader = CommandCodec.Reader(bytes: raw)
+                    return try? reader.varint()
+                }
+                #expect(read == nil, "\(value) cut at \(cut)")
+            }
+        }
+    }
+
     @Test func randomBytesNeverCrashTheDecoder() {
         var state: UInt64 = 99
         func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
