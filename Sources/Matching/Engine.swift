@@ -59,6 +59,16 @@ public struct MatchingEngine {
     /// path reaches it without the `books` array's uniqueness check on every call (`books[s]`
     /// keeps it alive). Not state: valid within the command that selected it.
     private var hotBook: Unmanaged<BookStorage>?
+    /// Held by this engine value and by every copy of it: uniquely referenced exactly when no
+    /// copy of this value exists. Then nothing this engine holds is shared (its storage objects
+    /// are referenced only by engine values, and a copy shares them only while it lives, or
+    /// until one side copies what it writes), so a command skips the uniqueness checks of the
+    /// ledger, the order index and its book: one check per command instead of four. While a
+    /// copy lives (a snapshot being written), every command makes what it writes unique, part by
+    /// part, as an array would; a book is copied only when a command first writes to it.
+    private var copyWitness = CopyWitness()
+    /// Whether the current command runs while a copy of this engine exists (`apply`). Not state.
+    private var copyExists = false
 
     public init() {}
 
@@ -66,11 +76,14 @@ public struct MatchingEngine {
     /// It takes the command (`consuming`): its payload moves into the handler, not copied and
     /// then destroyed twice; a caller that keeps the command pays one copy.
     public mutating func apply(_ command: consuming Command, into events: inout EventBuffer) {
-        // What any command may change is made unique here, once (a copy of the engine shares
-        // its storage until then); a symbol's book, once the command's symbol is known
-        // (`resolveSymbol`).
-        ledger.makeUnique()
-        ordersById.makeUnique()
+        // While a copy of the engine exists (it shares the storage), what any command may change
+        // is made unique here, once; a symbol's book, once the command's symbol is known
+        // (`selectBook`). Without a copy, all of it is unique already (`copyWitness`).
+        copyExists = !isKnownUniquelyReferenced(&copyWitness)
+        if copyExists {
+            ledger.makeUnique()
+            ordersById.makeUnique()
+        }
         switch consume command {
         case let .addAsset(name, scale): addAsset(name, scale, &events)
         case let .addSymbol(spec): addSymbol(spec, &events)
@@ -147,11 +160,15 @@ public struct MatchingEngine {
     /// memory written for the first time stalls on page faults. The slots and index blocks are
     /// made (so written) here, as pools are made up front in LMAX-style engines. A node that
     /// knows the depth it expects calls this at start; it changes no state (the digest stays
-    /// the same).
+    /// the same). Every book, the index and the ledger are made unique here: an engine copied
+    /// from another one shares nothing with it afterwards, and its commands run without the
+    /// uniqueness checks (`copyWitness`) even while the other one lives.
     public mutating func reserveCapacity(restingOrdersPerSymbol count: Int) {
         precondition(count >= 0, "a negative capacity")
         for s in books.indices { books[s].reserveCapacity(moreOrders: count) }
         ordersById.reserveCapacity(moreIds: count)
+        ledger.makeUnique()
+        copyWitness = CopyWitness()
     }
 
     // MARK: - Queries
@@ -175,7 +192,7 @@ public struct MatchingEngine {
     /// Makes symbol `s`'s book unique, and the one `withBook` hands to the hot path.
     @inline(__always)
     mutating func selectBook(_ s: Int) {
-        books[s].makeUnique()
+        if copyExists { books[s].makeUnique() }
         hotBook = Unmanaged.passUnretained(books[s].storageForCommand)
     }
 
@@ -308,3 +325,6 @@ public struct MatchingEngine {
         events.append(.ok)
     }
 }
+
+/// See `MatchingEngine.copyWitness`.
+final class CopyWitness {}

@@ -181,6 +181,65 @@ extension SplitMix64 {
         #expect(copies[0].engine.canonicalState() == copies[0].state)
     }
 
+    /// A command skips the uniqueness checks while no copy of the engine exists. A copy that
+    /// went on by itself and was then dropped, or an original dropped while its copy goes on,
+    /// leaves the one that remains to run unchecked: it must still end where an engine that
+    /// was never copied ends, and the copy must have kept its own state while it lived.
+    @Test func anEngineWhoseCopiesAreGoneRunsOnAsIfNeverCopied() {
+        var r = Random(state: 61)
+        var reference = Market()
+        var commands: [Command] = []
+        for _ in 0..<2_400 {
+            commands.append(randomCommand(&r, reference.engine.nextOrderId))
+            reference.run(commands.last!)
+        }
+        let final = reference.engine.canonicalState()
+        var m = Market()
+        for i in 0..<commands.count {
+            if i % 600 == 300 {
+                // A copy that goes its own way for a while (its own commands), then is dropped.
+                var copy = Market()
+                copy.engine = m.engine
+                var other = Random(state: UInt64(i))
+                for _ in 0..<50 { copy.run(randomCommand(&other, copy.engine.nextOrderId)) }
+                let copyState = copy.engine.canonicalState()
+                for k in i..<(i + 20) { m.run(commands[k]) }
+                #expect(copy.engine.canonicalState() == copyState, "the copy taken at \(i) changed")
+                #expect(copy.engine.checkInvariants() == nil)
+            }
+            if i % 600 < 300 || i % 600 >= 320 { m.run(commands[i]) }
+        }
+        #expect(m.engine.canonicalState() == final)
+        // The original dropped, the copy goes on alone.
+        var survivor = Market()
+        do {
+            var original = Market()
+            for k in 0..<1_200 { original.run(commands[k]) }
+            survivor.engine = original.engine
+            original.run(.openAccount(99))
+        }
+        for k in 1_200..<commands.count { survivor.run(commands[k]) }
+        #expect(survivor.engine.canonicalState() == final)
+        #expect(survivor.engine.checkInvariants() == nil)
+        // A copy that reserves capacity shares nothing afterwards: both go on unchecked, each
+        // as an engine of its own would.
+        var a = Market()
+        for k in 0..<1_200 { a.run(commands[k]) }
+        var b = Market()
+        b.engine = a.engine
+        b.engine.reserveCapacity(restingOrdersPerSymbol: 100)
+        var alone = Market()
+        for k in 0..<1_200 { alone.run(commands[k]) }
+        var bFlow = Random(state: 5), aloneFlow = Random(state: 5)
+        for k in 1_200..<commands.count {
+            a.run(commands[k])
+            #expect(b.run(randomCommand(&bFlow, b.engine.nextOrderId))
+                    == alone.run(randomCommand(&aloneFlow, alone.engine.nextOrderId)))
+        }
+        #expect(a.engine.canonicalState() == final)
+        #expect(b.engine.canonicalState() == alone.engine.canonicalState())
+    }
+
     @Test func theSameStreamGivesTheSameState() {
         func run(_ seed: UInt64) -> ([Event], [Int64]) {
             var m = Market()
