@@ -21,6 +21,7 @@ struct AccountTable {
         Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }
 
+    @inline(__always)
     subscript(key: AccountId) -> Int? {
         var i = home(key)
         let mask = keys.count - 1

@@ -178,11 +178,18 @@ public struct MatchingEngine {
     /// `symbolIndex`, remembering the answer: most commands name the symbol the command
     /// before named, and comparing two names is cheaper than hashing one. The symbol's book is
     /// selected (`selectBook`): the command that names it may change it.
+    @inline(__always)
     mutating func resolveSymbol(_ name: String) -> Int? {
+        // Inline: the same symbol as the command before (nearly always). Out of line: the rest.
         if let last = lastSymbol, symbolNames[last] == name {
             selectBook(last)
             return last
         }
+        return resolveNewSymbol(name)
+    }
+
+    @inline(never)
+    private mutating func resolveNewSymbol(_ name: String) -> Int? {
         guard let s = symbolByName[name] else { return nil }
         lastSymbol = s
         selectBook(s)
@@ -192,9 +199,12 @@ public struct MatchingEngine {
     /// Makes symbol `s`'s book unique, and the one `withBook` hands to the hot path.
     @inline(__always)
     mutating func selectBook(_ s: Int) {
-        if copyExists { books[s].makeUnique() }
+        if copyExists { unshareBook(s) }
         hotBook = Unmanaged.passUnretained(books[s].storageForCommand)
     }
+
+    @inline(never)
+    private mutating func unshareBook(_ s: Int) { books[s].makeUnique() }
 
     /// Runs `body` on the book of symbol `s`, which `selectBook(s)` made unique for this command.
     @inline(__always)
