@@ -210,11 +210,8 @@ public enum CommandCodec {
                     return x
                 }
             }
+            // The first byte has its high bit set: `varint` returned a one-byte value inline.
             var b = base.load(fromByteOffset: at, as: UInt8.self)
-            if b < 0x80 {
-                at += 1
-                return UInt64(b)
-            }
             var result = UInt64(b & 0x7f)
             var shift: UInt64 = 7
             var i = at + 1
