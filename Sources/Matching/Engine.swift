@@ -196,7 +196,8 @@ public struct MatchingEngine {
         return s
     }
 
-    /// Makes symbol `s`'s book unique, and the one `withBook` hands to the hot path.
+    /// Makes symbol `s`'s book unique (a copy only while a copy of the engine exists: without
+    /// one it is unique already), and the one `withBook` hands to the hot path.
     @inline(__always)
     mutating func selectBook(_ s: Int) {
         if copyExists { unshareBook(s) }
@@ -206,7 +207,7 @@ public struct MatchingEngine {
     @inline(never)
     private mutating func unshareBook(_ s: Int) { books[s].makeUnique() }
 
-    /// Runs `body` on the book of symbol `s`, which `selectBook(s)` made unique for this command.
+    /// Runs `body` on the book of symbol `s`, which `selectBook(s)` selected (unique) for this command.
     @inline(__always)
     func withBook<R>(_ s: Int, _ body: (BookStorage) -> R) -> R {
         assert(hotBook?.takeUnretainedValue() === books[s].storageForCommand, "symbol \(s)'s book is not selected")

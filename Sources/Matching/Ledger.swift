@@ -27,8 +27,9 @@ struct Ledger {
     }
 
     /// Copies the balances first if another ledger shares them. The hot changes (`lock`,
-    /// `unlock`, `settle`) do not check this themselves: the engine calls this once per command
-    /// before any of them (LMAX's single writer), and debug builds assert it.
+    /// `unlock`, `settle`) do not check this themselves: the engine calls this at the start of
+    /// a command while a copy of it exists (`MatchingEngine.copyWitness`; without one nothing is
+    /// shared), as LMAX's single writer owns its state, and debug builds assert it.
     @inline(__always)
     mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) { storage = LedgerStorage(copying: storage) }

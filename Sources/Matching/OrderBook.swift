@@ -59,8 +59,9 @@ struct LevelRef {
 /// Why one storage object rather than an array per pool: every write to a Swift array checks
 /// that the array is not shared (a runtime call) and every index is bounds-checked. A fill or a
 /// cancel writes five to seven pools, so a command paid about 20 such checks in the book alone.
-/// Here the engine checks once per command that the book's storage is not shared
-/// (`makeUnique()`) and then works on the storage directly (`MatchingEngine.withBook`); the
+/// Here the engine makes the book's storage unique once per command, and only while a copy of
+/// the engine exists (`makeUnique()`, `MatchingEngine.copyWitness`), and then works on the
+/// storage directly (`MatchingEngine.withBook`); the
 /// pools are plain buffers indexed by slots and levels the book itself made (asserted in debug
 /// builds). A book value is what the engine's copies share and the digest and checks read.
 struct OrderBook {
@@ -80,8 +81,9 @@ struct OrderBook {
     static func isBetter(_ a: Int64, than b: Int64, for side: Side) -> Bool { side == .buy ? a > b : a < b }
 
     /// Copies the storage first if another book value shares it. The storage's changes (`rest`,
-    /// `remove`, `fill`, `reduce`) do not check this themselves: the engine calls this once per
-    /// command before any of them (LMAX's single writer).
+    /// `remove`, `fill`, `reduce`) do not check this themselves: the engine calls this before
+    /// any of them in a command run while a copy of the engine exists (`selectBook`; without a
+    /// copy nothing is shared), as LMAX's single writer owns its state.
     @inline(__always)
     mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) { storage = BookStorage(copying: storage) }
@@ -156,7 +158,7 @@ struct OrderBook {
 }
 
 /// What an `OrderBook` holds: its pools as plain buffers (see `PodBuffer`), freed with it.
-/// Changed only by the engine, within a command, after `OrderBook.makeUnique()`.
+/// Changed only by the engine, within a command, once it is unique (`MatchingEngine.selectBook`).
 final class BookStorage {
     @exclusivity(unchecked) var slots = PodBuffer<RestingOrder>()
     /// Client ids by slot: set only for an order with `hasClientId`.

@@ -18,8 +18,9 @@ struct OrderIndex {
     }
 
     /// Copies the storage first if another index shares it. `insert` and `remove` do not check
-    /// this themselves: the engine calls this once per command before either (debug builds
-    /// assert it).
+    /// this themselves: the engine calls this at the start of a command while a copy of it
+    /// exists (`MatchingEngine.copyWitness`; without one nothing is shared), and debug builds
+    /// assert it.
     @inline(__always)
     mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) { storage = OrderIndexStorage(copying: storage) }

@@ -151,7 +151,7 @@ extension SplitMix64 {
     }
 
     /// The engine's books, order index and balances are buffers shared between copies until
-    /// a command changes one (made unique once per command, not per write): a copy taken at
+    /// a command changes one (made unique at most once per command, not per write): a copy taken at
     /// any point keeps the state it was taken with while the original goes on, and going on
     /// from a copy gives what going on from the original gave.
     @Test func aCopyOfTheEngineIsAValue() {
