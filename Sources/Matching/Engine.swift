@@ -79,6 +79,7 @@ public struct MatchingEngine {
         // While a copy of the engine exists (it shares the storage), what any command may change
         // is made unique here, once; a symbol's book, once the command's symbol is known
         // (`selectBook`). Without a copy, all of it is unique already (`copyWitness`).
+        events.makeUnique()
         copyExists = !isKnownUniquelyReferenced(&copyWitness)
         if copyExists {
             ledger.makeUnique()

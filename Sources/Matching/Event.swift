@@ -43,28 +43,95 @@ public enum CancelReason: String, Sendable {
 }
 
 /// The events of one command, in a buffer the caller reuses (no allocation once it has grown).
-/// Emptying it only resets a count: the storage keeps its elements (plain values), and
-/// `events` is a view of the first `count`.
+/// Emptying it only resets a count; `events` is a view of the first `count`.
+///
+/// A value, like an array: a view or a copy taken from it keeps its events while the buffer
+/// goes on. The buffer's storage is a plain block of events (they hold no references), and the
+/// engine makes it unique once per command (`makeUnique()`, at the start of `apply`), not on
+/// every append as an array does: a command appends two or three events, and each array
+/// append paid a uniqueness check (a runtime call) and a bounds check.
 public struct EventBuffer: Sendable {
-    private var storage: [Event] = []
+    private var storage: EventStorage
     public private(set) var count = 0
 
-    public init(capacity: Int = 64) { storage.reserveCapacity(capacity) }
+    public init(capacity: Int = 64) { storage = EventStorage(capacity: capacity) }
 
     /// This command's events, in order.
-    public var events: ArraySlice<Event> { storage[..<count] }
+    public var events: EventList { EventList(storage: storage, count: count) }
 
     /// Empties the buffer, keeping its storage.
     @inline(__always)
     public mutating func removeAll() { count = 0 }
 
+    /// Copies the storage first if a view or a copy of this buffer shares it. `append` does not
+    /// check this itself: the engine calls this before a command appends anything.
+    @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy(count: count, capacity: storage.capacity) }
+    }
+
     @inline(__always)
     mutating func append(_ event: Event) {
-        if count < storage.count {
-            storage[count] = event
-        } else {
-            storage.append(event)
-        }
+        assert(isKnownUniquelyReferenced(&storage), "a shared event buffer appended to without makeUnique()")
+        if count == storage.capacity { grow() }
+        (storage.base + count).initialize(to: event)
         count += 1
     }
+
+    @inline(never)
+    private mutating func grow() { storage = storage.copy(count: count, capacity: 2 * storage.capacity) }
+}
+
+/// The events an `EventBuffer` holds: a block of plain values (`Event` holds no references),
+/// freed with it. Written only by a buffer that holds the sole reference to it.
+final class EventStorage: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Event>
+    let capacity: Int
+
+    init(capacity: Int) {
+        precondition(_isPOD(Event.self), "events are copied as bytes")
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    /// A new storage of `capacity` holding the first `count` events of this one.
+    func copy(count: Int, capacity: Int) -> EventStorage {
+        let other = EventStorage(capacity: capacity)
+        other.base.initialize(from: base, count: count)
+        return other
+    }
+
+    deinit { base.deallocate() }
+}
+
+/// The events of one command, as `EventBuffer.events` shows them: a random-access collection
+/// indexed from 0. It keeps its events when the buffer goes on (the buffer copies its storage
+/// before changing one a view shares). Written as an array literal for comparisons.
+public struct EventList: RandomAccessCollection, Equatable, ExpressibleByArrayLiteral, Sendable,
+    CustomStringConvertible {
+    private let storage: EventStorage
+    public let count: Int
+
+    init(storage: EventStorage, count: Int) {
+        self.storage = storage
+        self.count = count
+    }
+
+    public init(arrayLiteral elements: Event...) {
+        storage = EventStorage(capacity: elements.count)
+        storage.base.initialize(from: elements, count: elements.count)
+        count = elements.count
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+
+    public subscript(i: Int) -> Event {
+        precondition(i >= 0 && i < count, "event index out of range")
+        return storage.base[i]
+    }
+
+    public static func == (a: EventList, b: EventList) -> Bool { a.elementsEqual(b) }
+
+    public var description: String { Array(self).description }
 }

@@ -42,7 +42,7 @@ public struct NodeOptions: Sendable {
 public protocol NodeSink: AnyObject {
     /// A command is durable (under the journal's policy) and applied; `events` are its events.
     /// Called on the engine thread, in sequence order.
-    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: ArraySlice<Event>,
+    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
                       engine: MatchingEngine)
     /// A submitted command will not be acknowledged: the journal failed and the node stopped.
     /// It may or may not be in the journal; recovery will tell.

@@ -174,7 +174,7 @@ public final class Simulation: NodeSink, @unchecked Sendable {
 
     // MARK: - NodeSink
 
-    public func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: ArraySlice<Event>,
+    public func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
                              engine: MatchingEngine) {
         monitor.locked {
             acknowledgements.append(Array(events))

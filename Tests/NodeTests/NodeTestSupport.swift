@@ -46,7 +46,7 @@ final class CollectingSink: NodeSink, @unchecked Sendable {
     private(set) var acknowledged: [(tag: UInt64, sequence: UInt64, events: [Event])] = []
     private(set) var failures: [(tag: UInt64, error: NodeError)] = []
 
-    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: ArraySlice<Event>,
+    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
                       engine: MatchingEngine) {
         monitor.locked {
             acknowledged.append((tag, sequence, Array(events)))

@@ -60,7 +60,7 @@ final class StdoutSink: NodeSink, @unchecked Sendable {
     private(set) var acknowledged = 0
     private(set) var broken = false
 
-    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: ArraySlice<Event>,
+    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
                       engine: MatchingEngine) {
         for event in events {
             EventJSON.render(event, of: command, seq: sequence, engine: engine, into: &buffer)
