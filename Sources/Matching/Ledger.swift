@@ -12,6 +12,9 @@ struct Ledger {
 
     init() { _ = open(0) }
 
+    /// Inline: every order looks its account up (out of line, the call copied the ledger's
+    /// fields to the stack first).
+    @inline(__always)
     func index(of account: AccountId) -> Int? { indexById[account] }
 
     @inline(__always) private func at(_ account: Int, _ asset: Int) -> Int { (account * assetCount + asset) << 1 }
@@ -70,6 +73,7 @@ struct Ledger {
         storage.units[i] -= amount
     }
 
+    @inline(__always)
     mutating func lock(_ account: Int, _ asset: Int, _ amount: Int64) {
         assertUnique()
         let i = checked(at(account, asset))
@@ -79,6 +83,7 @@ struct Ledger {
         units[i + 1] += amount
     }
 
+    @inline(__always)
     mutating func unlock(_ account: Int, _ asset: Int, _ amount: Int64) {
         assertUnique()
         let i = checked(at(account, asset))
