@@ -56,13 +56,9 @@ struct OrderIndex {
                      "order id, symbol or slot out of range")
         let index = storage
         let (c, o) = Self.locate(id)
-        while index.table.count <= c { index.table.append(-1) }
-        var block = index.table[c]
-        if block < 0 {
-            if index.spare.count == 0 { index.makeSpareBlock() }
-            block = index.spare.removeLast()
-            index.table[c] = block
-        }
+        // Nearly always the block of the ids before; a new block (every 4,096 ids) out of line,
+        // so that the common path carries no registers saved for it.
+        let block = c < index.table.count && index.table[c] >= 0 ? index.table[c] : index.claimBlock(c)
         let i = Int(block) << Self.blockShift | o
         precondition(index.pool[i] < 0, "order \(id) is already resting")
         index.pool[i] = Int64(symbol) << 40 | Int64(slot)
@@ -82,11 +78,7 @@ struct OrderIndex {
         index.live[block] -= 1
         count -= 1
         // Ids only grow, so a block left empty that is not the newest is never written again.
-        if index.live[block] == 0 && c + 1 < index.table.count {
-            // Every entry is -1 again: the block can serve new ids as it is.
-            index.table[c] = -1
-            index.spare.append(Int32(block))
-        }
+        if index.live[block] == 0 && c + 1 < index.table.count { index.releaseBlock(c) }
     }
 }
 
@@ -108,6 +100,23 @@ final class OrderIndexStorage {
     }
 
     deinit { table.free(); pool.free(); live.free(); spare.free() }
+
+    /// The block for chunk `c` of the ids, which has none yet: a spare one (made if none is).
+    @inline(never)
+    func claimBlock(_ c: Int) -> Int32 {
+        while table.count <= c { table.append(-1) }
+        if spare.count == 0 { makeSpareBlock() }
+        let block = spare.removeLast()
+        table[c] = block
+        return block
+    }
+
+    /// Gives chunk `c`'s block, whose entries are all -1 again, back to the spare list.
+    @inline(never)
+    func releaseBlock(_ c: Int) {
+        spare.append(table[c])
+        table[c] = -1
+    }
 
     /// A new block, all entries -1, put on the spare list.
     func makeSpareBlock() {
