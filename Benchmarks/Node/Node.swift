@@ -30,7 +30,7 @@ final class LatencySink: NodeSink, @unchecked Sendable {
         latencyNs = [Int64](repeating: 0, count: capacity)
     }
 
-    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: ArraySlice<Event>,
+    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
                       engine: MatchingEngine) {
         acknowledgedCount = Int(tag) + 1
     }
