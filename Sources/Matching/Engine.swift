@@ -78,7 +78,8 @@ public struct MatchingEngine {
     public mutating func apply(_ command: consuming Command, into events: inout EventBuffer) {
         // While a copy of the engine exists (it shares the storage), what any command may change
         // is made unique here, once; a symbol's book, once the command's symbol is known
-        // (`selectBook`). Without a copy, all of it is unique already (`copyWitness`).
+        // (`selectBook`). Without a copy, all of it is unique already (`copyWitness`). The event
+        // buffer is made unique here too, whatever the engine: a caller may keep a view of it.
         events.makeUnique()
         copyExists = !isKnownUniquelyReferenced(&copyWitness)
         if copyExists {
