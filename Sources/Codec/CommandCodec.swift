@@ -201,7 +201,7 @@ public enum CommandCodec {
                 let ends = ~word & stops
                 if ends != 0 {
                     let length = (ends.trailingZeroBitCount + 1) >> 3
-                    var x = length == 8 ? word : word & ((1 &<< UInt64(length &* 8)) &- 1)
+                    var x = length == 8 ? word : word & Self.lowBytes(length)
                     // Pack the 7-bit groups: pairs into 14 bits, then 28, then 56.
                     x = (x & 0x7F00_7F00_7F00_7F00) >> 1 | (x & 0x007F_007F_007F_007F)
                     x = (x & 0x3FFF_0000_3FFF_0000) >> 2 | (x & 0x0000_3FFF_0000_3FFF)
