@@ -73,8 +73,9 @@ public struct MatchingEngine {
     public init() {}
 
     /// Applies one command, appending its events to `events`.
-    /// It takes the command (`consuming`): its payload moves into the handler, not copied and
-    /// then destroyed twice; a caller that keeps the command pays one copy.
+    /// It takes the command (`consuming`) and drops it once the handler has read its payload
+    /// in place: nothing is copied on the way, and the command is destroyed once. A caller that
+    /// keeps the command pays one copy. (Borrowing it costs callers more; see the README.)
     public mutating func apply(_ command: consuming Command, into events: inout EventBuffer) {
         // While a copy of the engine exists (it shares the storage), what any command may change
         // is made unique here, once; a symbol's book, once the command's symbol is known

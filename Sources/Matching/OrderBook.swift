@@ -61,9 +61,8 @@ struct LevelRef {
 /// cancel writes five to seven pools, so a command paid about 20 such checks in the book alone.
 /// Here the engine makes the book's storage unique once per command, and only while a copy of
 /// the engine exists (`makeUnique()`, `MatchingEngine.copyWitness`), and then works on the
-/// storage directly (`MatchingEngine.withBook`); the
-/// pools are plain buffers indexed by slots and levels the book itself made (asserted in debug
-/// builds). A book value is what the engine's copies share and the digest and checks read.
+/// storage directly (`MatchingEngine.withBook`); the pools are plain buffers indexed by slots
+/// and levels the book itself made (asserted in debug builds). A book value is what the engine's copies share and the digest and checks read.
 struct OrderBook {
     private var storage: BookStorage
 
