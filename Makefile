@@ -16,11 +16,11 @@ build: deps
 
 # The main job: a seeded market simulation through a real node (sequencer, journal with
 # fsync, engine) into $(DATA); then the journal is verified and replayed from its start (the
-# digest must be the one the simulation printed, every checkpoint checked), and snapshotted. $(DATA) is the simulation's
-# output and is rebuilt on every run (the same seed gives the same journal).
+# digest must be the one the simulation printed, every checkpoint checked), and snapshotted.
+# $(DATA) is started again on every run (`--replace`, which touches only a directory an earlier
+# simulation made; the same seed gives the same journal).
 run: build
-	rm -rf $(DATA)
-	.build/release/exchange sim --seed $(SEED) --commands $(COMMANDS) --data $(DATA) --fsync $(FSYNC)
+	.build/release/exchange sim --seed $(SEED) --commands $(COMMANDS) --data $(DATA) --fsync $(FSYNC) --replace
 	.build/release/exchange journal verify --journal $(DATA)/journal
 	.build/release/exchange journal replay --journal $(DATA)/journal
 	.build/release/exchange snapshot create --data $(DATA)

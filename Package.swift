@@ -48,7 +48,7 @@ let package = Package(
         // The node: sequencer pipeline, snapshots, recovery, the deterministic simulator.
         .target(name: "Node", dependencies: ["Journal", "Matching", "Codec"]),
         // Seeded agents that trade through a real node (`exchange sim`).
-        .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "_JournalTesting"]),
+        .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "_JournalTesting"]),
         // Running programs from the test suites (the CLI, /bin/sh): only test targets use it.
         .target(name: "_ProcessTesting"),
         // Seeded workloads shared by tests, benchmarks and `exchange journal generate`.

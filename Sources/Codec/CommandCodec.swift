@@ -74,13 +74,14 @@ public enum CommandCodec {
         case let .checkpoint(c):
             w.tag(.checkpoint); w.varint(c.verifiedSequence); w.varint(UInt64(c.stateDigest.count))
             w.out.append(contentsOf: c.stateDigest)
-        case let .invalid(cmd, account, clientId, text):
+        case let .invalid(invalid):
+            // The detail is not journaled: it follows from the text (CommandJSON.detail).
             w.tag(.invalid)
-            w.byte((account == nil ? 0 : 1) | (clientId == nil ? 0 : 2))
-            w.string(cmd)
-            if let account { w.varint(account) }
-            if let clientId { w.string(clientId) }
-            w.string(text)
+            w.byte((invalid.account == nil ? 0 : 1) | (invalid.clientId == nil ? 0 : 2))
+            w.string(invalid.cmd)
+            if let account = invalid.account { w.varint(account) }
+            if let clientId = invalid.clientId { w.string(clientId) }
+            w.string(invalid.text)
         }
     }
 
@@ -355,7 +356,9 @@ public struct CommandDecoder {
             let cmd = try r.string()
             let account = present & 1 != 0 ? try r.varint() : nil
             let clientId = present & 2 != 0 ? try r.string() : nil
-            command = .invalid(cmd: cmd, account: account, clientId: clientId, text: try r.string())
+            let text = try r.string()
+            command = .invalid(InvalidCommand(cmd: cmd, account: account, clientId: clientId,
+                                              detail: CommandJSON.detail(ofInvalid: text), text: text))
         }
         try Self.checkEnd(r, tag)
         return command

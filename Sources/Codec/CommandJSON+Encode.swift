@@ -2,8 +2,9 @@ import Matching
 
 extension CommandJSON {
     /// A command as one INTERCHANGE line, with `seq` and `ts` first (what `journal export`
-    /// prints). An invalid command is printed as it was written, with `seq` and `ts` added
-    /// when it was an object, so that importing the export gives the same journal content.
+    /// prints). An invalid command is printed as the client wrote it, with the journal's `seq`
+    /// and `ts` in front of the client's own members (less any `seq` or `ts` of its own), so
+    /// that importing the export gives the same commands again.
     public static func encode(_ command: Command, seq: UInt64, timestampNs: Int64) -> String {
         var o = JSONObjectWriter()
         o.number("seq", seq)
@@ -45,16 +46,33 @@ extension CommandJSON {
         case let .checkpoint(c):
             o.string("cmd", "checkpoint"); o.number("verifies_seq", c.verifiedSequence)
             if !c.stateDigest.isEmpty { o.string("state_digest", hex(c.stateDigest)) }
-        case let .invalid(_, _, _, text):
-            let trimmed = text.drop { $0 == " " || $0 == "\t" }
-            guard trimmed.hasPrefix("{"), let value = JSONValue.parse(text), case .object = value else { return text }
-            // A line that came from an export already says its seq and ts.
-            if value["seq"] == .integer(Int64(bitPattern: seq)), value["ts"] == .integer(timestampNs) { return text }
-            let rest = trimmed.dropFirst().drop { $0 == " " || $0 == "\t" }
-            let head = "{\"seq\":\(seq),\"ts\":\(timestampNs)"
-            return rest.hasPrefix("}") ? head + rest : head + "," + rest
+        case let .invalid(invalid):
+            return exportLine(of: invalid, seq: seq, timestampNs: timestampNs)
         }
         return o.text
+    }
+}
+
+extension CommandJSON {
+    /// The export line of an invalid command. A text that is not a JSON object (journals
+    /// written before such lines were refused) is carried whole as a string, `invalid_text`.
+    static func exportLine(of invalid: InvalidCommand, seq: UInt64, timestampNs: Int64) -> String {
+        var text = invalid.text
+        return text.withUTF8 { raw in
+            var members = JSONMembers()
+            var out: [UInt8] = Array("{\"seq\":\(seq),\"ts\":\(timestampNs)".utf8)
+            guard members.scan(UnsafeRawBufferPointer(raw)) == .object else {
+                var o = JSONObjectWriter()
+                o.string("invalid_text", invalid.text)
+                return String(decoding: out, as: UTF8.self) + "," + o.text.dropFirst()
+            }
+            for m in members.members where !members.key(of: m, is: "seq") && !members.key(of: m, is: "ts") {
+                out.append(UInt8(ascii: ","))
+                out.append(contentsOf: members.memberText(m))
+            }
+            out.append(UInt8(ascii: "}"))
+            return String(decoding: out, as: UTF8.self)
+        }
     }
 }
 

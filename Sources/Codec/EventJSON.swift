@@ -75,6 +75,7 @@ public enum EventJSON {
             if let account { o.number("account", account) }
             if let clientId = command.clientId { o.string("client_id", clientId) }
             o.string("reason", reason.rawValue)
+            if reason == .invalidCommand, let detail = engine.invalidDetail(of: command) { o.string("detail", detail) }
         case .ok:
             o.string("event", "ok")
             o.string("cmd", command.name)

@@ -1,4 +1,4 @@
-/// Small questions about a journal directory that callers ask before opening it.
+/// A journal directory on disk: what tools ask of one before they touch it.
 public enum JournalDirectory {
     /// Whether `path` is an existing directory.
     public static func exists(_ path: String) -> Bool { FileSystem.isDirectory(path) }
@@ -6,5 +6,42 @@ public enum JournalDirectory {
     /// The segment files, in sequence order.
     public static func segments(_ path: String) throws(JournalError) -> [SegmentFile] {
         try SegmentCatalog.list(path)
+    }
+
+    /// The names in a directory (without `.` and `..`); nil when `path` is no readable directory.
+    public static func entries(_ path: String) -> [String]? {
+        guard FileSystem.isDirectory(path) else { return nil }
+        return try? FileSystem.list(path)
+    }
+
+    /// What a path holds, as a tool that would write a journal there must know first.
+    public enum Contents: Equatable, Sendable {
+        /// Nothing there yet.
+        case missing
+        /// A directory with no entries.
+        case empty
+        /// A journal: its lock file or segment files are there.
+        case journal
+        /// A file, or a directory with other things in it: never written into.
+        case other
+    }
+
+    public static func contents(_ path: String) -> Contents {
+        guard FileSystem.exists(path) else { return .missing }
+        guard let names = entries(path) else { return .other }
+        if names.isEmpty { return .empty }
+        let isJournal = names.contains {
+            $0 == SegmentCatalog.lockName || $0.hasSuffix(SegmentCatalog.segmentSuffix)
+        }
+        return isJournal ? .journal : .other
+    }
+
+    /// The record kind of an existing journal (its first segment's header), nil when it has no
+    /// segment yet or the header does not read.
+    public static func recordKind(_ path: String) -> RecordKind? {
+        guard let first = try? SegmentCatalog.list(path).first,
+              let map = try? SegmentMap(first, writable: false) else { return nil }
+        defer { map.map.unmap() }
+        return map.header.recordKind
     }
 }

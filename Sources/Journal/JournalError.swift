@@ -19,12 +19,16 @@ public enum JournalError: Error, Equatable, Sendable, CustomStringConvertible {
     case recordTooLarge(bytes: Int, limit: Int)
     /// Bytes that fail a check and are not a torn tail; never skipped, never repaired.
     case corrupt(segment: String, offset: Int, sequence: UInt64, reason: String)
+    /// A snapshot file that fails a check (or is no snapshot at all).
+    case badSnapshot(path: String, offset: Int, reason: String)
     /// A sequence number outside what the journal holds.
     case sequenceUnavailable(requested: UInt64, first: UInt64, last: UInt64)
     /// Options that break a limit (checked when a journal is opened).
     case invalidOptions(String)
     /// The writer was closed, or an earlier failure left it unusable.
     case closed
+    /// The journal holds records of another kind than the writer appends.
+    case wrongRecordKind(path: String, journal: RecordKind, writer: RecordKind)
 
     public var description: String {
         switch self {
@@ -40,12 +44,16 @@ public enum JournalError: Error, Equatable, Sendable, CustomStringConvertible {
             return "record of \(bytes) bytes is over the limit of \(limit) bytes"
         case let .corrupt(segment, offset, sequence, reason):
             return "corrupt journal: segment \(segment), byte offset \(offset), sequence \(sequence): \(reason)"
+        case let .badSnapshot(path, offset, reason):
+            return "snapshot \(path), byte offset \(offset): \(reason)"
         case let .sequenceUnavailable(requested, first, last):
             return "sequence \(requested) is not in the journal (it holds \(first)...\(last))"
         case let .invalidOptions(message):
             return "invalid journal options: \(message)"
         case .closed:
             return "journal writer is closed"
+        case let .wrongRecordKind(path, journal, writer):
+            return "\(path) is a journal of \(journal) records; this tool appends \(writer) records"
         }
     }
 

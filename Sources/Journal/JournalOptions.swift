@@ -41,10 +41,15 @@ public struct JournalOptions: Equatable, Sendable {
     /// The largest record accepted by `append`.
     public var recordBytesMax: Int = 1 << 20
     public var durability: Durability = .always
+    /// What this writer appends: a new journal is created with this kind, and an existing one
+    /// of another kind is refused (`JournalError.wrongRecordKind`). Nil: whatever the journal
+    /// holds (a tool that appends nothing, such as retention).
+    public var recordKind: RecordKind?
 
     public init(segmentBytes: Int = 64 << 20, blockBytesMax: Int = 64 << 10,
                 blockRecordsMax: Int = 16_384, recordBytesMax: Int = 1 << 20,
-                durability: Durability = .always) {
+                durability: Durability = .always, recordKind: RecordKind? = nil) {
+        self.recordKind = recordKind
         self.segmentBytes = segmentBytes
         self.blockBytesMax = blockBytesMax
         self.blockRecordsMax = blockRecordsMax

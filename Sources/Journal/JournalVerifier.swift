@@ -3,12 +3,14 @@ public struct VerifyReport: Sendable {
     /// True when every block and segment header checks out (a torn tail does not make it false:
     /// it is what a crash leaves, and the next writer cuts it off).
     public var ok: Bool
+    /// Segments opened (the one holding a corruption included).
     public var segments = 0
+    /// Blocks that passed every check, and the records in them.
     public var blocks = 0
     public var records: UInt64 = 0
     public var firstSequence: UInt64 = 0
     public var lastSequence: UInt64 = 0
-    /// The chain hash of the last valid block.
+    /// Sequences of the records that passed every check (0 and 0 when none did).
     public var chainHead = Digest32.zero
     /// The raw payload bytes checked.
     public var rawBytes: Int = 0
@@ -49,14 +51,18 @@ public enum JournalVerifier {
                     }
                 }
                 previousIndex = h.segmentIndex
+                report.segments += 1
+                // Kept up to date block by block, so that a corruption found later in this
+                // segment still reports what was checked before it.
                 let walked = try segment.walk(from: sequence, chain: chain, decoder: decoder) { block, _ in
                     report.blocks += 1
                     report.records += UInt64(block.header.recordCount)
                     report.rawBytes += block.raw.count
+                    sequence = block.header.firstSequence + UInt64(block.header.recordCount)
+                    chain = block.header.chain
                 }
                 sequence = walked.nextSequence
                 chain = walked.chain
-                report.segments += 1
                 if case let .torn(offset, bytes, _) = walked.end {
                     if i + 1 < segments.count {
                         throw segment.corrupt(offset, sequence, "unreadable bytes after the last block of a segment that has a successor")
@@ -69,6 +75,7 @@ public enum JournalVerifier {
             report.error = error
         }
         report.lastSequence = sequence == 0 ? 0 : sequence - 1
+        if report.records == 0 { report.firstSequence = 0 }
         report.chainHead = chain
         return report
     }
@@ -76,7 +83,9 @@ public enum JournalVerifier {
 
 /// Sizes and ranges of a journal, read from block headers (payloads are not opened).
 public struct JournalInfo: Sendable {
+    /// Segments opened (the one holding a corruption included).
     public var segments = 0
+    /// Blocks that passed every check, and the records in them.
     public var blocks = 0
     public var compressedBlocks = 0
     public var records: UInt64 = 0

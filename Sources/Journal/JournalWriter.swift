@@ -41,6 +41,9 @@ public final class JournalWriter {
     /// writer refuses to go on rather than acknowledge anything more.
     private var failure: JournalError?
     private var isClosed = false
+    /// What the journal's records are: its first segment's kind, or for a new journal the
+    /// options' (every segment this writer creates carries it).
+    public private(set) var recordKind: RecordKind = .unspecified
 
     /// Opens (creating it if missing) a journal directory for appending, after recovering its
     /// last segment.
@@ -67,19 +70,26 @@ public final class JournalWriter {
         block = BlockBuilder(capacity: options.blockRawMax)
         compressed = .allocate(byteCount: LZ4.compressBound(options.blockRawMax), alignment: 16)
         lastSyncNs = clock.nowNs()
-        do {
+        do throws(JournalError) {
             var report = RecoveryReport()
             report.temporaryFilesRemoved = try Self.removeTemporaryFiles(directory)
             segments = try SegmentCatalog.list(directory)
             report.segments = segments.count
             if let last = segments.last {
                 let recovered = try JournalRecovery.recover(last, decoder: decoder, report: &report)
+                let kind = recovered.segment.header.recordKind
+                if let wanted = options.recordKind, kind != .unspecified, kind != wanted {
+                    recovered.map.unmap()
+                    throw JournalError.wrongRecordKind(path: directory, journal: kind, writer: wanted)
+                }
+                recordKind = kind
                 active = recovered
                 chainHead = recovered.chainHead
                 lastSequence = recovered.nextSequence - 1
             } else {
                 chainHead = .zero
                 lastSequence = 0
+                recordKind = options.recordKind ?? .unspecified
             }
             report.lastSequence = lastSequence
             recovery = report
@@ -277,7 +287,7 @@ public final class JournalWriter {
         let header = SegmentHeader(
             segmentIndex: active.map { $0.header.segmentIndex + 1 } ?? 0,
             firstSequence: firstSequence, segmentBytes: UInt64(options.segmentBytes),
-            previousChain: chainHead)
+            previousChain: chainHead, recordKind: recordKind)
         let file = SegmentFile(firstSequence: firstSequence,
                                path: FileSystem.join(directory, SegmentCatalog.name(firstSequence)))
         try Self.createSegment(file, header: header, directory: directory)

@@ -3,13 +3,37 @@
 /// ```
 ///  0        8        10       12       16             24             32             40
 ///  +--------+--------+--------+--------+--------------+--------------+--------------+
-///  | magic  |version |hdr size|reserved|segment index | first seq    | segment bytes|
+///  | magic  |version |hdr size|rec kind|segment index | first seq    | segment bytes|
 ///  +--------+--------+--------+--------+--------------+--------------+--------------+
 ///  40                                  72                                 124      128
 ///  +-----------------------------------+-----------------------------------+--------+
 ///  | previous chain hash (32)          | reserved, zero (52)               | crc32c |
 ///  +-----------------------------------+-----------------------------------+--------+
 /// ```
+/// What the records of a journal are: fixed when its first segment is created, written in every
+/// segment header, and checked by every writer that says what it appends (so that no tool
+/// appends one kind of record to a journal of another).
+public struct RecordKind: RawRepresentable, Equatable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Journals created before the field existed, or by a writer that did not say.
+    public static let unspecified = RecordKind(rawValue: 0)
+    /// The exchange's command records (Journal/FORMAT.md, "Command records").
+    public static let commands = RecordKind(rawValue: 1)
+    /// Opaque records of a benchmark workload (`exchange journal generate`).
+    public static let opaque = RecordKind(rawValue: 2)
+
+    public var description: String {
+        switch self {
+        case .unspecified: return "unspecified"
+        case .commands: return "command"
+        case .opaque: return "opaque"
+        default: return "kind \(rawValue)"
+        }
+    }
+}
+
 public struct SegmentHeader: Equatable, Sendable {
     public static let size = 128
     /// "XJOURNAL" as bytes in file order.
@@ -24,9 +48,12 @@ public struct SegmentHeader: Equatable, Sendable {
     public var segmentBytes: UInt64
     /// The chain hash of the last block before this segment (zero for the first segment).
     public var previousChain: Digest32
+    /// What the journal's records are (the same in every segment of a journal).
+    public var recordKind: RecordKind
 
     public init(segmentIndex: UInt64, firstSequence: UInt64, segmentBytes: UInt64,
-                previousChain: Digest32) {
+                previousChain: Digest32, recordKind: RecordKind = .unspecified) {
+        self.recordKind = recordKind
         self.segmentIndex = segmentIndex
         self.firstSequence = firstSequence
         self.segmentBytes = segmentBytes
@@ -39,6 +66,7 @@ public struct SegmentHeader: Equatable, Sendable {
         p.storeLE(Self.magic, 0)
         p.storeLE(Self.formatVersion, 8)
         p.storeLE(UInt16(Self.size), 10)
+        p.storeLE(recordKind.rawValue, 12)
         p.storeLE(segmentIndex, 16)
         p.storeLE(firstSequence, 24)
         p.storeLE(segmentBytes, 32)
@@ -68,6 +96,6 @@ public struct SegmentHeader: Equatable, Sendable {
         guard p.loadLE(10, as: UInt16.self) == UInt16(size) else { return .failure(.badSize) }
         return .success(SegmentHeader(
             segmentIndex: p.loadLE(16), firstSequence: p.loadLE(24), segmentBytes: p.loadLE(32),
-            previousChain: Digest32(loading: p + 40)))
+            previousChain: Digest32(loading: p + 40), recordKind: RecordKind(rawValue: p.loadLE(12))))
     }
 }

@@ -56,7 +56,7 @@ public struct SnapshotHeader: Equatable, Sendable {
 
     /// Parses and checks a header; the reason it is refused otherwise.
     static func decode(_ bytes: [UInt8]) -> Result<SnapshotHeader, SnapshotProblem> {
-        guard bytes.count >= size else { return .failure(.init(offset: 0, "shorter than its header")) }
+        guard bytes.count >= size else { return .failure(.init(offset: 0, "not a snapshot: \(bytes.count) bytes, shorter than a snapshot header")) }
         return bytes.withUnsafeBytes { b in
             let p = b.baseAddress!
             guard p.loadLE(0, as: UInt64.self) == magic else { return .failure(.init(offset: 0, "not a snapshot (bad magic)")) }
@@ -151,12 +151,12 @@ public enum SnapshotStore {
     }
 
     /// Reads and checks a snapshot file: header CRC, the body's SHA-256, decompression to the
-    /// stated size, and the state digest of what it gives. Any failure is `.corrupt` naming
+    /// stated size, and the state digest of what it gives. Any failure is `.badSnapshot` naming
     /// the file and the byte offset.
     public static func read(_ path: String) throws(JournalError) -> (header: SnapshotHeader, body: [UInt8]) {
         let bytes = try FileSystem.readFile(path)
         func corrupt(_ problem: SnapshotProblem, _ sequence: UInt64 = 0) -> JournalError {
-            .corrupt(segment: path, offset: problem.offset, sequence: sequence, reason: problem.reason)
+            .badSnapshot(path: path, offset: problem.offset, reason: problem.reason)
         }
         let header: SnapshotHeader
         switch SnapshotHeader.decode(bytes) {
@@ -202,7 +202,7 @@ public enum SnapshotStore {
         defer { file.close() }
         switch SnapshotHeader.decode(try file.read(count: SnapshotHeader.size, at: 0)) {
         case let .success(h): return h
-        case let .failure(problem): throw .corrupt(segment: path, offset: problem.offset, sequence: 0, reason: problem.reason)
+        case let .failure(problem): throw .badSnapshot(path: path, offset: problem.offset, reason: problem.reason)
         }
     }
 

@@ -18,16 +18,17 @@ public enum Command: Equatable, Sendable {
     /// A point where every replayer computes the state digest (it changes nothing), carrying
     /// the digest the node computed at the checkpoint before (Journal/FORMAT.md, "Checkpoints").
     case checkpoint(Checkpoint)
-    /// A line that is JSON but no valid command (unknown `cmd`, a field missing or of the
-    /// wrong type): journaled as written, for auditors, and rejected with `INVALID_COMMAND`.
-    indirect case invalid(cmd: String, account: AccountId?, clientId: String?, text: String)
+    /// A JSON object that is no valid command (unknown `cmd`, a field missing, of the wrong
+    /// type or out of range): journaled as written, for auditors, and rejected with
+    /// `INVALID_COMMAND`.
+    indirect case invalid(InvalidCommand)
 
     /// The client id the command carries, if any.
     public var clientId: String? {
         switch self {
         case let .place(order): return order.clientId
         case let .cancel(_, _, .clientId(c)), let .amend(_, _, .clientId(c), _): return c
-        case let .invalid(_, _, clientId, _): return clientId
+        case let .invalid(invalid): return invalid.clientId
         default: return nil
         }
     }
@@ -47,8 +48,27 @@ public enum Command: Equatable, Sendable {
         case .halt: return "halt"
         case .resume: return "resume"
         case .checkpoint: return "checkpoint"
-        case let .invalid(cmd, _, _, _): return cmd
+        case let .invalid(invalid): return invalid.cmd
         }
+    }
+}
+
+/// What is known of a command that did not pass the form checks.
+public struct InvalidCommand: Equatable, Sendable {
+    /// The line's `cmd` when it is a string, else "unknown".
+    public var cmd: String
+    /// The line's `account` when it is an integer ≥ 0.
+    public var account: AccountId?
+    /// The line's `client_id` when it is a string.
+    public var clientId: String?
+    /// The first field found wrong and why (`"qty: not a decimal string"`).
+    public var detail: String
+    /// The client's line as written.
+    public var text: String
+
+    public init(cmd: String, account: AccountId?, clientId: String?, detail: String, text: String) {
+        self.cmd = cmd; self.account = account; self.clientId = clientId
+        self.detail = detail; self.text = text
     }
 }
 

@@ -107,8 +107,8 @@ public struct MatchingEngine {
         case .checkpoint:
             // The digest is the replayer's business: to the state it is a no-op.
             events.append(.ok)
-        case let .invalid(_, account, _, _):
-            events.append(.rejected(account: account, reason: .invalidCommand))
+        case let .invalid(invalid):
+            events.append(.rejected(account: invalid.account, reason: .invalidCommand))
         }
     }
 
@@ -259,7 +259,7 @@ public struct MatchingEngine {
         guard assetByName[name] == nil else {
             return events.append(.rejected(account: nil, reason: .duplicate))
         }
-        guard (0...18).contains(scale), !name.isEmpty else {
+        guard Self.assetProblem(name, scale) == nil else {
             return events.append(.rejected(account: nil, reason: .invalidCommand))
         }
         assetByName[name] = assets.count
@@ -267,6 +267,13 @@ public struct MatchingEngine {
         assetTotals.append(0)
         ledger.addAsset()
         events.append(.ok)
+    }
+
+    /// Why `add_asset` of `name` with `scale` is an invalid command, if it is.
+    static func assetProblem(_ name: String, _ scale: Int) -> String? {
+        if !(0...18).contains(scale) { return "scale: not an integer in 0…18" }
+        if name.isEmpty { return "asset: empty" }
+        return nil
     }
 
     private mutating func addSymbol(_ spec: SymbolSpec, _ events: inout EventBuffer) {
@@ -277,27 +284,53 @@ public struct MatchingEngine {
             return reject(.unknownAsset)
         }
         guard symbolByName[spec.name] == nil else { return reject(.duplicate) }
-        let pd = spec.tickSize.significantDecimals, qd = spec.stepSize.significantDecimals
-        guard spec.tickSize.mantissa > 0, spec.stepSize.mantissa > 0, !spec.name.isEmpty,
-              pd + qd <= assets[quote].scale, qd <= assets[base].scale,
-              let tick = spec.tickSize.units(atScale: pd), let step = spec.stepSize.units(atScale: qd),
-              let minQty = spec.minQty.units(atScale: qd), let maxQty = spec.maxQty.units(atScale: qd),
-              let minNotional = spec.minNotional.units(atScale: assets[quote].scale),
-              minQty >= 0, maxQty >= minQty, minNotional >= 0,
-              (0...1_000_000).contains(spec.makerFeePpm), (0...1_000_000).contains(spec.takerFeePpm),
-              let baseMultiplier = Self.power10(assets[base].scale - qd),
-              let quoteMultiplier = Self.power10(assets[quote].scale - pd - qd)
-        else { return reject(.invalidCommand) }
+        guard case let .success(info) = symbolInfo(spec, base: base, quote: quote) else {
+            return reject(.invalidCommand)
+        }
         symbolByName[spec.name] = symbols.count
         symbolNames.append(spec.name)
-        symbols.append(SymbolInfo(
+        symbols.append(info)
+        books.append(OrderBook(tick: info.tick))
+        events.append(.ok)
+    }
+
+    /// A symbol's units and limits, or the first reason its spec is an invalid command.
+    func symbolInfo(_ spec: SymbolSpec, base: Int, quote: Int) -> Result<SymbolInfo, SpecProblem> {
+        func problem(_ detail: String) -> Result<SymbolInfo, SpecProblem> { .failure(SpecProblem(detail: detail)) }
+        let pd = spec.tickSize.significantDecimals, qd = spec.stepSize.significantDecimals
+        let baseScale = assets[base].scale, quoteScale = assets[quote].scale
+        if spec.name.isEmpty { return problem("symbol: empty") }
+        if spec.tickSize.mantissa <= 0 { return problem("tick_size: not above 0") }
+        if spec.stepSize.mantissa <= 0 { return problem("step_size: not above 0") }
+        if qd > baseScale { return problem("step_size: more decimals than the base asset's scale (\(baseScale))") }
+        if pd + qd > quoteScale {
+            return problem("tick_size, step_size: their decimals add up to more than the quote asset's scale (\(quoteScale))")
+        }
+        guard let tick = spec.tickSize.units(atScale: pd), let step = spec.stepSize.units(atScale: qd) else {
+            return problem("tick_size, step_size: out of range")
+        }
+        guard let minQty = spec.minQty.units(atScale: qd), minQty >= 0 else {
+            return problem("min_qty: negative, or finer than step_size's decimals")
+        }
+        guard let maxQty = spec.maxQty.units(atScale: qd), maxQty >= minQty else {
+            return problem("max_qty: below min_qty, or finer than step_size's decimals")
+        }
+        guard let minNotional = spec.minNotional.units(atScale: quoteScale), minNotional >= 0 else {
+            return problem("min_notional: negative, or finer than the quote asset's scale")
+        }
+        if !(0...1_000_000).contains(spec.makerFeePpm) { return problem("maker_fee_ppm: not an integer in 0…1000000") }
+        if !(0...1_000_000).contains(spec.takerFeePpm) { return problem("taker_fee_ppm: not an integer in 0…1000000") }
+        guard let baseMultiplier = Self.power10(baseScale - qd), let quoteMultiplier = Self.power10(quoteScale - pd - qd)
+        else { return problem("tick_size, step_size: out of range") }
+        return .success(SymbolInfo(
             base: base, quote: quote, priceDecimals: pd, qtyDecimals: qd,
             tick: tick, step: step, minQty: minQty, maxQty: maxQty, minNotional: minNotional,
             makerFeePpm: spec.makerFeePpm, takerFeePpm: spec.takerFeePpm,
             baseMultiplier: baseMultiplier, quoteMultiplier: quoteMultiplier))
-        books.append(OrderBook(tick: tick))
-        events.append(.ok)
     }
+
+    /// Why a symbol's spec was refused (`SymbolInfo`'s failure).
+    struct SpecProblem: Error { var detail: String }
 
     static func power10(_ exponent: Int) -> Int64? {
         guard (0...18).contains(exponent) else { return nil }
@@ -313,15 +346,10 @@ public struct MatchingEngine {
         }
         guard let a = ledger.index(of: account) else { return reject(.unknownAccount) }
         guard let s = assetByName[asset] else { return reject(.unknownAsset) }
-        guard let units = amount.units(atScale: assets[s].scale), units > 0 else {
-            return reject(.invalidCommand)
-        }
+        guard transferProblem(s, amount, deposit: deposit) == nil else { return reject(.invalidCommand) }
+        let units = amount.units(atScale: assets[s].scale)!
         if deposit {
-            // The sum of an asset over all accounts must fit in 64 bits, so that no balance
-            // can overflow whatever trades move it: a deposit past that is refused.
-            let (total, overflow) = assetTotals[s].addingReportingOverflow(units)
-            guard !overflow else { return reject(.invalidCommand) }
-            assetTotals[s] = total
+            assetTotals[s] += units
             ledger.receive(a, s, units)
         } else {
             guard ledger.free(a, s) >= units else { return reject(.insufficientBalance) }
@@ -329,6 +357,42 @@ public struct MatchingEngine {
             assetTotals[s] -= units
         }
         events.append(.ok)
+    }
+
+    /// Why `command` was rejected as `INVALID_COMMAND` (the `detail` of its event), asked of
+    /// the state it was applied to (a rejected command changes nothing); nil for a command that
+    /// is not an invalid one.
+    public func invalidDetail(of command: Command) -> String? {
+        switch command {
+        case let .invalid(invalid): return invalid.detail
+        case let .addAsset(name, scale): return Self.assetProblem(name, scale)
+        case let .addSymbol(spec):
+            guard let base = assetByName[spec.base], let quote = assetByName[spec.quote],
+                  case let .failure(problem) = symbolInfo(spec, base: base, quote: quote) else { return nil }
+            return problem.detail
+        case let .deposit(_, asset, amount), let .withdraw(_, asset, amount):
+            guard let s = assetByName[asset] else { return nil }
+            let deposit = command.name == "deposit"
+            // Only the total's bound depends on the state: when nothing else is wrong, it was that.
+            return transferProblem(s, amount, deposit: deposit) ?? (deposit ? Self.depositTotalProblem : nil)
+        default: return nil
+        }
+    }
+
+    static let depositTotalProblem = "amount: the asset's total over all accounts would pass 2^63-1 units"
+
+    /// Why a deposit or withdrawal of `amount` of asset `s` is an invalid command, if it is.
+    /// The sum of an asset over all accounts must fit in 64 bits, so that no balance can
+    /// overflow whatever trades move it: a deposit past that is refused.
+    func transferProblem(_ s: Int, _ amount: ExactDecimal, deposit: Bool) -> String? {
+        if amount.mantissa <= 0 { return "amount: not above 0" }
+        guard let units = amount.units(atScale: assets[s].scale) else {
+            return "amount: finer than the asset's scale (\(assets[s].scale) decimals), or out of range"
+        }
+        if deposit && assetTotals[s].addingReportingOverflow(units).overflow {
+            return Self.depositTotalProblem
+        }
+        return nil
     }
 
     private mutating func setHalted(_ name: String, _ halted: Bool, _ events: inout EventBuffer) {

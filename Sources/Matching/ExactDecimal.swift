@@ -24,34 +24,37 @@ public struct ExactDecimal: Equatable, Hashable, Sendable, CustomStringConvertib
     /// Parses the INTERCHANGE grammar `-?[0-9]+(\.[0-9]+)?`; nil for anything else, for more than
     /// 18 decimals, or for a value that does not fit in 64 bits at its scale.
     public init?(parsing text: String) {
-        var utf8 = Substring(text).utf8[...]
-        var negative = false
-        if utf8.first == UInt8(ascii: "-") {
-            negative = true
-            utf8 = utf8.dropFirst()
-        }
+        var text = text
+        guard let value = text.withUTF8({ ExactDecimal(parsing: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = value
+    }
+
+    /// The same grammar, read from UTF-8 bytes.
+    public init?(parsing bytes: UnsafeRawBufferPointer) {
+        var i = 0
+        let negative = bytes.count > 0 && bytes[0] == UInt8(ascii: "-")
+        if negative { i = 1 }
         var mantissa: Int64 = 0
-        var scale = 0
         var digits = 0
-        var sawPoint = false
-        var fractionDigits = 0
-        for byte in utf8 {
+        var point = -1
+        while i < bytes.count {
+            let byte = bytes[i]
+            i += 1
             if byte == UInt8(ascii: ".") {
-                guard !sawPoint, digits > 0 else { return nil }
-                sawPoint = true
+                guard point < 0, digits > 0 else { return nil }
+                point = digits
                 continue
             }
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let d = byte &- UInt8(ascii: "0")
+            guard d < 10 else { return nil }
             let (times, o1) = mantissa.multipliedReportingOverflow(by: 10)
-            let (plus, o2) = times.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            let (plus, o2) = times.addingReportingOverflow(Int64(d))
             guard !o1, !o2 else { return nil }
             mantissa = plus
             digits += 1
-            if sawPoint { fractionDigits += 1 }
         }
-        guard digits > 0, !(sawPoint && fractionDigits == 0) else { return nil }
-        scale = fractionDigits
-        guard scale <= 18 else { return nil }
+        let scale = point < 0 ? 0 : digits - point
+        guard digits > 0, point != digits, scale <= 18 else { return nil }
         self.init(mantissa: negative ? -mantissa : mantissa, scale: scale)
     }
 

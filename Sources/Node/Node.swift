@@ -140,7 +140,9 @@ public final class Node: @unchecked Sendable {
         self.options = options
         self.sink = sink
         do {
-            writer = try JournalWriter(directory: options.data.journal, options: options.journal)
+            var journalOptions = options.journal
+            journalOptions.recordKind = .commands
+            writer = try JournalWriter(directory: options.data.journal, options: journalOptions)
             try SnapshotStore.removeTemporaries(options.data.snapshots)
         } catch {
             throw .journal(error)
@@ -175,6 +177,9 @@ public final class Node: @unchecked Sendable {
     }
 
     // MARK: - Callers
+
+    /// The most commands one `submit(batch:)` can queue (a larger batch is always `busy`).
+    public var submissionMax: Int { options.queueCapacity - Int(Self.reserve) }
 
     /// Queues a command; the sink hears of it with `tag`.
     public func submit(_ command: Command, tag: UInt64) -> SubmitResult {

@@ -18,6 +18,34 @@ public struct DataDirectory: Sendable {
         self.journal = journal
         self.snapshots = snapshots
     }
+
+    /// The entries a data directory may hold: the journal, the snapshots, a running node's
+    /// pid file and a simulation's summary.
+    public static let entries: Set<String> = ["journal", "snapshots", "node.pid", simulationMarker]
+    /// Written by `exchange sim` into a data directory it made (its options and outcome).
+    public static let simulationMarker = "simulation.json"
+
+    /// What a path holds, as a tool that would run a node there must know first.
+    public enum Contents: Equatable, Sendable {
+        case missing, empty
+        /// A data directory (only `entries`, and a journal directory that holds a journal or
+        /// nothing); `simulation` when `exchange sim` made it.
+        case data(simulation: Bool)
+        /// A file, or a directory with anything else in it: never written into.
+        case other
+    }
+
+    public static func contents(_ path: String) -> Contents {
+        guard let names = JournalDirectory.entries(path) else {
+            return JournalDirectory.contents(path) == .missing ? .missing : .other
+        }
+        if names.isEmpty { return .empty }
+        guard names.allSatisfy(entries.contains) else { return .other }
+        switch JournalDirectory.contents(DataDirectory(path).journal) {
+        case .missing, .empty, .journal: return .data(simulation: names.contains(simulationMarker))
+        case .other: return .other
+        }
+    }
 }
 
 /// Where a rebuild starts from and where it stops.
@@ -131,6 +159,7 @@ public enum Recovery {
             } catch {
                 let reason: String
                 switch error {
+                case let JournalError.badSnapshot(_, offset, why): reason = "byte offset \(offset): \(why)"
                 case let e as JournalError: reason = e.description
                 case let NodeError.snapshot(_, r): reason = r
                 case let e as StateRestoreError: reason = e.description

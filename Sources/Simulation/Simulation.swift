@@ -1,3 +1,4 @@
+import Codec
 import Journal
 import Matching
 import Node
@@ -68,7 +69,12 @@ public struct SimulationReport: Sendable {
     public var lastSequence: UInt64
     public var stateDigest: Digest32
     public var chainHead: Digest32
+    /// The node's checkpoint records among the journal's (`lastSequence` is commands, setup
+    /// commands and checkpoints together).
+    public var checkpoints: Int { Int(lastSequence) - commands - setupCommands }
     public var trades: Int
+    /// Every event of the journal, as its replay counts them: the agents' commands' events and
+    /// one `ok` per checkpoint.
     public var events: Int
     public var rejected: Int
     public var seconds: Double
@@ -124,11 +130,13 @@ public final class Simulation: NodeSink, @unchecked Sendable {
         let started = monotonicNs()
         let node = try Node(options: nodeOptions, sink: self)
         var tag: UInt64 = 0
-        func submit(_ commands: [Command]) throws(NodeError) {
-            guard !commands.isEmpty else { return }
-            monitor.locked { acknowledgements.removeAll(keepingCapacity: true) }
-            while true {
-                switch node.submit(batch: commands, firstTag: tag) {
+        // A batch goes to the node in parts the queue can take (a setup larger than the queue
+        // would otherwise be refused as busy for ever); each part is one block.
+        func submit(_ all: [Command]) throws(NodeError) {
+            for start in stride(from: 0, to: all.count, by: node.submissionMax) {
+                let commands = Array(all[start..<min(all.count, start + node.submissionMax)])
+                monitor.locked { acknowledgements.removeAll(keepingCapacity: true) }
+                switch node.submit(batch: commands, firstTag: tag, waitingForRoom: true) {
                 case .queued:
                     tag += UInt64(commands.count)
                     let (acks, failed) = monitor.whenReady({ acknowledgements.count == commands.count || failure != nil }) {
@@ -136,9 +144,7 @@ public final class Simulation: NodeSink, @unchecked Sendable {
                     }
                     if let failed { throw failed }
                     for (command, events) in zip(commands, acks) { learn(events, of: command) }
-                    return
-                case .busy: continue
-                case .stopped: throw node.failed ?? .invalidOptions("the node stopped")
+                case .busy, .stopped: throw node.failed ?? .invalidOptions("the node stopped")
                 }
             }
         }
@@ -155,10 +161,11 @@ public final class Simulation: NodeSink, @unchecked Sendable {
             try node.stop()
             let state = node.state
             let head = try JournalVerifier.verify(directory: data.journal).chainHead
+            let checkpoints = Int(state.lastSequence) - options.commands - setup.count
             return SimulationReport(
                 seed: options.seed, commands: options.commands, setupCommands: setup.count,
                 lastSequence: state.lastSequence, stateDigest: state.digest, chainHead: head,
-                trades: trades, events: events, rejected: rejected,
+                trades: trades, events: events + checkpoints, rejected: rejected,
                 seconds: Double(monotonicNs() - started) / 1e9)
         } catch let error as NodeError {
             try? node.stop()
@@ -316,15 +323,19 @@ public final class Simulation: NodeSink, @unchecked Sendable {
         out.append(.cancelAll(account: a, symbol: m.name))
     }
 
+    /// A line as a client would send it, decoded as a node decodes it.
+    private func clientLine(_ text: String) -> Command {
+        CommandJSON.decode(text)!.command
+    }
+
     private func invalid(_ out: inout [Command]) {
         let m = markets[below(markets.count)]
         let a = account()
         switch below(7) {
         case 0:
-            out.append(.invalid(cmd: "place", account: a, clientId: nil,
-                                text: "{\"cmd\":\"place\",\"account\":\(a),\"symbol\":\"\(m.name)\",\"side\":\"HOLD\"}"))
+            out.append(clientLine("{\"cmd\":\"place\",\"account\":\(a),\"symbol\":\"\(m.name)\",\"side\":\"HOLD\"}"))
         case 1:
-            out.append(.invalid(cmd: "teleport", account: nil, clientId: nil, text: "{\"cmd\":\"teleport\"}"))
+            out.append(clientLine("{\"cmd\":\"teleport\"}"))
         case 2:
             out.append(.place(PlaceOrder(account: a, symbol: "NOPE", side: .buy, price: dec(100, 2), qty: qty(5))))
         case 3:

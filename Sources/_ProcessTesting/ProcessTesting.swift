@@ -56,3 +56,9 @@ public func readToEnd(inBackground handle: FileHandle) -> () -> Data {
         return data
     }
 }
+
+/// The last line of a CLI's output, parsed as a JSON object (empty when it is none).
+public func lastJSON(_ output: String) -> [String: Any] {
+    let line = output.split(separator: "\n").last.map(String.init) ?? ""
+    return (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+}

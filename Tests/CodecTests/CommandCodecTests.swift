@@ -21,8 +21,9 @@ import Testing
         .amend(account: 7, symbol: "BTCUSDT", order: .id(12), qty: dec("0.25")),
         .amend(account: 7, symbol: "ÉTH€", order: .clientId(""), qty: dec("0")),
         .halt(symbol: "BTCUSDT"), .resume(symbol: "BTCUSDT"),
-        .invalid(cmd: "fly", account: nil, clientId: nil, text: #"{"cmd":"fly"}"#),
-        .invalid(cmd: "place", account: 3, clientId: "x", text: "{…}"),
+        .invalid(InvalidCommand(cmd: "fly", account: nil, clientId: nil, detail: #"cmd: unknown command "fly""#,
+                                text: #"{"cmd":"fly"}"#)),
+        .invalid(InvalidCommand(cmd: "place", account: 3, clientId: "x", detail: "not a JSON object", text: "{…}")),
     ]
 
     @Test func everyCommandRoundTrips() throws {

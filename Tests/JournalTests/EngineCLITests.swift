@@ -39,11 +39,6 @@ import _JournalTesting
         return lines
     }
 
-    func lastJSON(_ output: String) throws -> [String: Any] {
-        let line = try #require(output.split(separator: "\n").last)
-        return try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-    }
-
     @Test func replayIsRepeatableAndExportImportKeepsTheDigest() throws {
         let dir = TemporaryDirectory("engine-cli")
         let input = dir.sub("commands.jsonl")

@@ -5,11 +5,6 @@ import Testing
 /// The `exchange journal` subcommands as a user runs them: `--json` as the last line, a
 /// one-line message and a non-zero exit on failure.
 @Suite struct ExchangeCLITests {
-    func lastJSON(_ output: String) throws -> [String: Any] {
-        let line = try #require(output.split(separator: "\n").last)
-        return try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-    }
-
     @Test func generateVerifyAndInfoReportTheSameJournal() throws {
         let dir = TemporaryDirectory("cli")
         let generated = try run(exchangeExecutable, ["journal", "generate", "--journal", dir.path,

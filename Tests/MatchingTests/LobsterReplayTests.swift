@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Matching
 
-/// Replays NASDAQ's AAPL order flow of 2012-06-21 (LOBSTER sample, ../shared/data/lobster)
+/// Replays NASDAQ's AAPL order flow of 2012-06-21 (LOBSTER sample, Tests/Data/lobster)
 /// through the engine and compares the book with NASDAQ's after every message.
 ///
 /// Mapping: a new order (type 1) is a GTC limit of account 1 with the LOBSTER id as client id;
@@ -15,8 +15,7 @@ import Testing
 /// (step 1) at cent ticks; USD has 4 decimals here.
 @Suite struct LobsterReplayTests {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("shared/data/lobster").path
+        .deletingLastPathComponent().appendingPathComponent("Data/lobster").path
 
     struct Message { var type: Int; var id: Int64; var size: Int64; var price: Int64; var direction: Int }
     /// Per level 1...10: (ask price, ask size, bid price, bid size), LOBSTER units.

@@ -58,7 +58,7 @@ import Testing
         #expect(fromNewest["commands"] as? Int == 0)
         // From a named file.
         let file = scratch.data.snapshots + "/" + SnapshotStore.fileName(sequence: 3_000)
-        let fromFile = lastJSON(try exchange(["journal", "replay", "--journal", journal, "--from-snapshot", file, "--json"]).stdout)
+        let fromFile = lastJSON(try exchange(["journal", "replay", "--journal", journal, "--snapshot", file, "--json"]).stdout)
         #expect(fromFile["snapshot_seq"] as? Int == 3_000 && fromFile["state_digest"] as? String == full["state_digest"] as? String)
 
         // A window: seq 4000 is stamped 2026-01-01T00:00:04Z, seq 5000 …05Z.

@@ -76,8 +76,3 @@ func exchange(_ arguments: [String], stdin: String? = nil) throws -> (status: In
     try run(exchangeExecutable, arguments, stdin: stdin)
 }
 
-/// The last line of a CLI's output, parsed as a JSON object.
-func lastJSON(_ output: String) -> [String: Any] {
-    let line = output.split(separator: "\n").last.map(String.init) ?? ""
-    return (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
-}

@@ -1,0 +1,316 @@
+/// The top-level members of one JSON object, located in the bytes of its line: where each key
+/// and value starts and ends, and what kind of value it is. Nothing is copied and no tree is
+/// built; a command reads the few members it needs straight from the line.
+///
+/// `scan` checks the whole text against JSON's grammar (RFC 8259), nested values included, and
+/// that every string is UTF-8, so a line is either an object, some other JSON, or not JSON.
+/// A key written twice means its last value, as most parsers read it.
+struct JSONMembers {
+    enum Kind: UInt8 {
+        /// A string without escapes: its bytes between the quotes are its UTF-8.
+        case plainString
+        /// A string with at least one backslash escape.
+        case escapedString
+        case number, bool, null, object, array
+    }
+
+    struct Member {
+        /// The key's bytes between its quotes (escapes, if any, as written).
+        var keyStart: Int32, keyEnd: Int32
+        var keyEscaped: Bool
+        var kind: Kind
+        /// The value as written: for a string, the bytes between its quotes.
+        var valueStart: Int32, valueEnd: Int32
+        /// From the key's opening quote to the value's last byte (what `journal export` copies).
+        var memberStart: Int32
+    }
+
+    enum Outcome: Equatable { case object, notObject, notJSON }
+
+    /// Nesting deeper than this is refused as not JSON (a bound on the scanner's recursion).
+    static let depthMax = 64
+
+    private(set) var members: [Member] = []
+    private var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+    private var at = 0
+
+    init() { members.reserveCapacity(16) }
+
+    /// Scans `text`, which must stay valid while the members are read.
+    mutating func scan(_ text: UnsafeRawBufferPointer) -> Outcome {
+        members.removeAll(keepingCapacity: true)
+        bytes = text
+        at = 0
+        guard text.count <= Int(Int32.max) else { return .notJSON }
+        skipSpace()
+        guard at < bytes.count else { return .notJSON }
+        let isObject = bytes[at] == UInt8(ascii: "{")
+        let ok = isObject ? topObject() : value(depth: 0) != nil
+        skipSpace()
+        guard ok, at == bytes.count else { return .notJSON }
+        return isObject ? .object : .notObject
+    }
+
+    /// The last member named `key`, if any.
+    func find(_ key: StaticString) -> Member? {
+        var i = members.count
+        while i > 0 {
+            i -= 1
+            if self.key(of: members[i], is: key) { return members[i] }
+        }
+        return nil
+    }
+
+    /// Whether the member's key is `key`.
+    func key(of m: Member, is key: StaticString) -> Bool {
+        let k = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
+        if m.keyEscaped { return decodeString(from: m.keyStart, to: m.keyEnd).utf8.elementsEqual(k) }
+        return Int(m.keyEnd - m.keyStart) == k.count
+            && memcmp(bytes.baseAddress! + Int(m.keyStart), k.baseAddress!, k.count) == 0
+    }
+
+    /// The bytes of a plain string, or of a number, as written.
+    func raw(_ m: Member) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[Int(m.valueStart)..<Int(m.valueEnd)])
+    }
+
+    /// A string value's text (escapes decoded).
+    func string(_ m: Member) -> String {
+        m.kind == .plainString ? String(decoding: raw(m), as: UTF8.self)
+                               : decodeString(from: m.valueStart, to: m.valueEnd)
+    }
+
+    /// A number value as an integer, when it is written as one (no fraction, no exponent)
+    /// and fits in 64 bits.
+    func integer(_ m: Member) -> Int64? {
+        guard m.kind == .number else { return nil }
+        let r = raw(m)
+        var i = 0
+        let negative = r[0] == UInt8(ascii: "-")
+        if negative { i = 1 }
+        var value: Int64 = 0
+        while i < r.count {
+            let d = r[i] &- UInt8(ascii: "0")
+            guard d < 10 else { return nil }
+            let (times, o1) = value.multipliedReportingOverflow(by: 10)
+            let (next, o2) = negative ? times.subtractingReportingOverflow(Int64(d))
+                                      : times.addingReportingOverflow(Int64(d))
+            guard !o1, !o2 else { return nil }
+            value = next
+            i += 1
+        }
+        return value
+    }
+
+    /// The member's full text, `"key":value`, as written.
+    func memberText(_ m: Member) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[Int(m.memberStart)..<(Int(m.valueEnd) + (m.isString ? 1 : 0))])
+    }
+
+    // MARK: - Scanning
+
+    private mutating func skipSpace() {
+        while at < bytes.count {
+            let c = bytes[at]
+            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
+            at += 1
+        }
+    }
+
+    /// The top-level object, recording its members.
+    private mutating func topObject() -> Bool {
+        at += 1
+        skipSpace()
+        if at < bytes.count && bytes[at] == UInt8(ascii: "}") { at += 1; return true }
+        while true {
+            skipSpace()
+            let memberStart = at
+            guard at < bytes.count, bytes[at] == UInt8(ascii: "\""), let key = stringBody() else { return false }
+            skipSpace()
+            guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return false }
+            at += 1
+            skipSpace()
+            let valueStart = at
+            guard let kind = value(depth: 1) else { return false }
+            let isString = kind == .plainString || kind == .escapedString
+            members.append(Member(
+                keyStart: Int32(key.start), keyEnd: Int32(key.end), keyEscaped: key.escaped, kind: kind,
+                valueStart: Int32(isString ? valueStart + 1 : valueStart), valueEnd: Int32(isString ? at - 1 : at),
+                memberStart: Int32(memberStart)))
+            skipSpace()
+            guard at < bytes.count else { return false }
+            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+            if bytes[at] == UInt8(ascii: "}") { at += 1; return true }
+            return false
+        }
+    }
+
+    /// One value at `at` (spaces before it skipped); nil when it is not JSON.
+    private mutating func value(depth: Int) -> Kind? {
+        guard depth < Self.depthMax else { return nil }
+        skipSpace()
+        guard at < bytes.count else { return nil }
+        switch bytes[at] {
+        case UInt8(ascii: "{"):
+            return container(close: UInt8(ascii: "}"), keyed: true, depth: depth) ? .object : nil
+        case UInt8(ascii: "["):
+            return container(close: UInt8(ascii: "]"), keyed: false, depth: depth) ? .array : nil
+        case UInt8(ascii: "\""):
+            guard let s = stringBody() else { return nil }
+            return s.escaped ? .escapedString : .plainString
+        case UInt8(ascii: "t"): return literal("true") ? .bool : nil
+        case UInt8(ascii: "f"): return literal("false") ? .bool : nil
+        case UInt8(ascii: "n"): return literal("null") ? .null : nil
+        default: return number() ? .number : nil
+        }
+    }
+
+    /// A nested object or array, checked and skipped.
+    private mutating func container(close: UInt8, keyed: Bool, depth: Int) -> Bool {
+        at += 1
+        skipSpace()
+        if at < bytes.count && bytes[at] == close { at += 1; return true }
+        while true {
+            if keyed {
+                skipSpace()
+                guard at < bytes.count, bytes[at] == UInt8(ascii: "\""), stringBody() != nil else { return false }
+                skipSpace()
+                guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return false }
+                at += 1
+            }
+            guard value(depth: depth + 1) != nil else { return false }
+            skipSpace()
+            guard at < bytes.count else { return false }
+            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+            if bytes[at] == close { at += 1; return true }
+            return false
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard at + n <= bytes.count, memcmp(bytes.baseAddress! + at, word.utf8Start, n) == 0 else { return false }
+        at += n
+        return true
+    }
+
+    private mutating func number() -> Bool {
+        func digits() -> Int {
+            let start = at
+            while at < bytes.count, bytes[at] &- UInt8(ascii: "0") < 10 { at += 1 }
+            return at - start
+        }
+        if bytes[at] == UInt8(ascii: "-") { at += 1 }
+        let first = at
+        let whole = digits()
+        guard whole > 0, !(whole > 1 && bytes[first] == UInt8(ascii: "0")) else { return false }
+        if at < bytes.count && bytes[at] == UInt8(ascii: ".") {
+            at += 1
+            guard digits() > 0 else { return false }
+        }
+        if at < bytes.count && (bytes[at] | 0x20) == UInt8(ascii: "e") {
+            at += 1
+            if at < bytes.count && (bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-")) { at += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return true
+    }
+
+    /// A string starting at its opening quote: checks escapes, control characters and UTF-8,
+    /// leaves `at` after the closing quote, and returns where its body lies.
+    private mutating func stringBody() -> (start: Int, end: Int, escaped: Bool)? {
+        at += 1
+        let start = at
+        var escaped = false
+        var ascii = true
+        while at < bytes.count {
+            let c = bytes[at]
+            if c == UInt8(ascii: "\"") {
+                let end = at
+                at += 1
+                if !ascii {
+                    let body = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+                    guard String(validating: body, as: UTF8.self) != nil else { return nil }
+                }
+                return (start, end, escaped)
+            }
+            if c == UInt8(ascii: "\\") {
+                escaped = true
+                guard at + 1 < bytes.count else { return nil }
+                switch bytes[at + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    at += 2
+                case UInt8(ascii: "u"):
+                    guard at + 6 <= bytes.count, hex4(at + 2) != nil else { return nil }
+                    at += 6
+                default:
+                    return nil
+                }
+                continue
+            }
+            guard c >= 0x20 else { return nil }
+            if c >= 0x80 { ascii = false }
+            at += 1
+        }
+        return nil
+    }
+
+    private func hex4(_ offset: Int) -> UInt32? {
+        var v: UInt32 = 0
+        for i in offset..<(offset + 4) {
+            let c = bytes[i]
+            let d: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            v = v << 4 | UInt32(d)
+        }
+        return v
+    }
+
+    /// The text of a string body that `stringBody` accepted, escapes decoded. A `\u` escape
+    /// that is not a whole scalar (a lone surrogate) becomes U+FFFD.
+    private func decodeString(from start: Int32, to end: Int32) -> String {
+        var out: [UInt8] = []
+        var i = Int(start)
+        let end = Int(end)
+        while i < end {
+            let c = bytes[i]
+            guard c == UInt8(ascii: "\\") else { out.append(c); i += 1; continue }
+            let e = bytes[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = hex4(i)!
+                i += 4
+                if (0xD800..<0xDC00).contains(scalar), i + 6 <= end, bytes[i] == UInt8(ascii: "\\"),
+                   bytes[i + 1] == UInt8(ascii: "u"), let low = hex4(i + 2), (0xDC00..<0xE000).contains(low) {
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                }
+                out.append(contentsOf: String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8)
+            default: out.append(e)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension JSONMembers.Member {
+    var isString: Bool { kind == .plainString || kind == .escapedString }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
