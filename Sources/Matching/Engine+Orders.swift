@@ -152,14 +152,23 @@ extension MatchingEngine {
     }
 
     /// Trades `taker` against the best opposite levels, oldest order first within a level,
-    /// applying self-trade prevention when it meets its own account's orders.
+    /// applying self-trade prevention when it meets its own account's orders. It goes on to the
+    /// next resting order while it has something left to trade with it: a quantity above zero,
+    /// or (by quote) a budget that buys at least one step at that order's price; an own order
+    /// reached that way is handled by `stp`, whatever the order type.
     mutating func match(_ s: Int, _ taker: inout Taker, _ events: inout EventBuffer) {
         let opposite = taker.side.opposite
         let info = symbols[s]
-        while taker.remaining > 0, let level = withBook(s, { $0.best(opposite) }) {
+        while taker.remaining > 0 || taker.quoteBudget != nil, let level = withBook(s, { $0.best(opposite) }) {
             if let limit = taker.limit, !Self.crosses(level.price, limit: limit, takerSide: taker.side) { break }
             let slot = level.head
             let maker = withBook(s) { $0.order(slot) }
+            var qty = min(taker.remaining, maker.remaining)
+            if let budget = taker.quoteBudget {
+                // A market order by quote carries the walk's size; its budget decides.
+                qty = min(maker.remaining, Self.affordable(Int128(budget), at: maker.price, info))
+                if qty == 0 { break }
+            }
             if maker.account == taker.account && taker.stp != .none {
                 if taker.stp.expiresMaker { cancelResting(s, slot, .stp, &events) }
                 if taker.stp.expiresTaker {
@@ -167,11 +176,6 @@ extension MatchingEngine {
                     break
                 }
                 continue
-            }
-            var qty = min(taker.remaining, maker.remaining)
-            if let budget = taker.quoteBudget {
-                qty = min(qty, Self.affordable(Int128(budget), at: maker.price, info))
-                if qty == 0 { break }
             }
             let quoteUnits = Int64(Self.notional(maker.price, qty, info))
             let trade = settle(s, price: maker.price, qty: qty, quoteUnits: quoteUnits, taker: taker, maker: maker)

@@ -145,3 +145,93 @@ import Testing
         #expect(m.engine.checkInvariants() == nil)
     }
 }
+
+/// A market order by `quote_qty` that reaches its own resting order, for each `stp` mode. The
+/// book, worked by hand: asks 0.001 @ 30000.00 (order 1, account 7), 0.001 @ 30001.00 (order 2,
+/// account 8, the taker's own) and 0.001 @ 30002.00 (order 3, account 7). One step (0.00001)
+/// costs 0.30000–0.30002 USDT there; 0.001 costs 30.000–30.002.
+@Suite struct MarketByQuoteSelfTradeTests {
+    func book() -> Market {
+        var m = Market()
+        m.limit(7, .sell, "30000.00", "0.001")
+        m.limit(8, .sell, "30001.00", "0.001")
+        m.limit(7, .sell, "30002.00", "0.001")
+        return m
+    }
+
+    func done(_ events: [Event]) -> Event? { events.last }
+    func cancels(_ events: [Event]) -> [Event] {
+        events.filter { if case .cancelled = $0 { return true } else { return false } }
+    }
+
+    @Test func noneTradesThroughItsOwnOrder() {
+        var m = book()
+        // 100 USDT: 30.000 + 30.001 + 30.002 = 90.003 spent, 9.997 left: more than a step at
+        // 30002.00, and the book is empty: EXPIRED.
+        let events = m.market(8, .buy, quoteQty: "100", stp: .none)
+        #expect(m.trades.map(\.makerOrderId) == [1, 2, 3])
+        #expect(done(events) == .done(orderId: 4, symbol: 0, status: .expired, filled: 300, remaining: 0))
+    }
+
+    @Test func expireTakerEndsInMatchAtItsOwnOrder() {
+        var m = book()
+        // After order 1 (30.000), 70 USDT buy many steps at 30001.00: order 2 is reached.
+        let events = m.market(8, .buy, quoteQty: "100", stp: .expireTaker)
+        #expect(m.trades.map(\.makerOrderId) == [1])
+        #expect(cancels(events).isEmpty)
+        #expect(done(events) == .done(orderId: 4, symbol: 0, status: .expiredInMatch, filled: 100, remaining: 0))
+        #expect(m.engine.depth(symbol: "BTCUSDT")!.asks.map(\.0) == [3_000_100, 3_000_200])
+        // Paid 30 USDT, nothing left locked; bought 0.001 BTC, 0.001 still locked by order 2.
+        #expect(m.balance(8, "USDT") == ("999970.00000000", "0.00000000"))
+        #expect(m.balance(8, "BTC") == ("10.00000000", "0.00100000"))
+        m.engine.checkInvariants()
+    }
+
+    @Test func expireMakerCancelsItsOwnOrderAndGoesOn() {
+        var m = book()
+        // Order 1 (30.000), order 2 cancelled, order 3 (30.002): 39.998 left, the book empty.
+        let events = m.market(8, .buy, quoteQty: "100", stp: .expireMaker)
+        #expect(m.trades.map(\.makerOrderId) == [1, 3])
+        #expect(cancels(events) == [.cancelled(orderId: 2, symbol: 0, remaining: 100, reason: .stp)])
+        #expect(done(events) == .done(orderId: 4, symbol: 0, status: .expired, filled: 200, remaining: 0))
+        #expect(m.balance(8, "USDT") == ("999939.99800000", "0.00000000"))
+        #expect(m.balance(8, "BTC") == ("10.00200000", "0.00000000"))
+        m.engine.checkInvariants()
+    }
+
+    @Test func expireBothCancelsItsOwnOrderAndEndsInMatch() {
+        var m = book()
+        let events = m.market(8, .buy, quoteQty: "100", stp: .expireBoth)
+        #expect(m.trades.map(\.makerOrderId) == [1])
+        #expect(cancels(events) == [.cancelled(orderId: 2, symbol: 0, remaining: 100, reason: .stp)])
+        #expect(done(events) == .done(orderId: 4, symbol: 0, status: .expiredInMatch, filled: 100, remaining: 0))
+        #expect(m.engine.depth(symbol: "BTCUSDT")!.asks.map(\.0) == [3_000_200])
+        #expect(m.balance(8, "BTC") == ("10.00100000", "0.00000000"))
+        m.engine.checkInvariants()
+    }
+
+    @Test func aBudgetThatCannotBuyAStepThereNeverReachesItsOwnOrder() {
+        for stp in [SelfTradePrevention.expireTaker, .expireMaker, .expireBoth] {
+            var m = book()
+            // 30.2 USDT: order 1 takes 30.000; 0.2 left buys no step at 30001.00 (0.30001).
+            let events = m.market(8, .buy, quoteQty: "30.2", stp: stp)
+            #expect(m.trades.map(\.makerOrderId) == [1], "\(stp)")
+            #expect(cancels(events).isEmpty, "\(stp)")
+            // 0.2 is less than a step at the last price (0.3): FILLED.
+            #expect(done(events) == .done(orderId: 4, symbol: 0, status: .filled, filled: 100, remaining: 0), "\(stp)")
+            #expect(m.engine.depth(symbol: "BTCUSDT")!.asks.count == 2, "\(stp)")
+        }
+    }
+
+    @Test func aSellByQuoteIsHandledTheSameWay() {
+        var m = Market()
+        m.limit(7, .buy, "30002.00", "0.001")
+        m.limit(8, .buy, "30001.00", "0.001")
+        // Selling for 100 USDT: order 1 (30.002), then its own bid is reached with 69.998 left.
+        let events = m.market(8, .sell, quoteQty: "100", stp: .expireBoth)
+        #expect(m.trades.map(\.makerOrderId) == [1])
+        #expect(cancels(events) == [.cancelled(orderId: 2, symbol: 0, remaining: 100, reason: .stp)])
+        #expect(done(events) == .done(orderId: 3, symbol: 0, status: .expiredInMatch, filled: 100, remaining: 0))
+        m.engine.checkInvariants()
+    }
+}
