@@ -116,4 +116,25 @@ import Testing
             _ = try? CommandCodec.decode(bytes)
         }
     }
+
+    /// FORMAT.md: type 3 and tif 3 are invalid, and tag 6 takes LIMIT or LIMIT_MAKER while tags
+    /// 7 and 8 take MARKET only.
+    @Test func orderFlagsOutsideTheFormatAreRefused() throws {
+        var limit: [UInt8] = []
+        CommandCodec.encode(.place(PlaceOrder(account: 1, symbol: "S", side: .buy, price: dec("1"), qty: dec("1"))),
+                            into: &limit)
+        #expect(limit[0] == 6 && limit[1] == 0)
+        #expect(throws: Never.self) { try CommandCodec.decode(limit) }
+        for flags: UInt8 in [3 << 1, 3 << 3, 2 << 1] {  // type 3, tif 3, MARKET under tag 6
+            var bytes = limit
+            bytes[1] = flags
+            #expect(throws: CommandCodec.DecodeError.self) { try CommandCodec.decode(bytes) }
+        }
+        var market: [UInt8] = []
+        CommandCodec.encode(.place(PlaceOrder(account: 1, symbol: "S", side: .buy, type: .market, qty: dec("1"))),
+                            into: &market)
+        #expect(market[0] == 7 && market[1] == 2 << 1)
+        market[1] = 1 << 1  // LIMIT_MAKER under tag 7
+        #expect(throws: CommandCodec.DecodeError.self) { try CommandCodec.decode(market) }
+    }
 }

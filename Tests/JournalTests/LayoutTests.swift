@@ -8,12 +8,13 @@ import Testing
         for i in 0..<32 { chain[i] = UInt8(i + 1) }
         let previous = chain.withUnsafeBytes { Digest32(loading: $0.baseAddress!) }
         let header = SegmentHeader(segmentIndex: 3, firstSequence: 0x0102_0304_0506_0708,
-                                   segmentBytes: 65_536, previousChain: previous)
+                                   segmentBytes: 65_536, previousChain: previous, recordKind: .commands)
         let bytes = header.encoded
         #expect(bytes.count == 128)
         #expect(Array(bytes[0..<8]) == Array("XJOURNAL".utf8))
         #expect(bytes[8] == 1 && bytes[9] == 0)           // version 1, little-endian
         #expect(bytes[10] == 128 && bytes[11] == 0)       // header size
+        #expect(Array(bytes[12..<16]) == [1, 0, 0, 0])    // record kind: commands
         #expect(bytes[16] == 3)                           // segment index
         #expect(Array(bytes[24..<32]) == [8, 7, 6, 5, 4, 3, 2, 1])
         #expect(Array(bytes[32..<40]) == [0, 0, 1, 0, 0, 0, 0, 0])

@@ -96,4 +96,30 @@ import _JournalTesting
         #expect(found)
         #expect(throws: StateRestoreError.self) { try MatchingEngine(canonicalState: state) }
     }
+
+    /// FORMAT.md, "State digest": a new engine's ids start at 1, the fee account 0 is listed,
+    /// and assets and symbols take ids from 0; tick_size "0.010" counts prices in hundredths.
+    @Test func theCanonicalStateStartsAsFormatSays() {
+        let empty = MatchingEngine().canonicalState()
+        let expected: [UInt8] = Array("XSTATE01".utf8)
+            + [1, 0, 0, 0, 0, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 0, 0]   // next_order_id, next_trade_id
+            + [0, 0, 0, 0] + [0, 0, 0, 0]                           // no assets, no symbols
+            + [1, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0]               // one account: id 0
+        #expect(empty == expected)
+
+        var engine = MatchingEngine()
+        var events = EventBuffer()
+        for command: Command in [.addAsset(name: "B", scale: 8), .addAsset(name: "Q", scale: 4),
+                                 .addSymbol(SymbolSpec(name: "BQ", base: "B", quote: "Q", tickSize: dec("0.010"),
+                                                       stepSize: dec("0.10"), minQty: dec("0.1"), maxQty: dec("10"),
+                                                       minNotional: dec("1")))] {
+            events.removeAll()
+            engine.apply(command, into: &events)
+            #expect(events.events.first == .ok)
+        }
+        #expect(engine.symbols[0].priceDecimals == 2 && engine.symbols[0].qtyDecimals == 1)
+        #expect(engine.symbols[0].tick == 1 && engine.symbols[0].step == 1)
+        #expect(engine.symbols[0].minNotional == 10_000, "min_notional in the quote's smallest units")
+        #expect(engine.symbols[0].base == 0 && engine.symbols[0].quote == 1)
+    }
 }
