@@ -66,7 +66,7 @@ extension CommandJSON {
                 o.string("invalid_text", invalid.text)
                 return String(decoding: out, as: UTF8.self) + "," + o.text.dropFirst()
             }
-            for m in members.members where !members.key(of: m, is: "seq") && !members.key(of: m, is: "ts") {
+            for m in members.members where !members.key(of: m, is: K.seq) && !members.key(of: m, is: K.ts) {
                 out.append(UInt8(ascii: ","))
                 out.append(contentsOf: members.memberText(m))
             }

@@ -65,6 +65,7 @@ public enum CommandJSON {
     struct Problem: Error {
         var detail: String
         init(_ field: StaticString, _ cause: String) { detail = "\(field): \(cause)" }
+        init(_ field: JSONKey, _ cause: String) { self.init(field.name, cause) }
         init(detail: String) { self.detail = detail }
     }
 
@@ -74,15 +75,15 @@ public enum CommandJSON {
 
         func invalid(_ detail: String, text: UnsafeRawBufferPointer) -> InvalidCommand {
             var cmd = "unknown", account: AccountId?, clientId: String?
-            if let m = object.find("cmd"), m.isString { cmd = object.string(m) }
-            if let m = object.find("account"), let a = object.integer(m), a >= 0 { account = AccountId(a) }
-            if let m = object.find("client_id"), m.isString { clientId = object.string(m) }
+            if let m = object.find(K.cmd), m.isString { cmd = object.string(m) }
+            if let m = object.find(K.account), let a = object.integer(m), a >= 0 { account = AccountId(a) }
+            if let m = object.find(K.client_id), m.isString { clientId = object.string(m) }
             return InvalidCommand(cmd: cmd, account: account, clientId: clientId, detail: detail,
                                   text: String(decoding: text, as: UTF8.self))
         }
 
         func timestamp() throws(Problem) -> Int64? {
-            guard let m = object.find("ts") else { return nil }
+            guard let m = object.find(K.ts) else { return nil }
             guard let ts = object.integer(m), ts >= 0 else { throw Problem("ts", "not an integer ≥ 0") }
             return ts
         }
@@ -90,28 +91,28 @@ public enum CommandJSON {
         func command() throws(Problem) -> Command {
             switch try name() {
             case "add_asset":
-                return .addAsset(name: try string("asset"), scale: Int(try integer("scale", in: 0...18)))
+                return .addAsset(name: try string(K.asset), scale: Int(try integer(K.scale, in: 0...18)))
             case "add_symbol":
                 return .addSymbol(try symbolSpec())
             case "open_account":
                 return .openAccount(try account())
             case "deposit":
-                return .deposit(account: try account(), asset: try string("asset"), amount: try decimal("amount"))
+                return .deposit(account: try account(), asset: try string(K.asset), amount: try decimal(K.amount))
             case "withdraw":
-                return .withdraw(account: try account(), asset: try string("asset"), amount: try decimal("amount"))
+                return .withdraw(account: try account(), asset: try string(K.asset), amount: try decimal(K.amount))
             case "place":
                 return .place(try place())
             case "cancel":
-                return .cancel(account: try account(), symbol: try string("symbol"), order: try reference())
+                return .cancel(account: try account(), symbol: try string(K.symbol), order: try reference())
             case "cancel_all":
-                return .cancelAll(account: try account(), symbol: try string("symbol"))
+                return .cancelAll(account: try account(), symbol: try string(K.symbol))
             case "amend":
-                return .amend(account: try account(), symbol: try string("symbol"), order: try reference(),
-                              qty: try decimal("qty"))
+                return .amend(account: try account(), symbol: try string(K.symbol), order: try reference(),
+                              qty: try decimal(K.qty))
             case "halt":
-                return .halt(symbol: try string("symbol"))
+                return .halt(symbol: try string(K.symbol))
             case "resume":
-                return .resume(symbol: try string("symbol"))
+                return .resume(symbol: try string(K.symbol))
             case "checkpoint":
                 // Only a node writes checkpoints: from a client or an import it is no command.
                 throw Problem("cmd", "checkpoint is written by a node, not sent to one")
@@ -121,71 +122,68 @@ public enum CommandJSON {
         }
 
         private func name() throws(Problem) -> String {
-            guard let m = object.find("cmd") else { throw Problem("cmd", "missing") }
+            guard let m = object.find(K.cmd) else { throw Problem("cmd", "missing") }
             guard m.isString else { throw Problem("cmd", "not a string") }
             return object.string(m)
         }
 
         private func symbolSpec() throws(Problem) -> SymbolSpec {
-            let step = try decimal("step_size")
+            let step = try decimal(K.step_size)
             return SymbolSpec(
-                name: try string("symbol"), base: try string("base"), quote: try string("quote"),
-                tickSize: try decimal("tick_size"), stepSize: step,
-                minQty: try optionalDecimal("min_qty") ?? step,
-                maxQty: try optionalDecimal("max_qty") ?? ExactDecimal(mantissa: Int64.max, scale: step.scale),
-                minNotional: try optionalDecimal("min_notional") ?? ExactDecimal(mantissa: 0, scale: 0),
-                makerFeePpm: try optionalInteger("maker_fee_ppm", in: 0...1_000_000) ?? 0,
-                takerFeePpm: try optionalInteger("taker_fee_ppm", in: 0...1_000_000) ?? 0)
+                name: try string(K.symbol), base: try string(K.base), quote: try string(K.quote),
+                tickSize: try decimal(K.tick_size), stepSize: step,
+                minQty: try optionalDecimal(K.min_qty) ?? step,
+                maxQty: try optionalDecimal(K.max_qty) ?? ExactDecimal(mantissa: Int64.max, scale: step.scale),
+                minNotional: try optionalDecimal(K.min_notional) ?? ExactDecimal(mantissa: 0, scale: 0),
+                makerFeePpm: try optionalInteger(K.maker_fee_ppm, in: 0...1_000_000) ?? 0,
+                takerFeePpm: try optionalInteger(K.taker_fee_ppm, in: 0...1_000_000) ?? 0)
         }
 
         private func place() throws(Problem) -> PlaceOrder {
             let account = try account()
-            let symbol = try string("symbol")
+            let symbol = try string(K.symbol)
             var clientId: String?
-            if let m = object.find("client_id") {
+            if let m = object.find(K.client_id) {
                 guard m.isString else { throw Problem("client_id", "not a string") }
                 clientId = object.string(m)
             }
-            let side: Side = try enumValue("side", [("BUY", .buy), ("SELL", .sell)], default: nil)
-            let type: OrderType = try enumValue(
-                "type", [("LIMIT", .limit), ("MARKET", .market), ("LIMIT_MAKER", .limitMaker)], default: .limit)
-            let tif: TimeInForce = try enumValue("tif", [("GTC", .gtc), ("IOC", .ioc), ("FOK", .fok)], default: .gtc)
-            let stp: SelfTradePrevention = try enumValue(
-                "stp", [("NONE", .none), ("EXPIRE_TAKER", .expireTaker), ("EXPIRE_MAKER", .expireMaker),
-                        ("EXPIRE_BOTH", .expireBoth)], default: SelfTradePrevention.none)
+            let side: Side = try enumValue(K.side, K.sides, default: nil)
+            let type: OrderType = try enumValue(K.type, K.types, default: .limit)
+            let tif: TimeInForce = try enumValue(K.tif, K.tifs, default: .gtc)
+            let stp: SelfTradePrevention = try enumValue(K.stp, K.stps, default: SelfTradePrevention.none)
             var order = PlaceOrder(account: account, symbol: symbol, clientId: clientId,
                                    side: side, type: type, timeInForce: tif, stp: stp)
             if type == .market {
-                order.qty = try optionalDecimal("qty")
-                order.quoteQty = try optionalDecimal("quote_qty")
+                order.qty = try optionalDecimal(K.qty)
+                order.quoteQty = try optionalDecimal(K.quote_qty)
                 guard (order.qty == nil) != (order.quoteQty == nil) else {
                     throw Problem("qty, quote_qty", "a MARKET order takes exactly one of them")
                 }
             } else {
-                order.price = try decimal("price")
-                order.qty = try decimal("qty")
+                order.price = try decimal(K.price)
+                order.qty = try decimal(K.qty)
             }
             return order
         }
 
-        private func string(_ key: StaticString) throws(Problem) -> String {
+        private func string(_ key: JSONKey) throws(Problem) -> String {
             guard let m = object.find(key) else { throw Problem(key, "missing") }
             guard m.isString else { throw Problem(key, "not a string") }
             return object.string(m)
         }
 
         private func account() throws(Problem) -> AccountId {
-            guard let m = object.find("account") else { throw Problem("account", "missing") }
+            guard let m = object.find(K.account) else { throw Problem("account", "missing") }
             guard let a = object.integer(m), a >= 0 else { throw Problem("account", "not an integer ≥ 0") }
             return AccountId(a)
         }
 
-        private func integer(_ key: StaticString, in range: ClosedRange<Int64>) throws(Problem) -> Int64 {
+        private func integer(_ key: JSONKey, in range: ClosedRange<Int64>) throws(Problem) -> Int64 {
             guard let value = try optionalInteger(key, in: range) else { throw Problem(key, "missing") }
             return value
         }
 
-        private func optionalInteger(_ key: StaticString, in range: ClosedRange<Int64>) throws(Problem) -> Int64? {
+        private func optionalInteger(_ key: JSONKey, in range: ClosedRange<Int64>) throws(Problem) -> Int64? {
             guard let m = object.find(key) else { return nil }
             guard let i = object.integer(m), range.contains(i) else {
                 throw Problem(key, "not an integer in \(range.lowerBound)…\(range.upperBound)")
@@ -193,12 +191,12 @@ public enum CommandJSON {
             return i
         }
 
-        private func decimal(_ key: StaticString) throws(Problem) -> ExactDecimal {
+        private func decimal(_ key: JSONKey) throws(Problem) -> ExactDecimal {
             guard let d = try optionalDecimal(key) else { throw Problem(key, "missing") }
             return d
         }
 
-        private func optionalDecimal(_ key: StaticString) throws(Problem) -> ExactDecimal? {
+        private func optionalDecimal(_ key: JSONKey) throws(Problem) -> ExactDecimal? {
             guard let m = object.find(key) else { return nil }
             let parsed: ExactDecimal?
             switch m.kind {
@@ -211,27 +209,59 @@ public enum CommandJSON {
         }
 
         private func reference() throws(Problem) -> OrderReference {
-            if let m = object.find("order_id") {
+            if let m = object.find(K.order_id) {
                 guard let i = object.integer(m), i >= 0 else { throw Problem("order_id", "not an integer ≥ 0") }
                 return .id(OrderId(i))
             }
-            if object.find("client_id") != nil { return .clientId(try string("client_id")) }
+            if object.find(K.client_id) != nil { return .clientId(try string(K.client_id)) }
             throw Problem("order_id, client_id", "one of them is required")
         }
 
-        private func enumValue<T>(_ key: StaticString, _ values: [(StaticString, T)], default: T?) throws(Problem) -> T {
+        private func enumValue<T>(_ key: JSONKey, _ values: [(JSONKey, T)], default: T?) throws(Problem) -> T {
             guard let m = object.find(key) else {
                 guard let d = `default` else { throw Problem(key, "missing") }
                 return d
             }
-            if m.kind == .plainString {
-                let raw = object.raw(m)
-                for (name, value) in values where name.utf8CodeUnitCount == raw.count
-                    && raw.elementsEqual(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) {
-                    return value
-                }
-            }
-            throw Problem(key, "not one of " + values.map { "\($0.0)" }.joined(separator: ", "))
+            for (name, value) in values where object.value(of: m, is: name) { return value }
+            throw Problem(key, "not one of " + values.map { "\($0.0.name)" }.joined(separator: ", "))
         }
     }
+}
+
+/// The keys and enumeration names of the command format, ready to compare (`JSONKey`).
+enum K {
+    static let account = JSONKey("account")
+    static let amount = JSONKey("amount")
+    static let asset = JSONKey("asset")
+    static let base = JSONKey("base")
+    static let client_id = JSONKey("client_id")
+    static let cmd = JSONKey("cmd")
+    static let maker_fee_ppm = JSONKey("maker_fee_ppm")
+    static let max_qty = JSONKey("max_qty")
+    static let min_notional = JSONKey("min_notional")
+    static let min_qty = JSONKey("min_qty")
+    static let order_id = JSONKey("order_id")
+    static let price = JSONKey("price")
+    static let qty = JSONKey("qty")
+    static let quote = JSONKey("quote")
+    static let quote_qty = JSONKey("quote_qty")
+    static let scale = JSONKey("scale")
+    static let seq = JSONKey("seq")
+    static let side = JSONKey("side")
+    static let step_size = JSONKey("step_size")
+    static let stp = JSONKey("stp")
+    static let symbol = JSONKey("symbol")
+    static let taker_fee_ppm = JSONKey("taker_fee_ppm")
+    static let tick_size = JSONKey("tick_size")
+    static let tif = JSONKey("tif")
+    static let ts = JSONKey("ts")
+    static let type = JSONKey("type")
+
+    static let sides: [(JSONKey, Side)] = [(JSONKey("BUY"), .buy), (JSONKey("SELL"), .sell)]
+    static let types: [(JSONKey, OrderType)] = [
+        (JSONKey("LIMIT"), .limit), (JSONKey("MARKET"), .market), (JSONKey("LIMIT_MAKER"), .limitMaker)]
+    static let tifs: [(JSONKey, TimeInForce)] = [(JSONKey("GTC"), .gtc), (JSONKey("IOC"), .ioc), (JSONKey("FOK"), .fok)]
+    static let stps: [(JSONKey, SelfTradePrevention)] = [
+        (JSONKey("NONE"), .none), (JSONKey("EXPIRE_TAKER"), .expireTaker), (JSONKey("EXPIRE_MAKER"), .expireMaker),
+        (JSONKey("EXPIRE_BOTH"), .expireBoth)]
 }

@@ -52,7 +52,7 @@ struct JSONMembers {
     }
 
     /// The last member named `key`, if any.
-    func find(_ key: StaticString) -> Member? {
+    func find(_ key: JSONKey) -> Member? {
         var i = members.count
         while i > 0 {
             i -= 1
@@ -62,11 +62,37 @@ struct JSONMembers {
     }
 
     /// Whether the member's key is `key`.
-    func key(of m: Member, is key: StaticString) -> Bool {
-        let k = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
-        if m.keyEscaped { return decodeString(from: m.keyStart, to: m.keyEnd).utf8.elementsEqual(k) }
-        return Int(m.keyEnd - m.keyStart) == k.count
-            && memcmp(bytes.baseAddress! + Int(m.keyStart), k.baseAddress!, k.count) == 0
+    @inline(__always)
+    func key(of m: Member, is key: JSONKey) -> Bool {
+        if m.keyEscaped { return decodeString(from: m.keyStart, to: m.keyEnd).utf8.elementsEqual(key.bytes) }
+        return Int(m.keyEnd - m.keyStart) == key.length && matches(at: Int(m.keyStart), key)
+    }
+
+    /// Whether a plain string value is `word` (an enumeration's name).
+    @inline(__always)
+    func value(of m: Member, is word: JSONKey) -> Bool {
+        m.kind == .plainString && Int(m.valueEnd - m.valueStart) == word.length && matches(at: Int(m.valueStart), word)
+    }
+
+    /// Whether the `word.length` bytes at `offset` are `word`: one or two word compares when the
+    /// line goes on far enough to load whole words there (it nearly always does: a key is
+    /// followed by its value), else a byte compare.
+    @inline(__always)
+    private func matches(at offset: Int, _ word: JSONKey) -> Bool {
+        let n = word.length
+        let p = bytes.baseAddress! + offset
+        if n <= 8 && offset + 8 <= bytes.count {
+            let w = UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))
+            let mask: UInt64 = n == 8 ? ~0 : (1 << (8 * UInt64(n))) &- 1
+            return w & mask == word.words.0
+        }
+        if n > 8 && n <= 16 && offset + 16 <= bytes.count {
+            let w0 = UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))
+            let w1 = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            let mask: UInt64 = n == 16 ? ~0 : (1 << (8 * UInt64(n - 8))) &- 1
+            return w0 == word.words.0 && w1 & mask == word.words.1
+        }
+        return memcmp(p, word.name.utf8Start, n) == 0
     }
 
     /// The bytes of a plain string, or of a number, as written.
@@ -223,7 +249,20 @@ struct JSONMembers {
         let start = at
         var escaped = false
         var ascii = true
+        let base = bytes.baseAddress!
         while at < bytes.count {
+            // Eight bytes at a time to the first that is a quote, a backslash, a control
+            // character or part of a multi-byte UTF-8 sequence.
+            while at + 8 <= bytes.count {
+                let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+                let mask = Self.attention(w)
+                if mask != 0 {
+                    at += mask.trailingZeroBitCount >> 3
+                    break
+                }
+                at += 8
+            }
+            guard at < bytes.count else { break }
             let c = bytes[at]
             if c == UInt8(ascii: "\"") {
                 let end = at
@@ -254,6 +293,16 @@ struct JSONMembers {
             at += 1
         }
         return nil
+    }
+
+    /// The high bit of each byte of `w` that is `"`, `\\`, below 0x20 or above 0x7F (exact up
+    /// to the lowest such byte; bytes above it may be marked when they are not).
+    @inline(__always)
+    static func attention(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func zeroBytes(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+        let control = (w &- ones &* 0x20) & ~w & highs
+        return control | zeroBytes(w ^ (ones &* 0x22)) | zeroBytes(w ^ (ones &* 0x5C)) | (w & highs)
     }
 
     private func hex4(_ offset: Int) -> UInt32? {
@@ -302,6 +351,37 @@ struct JSONMembers {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// A key (or an enumeration's name) known when the program is built, with its first 16 bytes
+/// held as two words so that comparing it with a member's key takes two compares, not a call.
+struct JSONKey: Sendable {
+    let name: StaticString
+    let length: Int
+    let words: (UInt64, UInt64)
+
+    init(_ name: StaticString) {
+        self.name = name
+        length = name.utf8CodeUnitCount
+        words = JSONKey.words(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+    }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: name.utf8Start, count: length) }
+
+    /// The first 16 bytes of `raw` as two little-endian words, zero past its end.
+    @inline(__always)
+    static func words(_ raw: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
+        let n = raw.count
+        if n >= 16 {
+            return (UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                    UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        }
+        var w0: UInt64 = 0, w1: UInt64 = 0
+        for i in 0..<n {
+            if i < 8 { w0 |= UInt64(raw[i]) << (8 * i) } else { w1 |= UInt64(raw[i]) << (8 * (i - 8)) }
+        }
+        return (w0, w1)
     }
 }
 

@@ -17,13 +17,13 @@ import Testing
         withMembers(#"{"a":1,"b":"1","c":1.5,"d":true,"e":null,"f":[1,"x"],"g":"\u00e9\ud83d\ude00","h":-9223372036854775808}"#) { m, outcome in
             #expect(outcome == .object)
             #expect(m.members.map(\.kind) == [.number, .plainString, .number, .bool, .null, .array, .escapedString, .number])
-            #expect(m.integer(m.find("a")!) == 1)
-            #expect(m.integer(m.find("b")!) == nil)
-            #expect(m.string(m.find("b")!) == "1")
-            #expect(m.integer(m.find("c")!) == nil)
-            #expect(m.string(m.find("g")!) == "é😀")
-            #expect(m.integer(m.find("h")!) == Int64.min)
-            #expect(m.find("z") == nil)
+            #expect(m.integer(m.find(JSONKey("a"))!) == 1)
+            #expect(m.integer(m.find(JSONKey("b"))!) == nil)
+            #expect(m.string(m.find(JSONKey("b"))!) == "1")
+            #expect(m.integer(m.find(JSONKey("c"))!) == nil)
+            #expect(m.string(m.find(JSONKey("g"))!) == "é😀")
+            #expect(m.integer(m.find(JSONKey("h"))!) == Int64.min)
+            #expect(m.find(JSONKey("z")) == nil)
         }
         for bad in ["", "{", "{\"a\":}", "[1,]", "01", "{\"a\":1}x", "\"\\q\"", "nul", "{\"a\" 1}", "{1:2}"] {
             withMembers(bad) { _, outcome in #expect(outcome == .notJSON, "\(bad)") }
@@ -35,8 +35,8 @@ import Testing
 
     @Test func aRepeatedKeyMeansItsLastValue() {
         withMembers(#"{"a":1,"b":2,"\u0061":3}"#) { m, _ in
-            #expect(m.integer(m.find("a")!) == 3)
-            #expect(m.integer(m.find("b")!) == 2)
+            #expect(m.integer(m.find(JSONKey("a"))!) == 3)
+            #expect(m.integer(m.find(JSONKey("b"))!) == 2)
         }
     }
 
@@ -209,10 +209,11 @@ func dec(_ text: String) -> ExactDecimal { ExactDecimal(parsing: text)! }
         for _ in 0..<2_000 { values.append(Int64(bitPattern: next()) >> Int64(next() % 63)) }
         for value in values {
             for scale in 0...18 {
-                var full: [UInt8] = []
-                JSONObjectWriter.appendDecimal(value, scale: scale, trimmed: false, to: &full)
+                var full = ByteOutput(capacity: 8)
+                full.reserve(ByteOutput.decimalBytesMax)
+                full.putDecimal(value, scale: scale, trimmed: false)
                 let expected = ExactDecimal.format(units: value, scale: scale)
-                #expect(String(decoding: full, as: UTF8.self) == expected, "\(value) at scale \(scale)")
+                #expect(full.string == expected, "\(value) at scale \(scale)")
                 var trimmedExpected = expected
                 if trimmedExpected.contains(".") {
                     while trimmedExpected.hasSuffix("0") { trimmedExpected.removeLast() }
@@ -228,6 +229,9 @@ func dec(_ text: String) -> ExactDecimal { ExactDecimal(parsing: text)! }
         var o = JSONObjectWriter()
         o.number("n", UInt64.max)
         o.number("m", -42)
-        #expect(o.text == "{\"n\":18446744073709551615,\"m\":-42}")
+        o.number("z", UInt64(Int64.max) + 1)
+        o.string("s", String(repeating: "\u{01}", count: 100))
+        #expect(o.text == "{\"n\":18446744073709551615,\"m\":-42,\"z\":9223372036854775808,\"s\":\""
+                + String(repeating: "\\u0001", count: 100) + "\"}")
     }
 }

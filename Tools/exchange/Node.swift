@@ -16,7 +16,7 @@ import Glibc
 /// Writes each acknowledged command's events to standard output as INTERCHANGE event lines,
 /// flushed whenever the engine has caught up: a line on stdout is an acknowledgement.
 final class StdoutSink: NodeSink, @unchecked Sendable {
-    private var buffer: [UInt8] = []
+    private var buffer = ByteOutput(capacity: 1 << 17)
     private(set) var acknowledged = 0
     private(set) var broken = false
 
@@ -37,8 +37,8 @@ final class StdoutSink: NodeSink, @unchecked Sendable {
     func caughtUp(to sequence: UInt64) { flush() }
 
     private func flush() {
-        if !buffer.isEmpty && !broken { broken = !writeAll(1, buffer) }
-        buffer.removeAll(keepingCapacity: true)
+        if buffer.count > 0 && !broken { broken = !buffer.withBytes { writeAll(1, $0) } }
+        buffer.removeAll()
     }
 }
 

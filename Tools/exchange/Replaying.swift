@@ -98,12 +98,11 @@ func parseTime(_ text: String) -> Int64? {
 /// Event lines to a file, rendered straight into a buffer that is written 64 KiB at a time.
 final class EventFile {
     private let file: UnsafeMutablePointer<FILE>
-    private var buffer: [UInt8] = []
+    private var buffer = ByteOutput(capacity: 1 << 17)
 
     init(path: String) throws {
         guard let file = fopen(path, "w") else { throw fail("cannot write \(path): \(String(cString: strerror(errno)))") }
         self.file = file
-        buffer.reserveCapacity(1 << 17)
     }
 
     func write(_ event: Event, of command: Command, seq: UInt64, engine: MatchingEngine) {
@@ -113,8 +112,8 @@ final class EventFile {
     }
 
     private func drain() {
-        _ = buffer.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-        buffer.removeAll(keepingCapacity: true)
+        _ = buffer.withBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        buffer.removeAll()
     }
 
     func close() throws {

@@ -44,11 +44,17 @@ func monotonicSeconds() -> Double {
     Double(monotonicNs()) / 1e9
 }
 
+/// Writes all of `bytes` to a file descriptor; false when it is closed.
 @discardableResult
 func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { writeAll(fd, $0) }
+}
+
+@discardableResult
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     var done = 0
     while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
         if n < 0 && errno == EINTR { continue }
         if n <= 0 { return false }
         done += n
