@@ -59,7 +59,7 @@ extension CommandJSON {
     static func exportLine(of invalid: InvalidCommand, seq: UInt64, timestampNs: Int64) -> String {
         var text = invalid.text
         return text.withUTF8 { raw in
-            var members = JSONMembers()
+            var members = JSONMembers(slots: K.slots)
             var out: [UInt8] = Array("{\"seq\":\(seq),\"ts\":\(timestampNs)".utf8)
             guard members.scan(UnsafeRawBufferPointer(raw)) == .object else {
                 var o = JSONObjectWriter()

@@ -40,7 +40,7 @@ public enum CommandJSON {
 
     /// Decodes lines one after another, reusing its buffers (a node's stdin, an import).
     public struct Reader {
-        private var object = JSONMembers()
+        private var object = JSONMembers(slots: K.slots)
 
         public init() {}
 
@@ -90,41 +90,46 @@ public enum CommandJSON {
 
         func command() throws(Problem) -> Command {
             switch try name() {
-            case "add_asset":
+            case .add_asset:
                 return .addAsset(name: try string(K.asset), scale: Int(try integer(K.scale, in: 0...18)))
-            case "add_symbol":
+            case .add_symbol:
                 return .addSymbol(try symbolSpec())
-            case "open_account":
+            case .open_account:
                 return .openAccount(try account())
-            case "deposit":
+            case .deposit:
                 return .deposit(account: try account(), asset: try string(K.asset), amount: try decimal(K.amount))
-            case "withdraw":
+            case .withdraw:
                 return .withdraw(account: try account(), asset: try string(K.asset), amount: try decimal(K.amount))
-            case "place":
+            case .place:
                 return .place(try place())
-            case "cancel":
+            case .cancel:
                 return .cancel(account: try account(), symbol: try string(K.symbol), order: try reference())
-            case "cancel_all":
+            case .cancel_all:
                 return .cancelAll(account: try account(), symbol: try string(K.symbol))
-            case "amend":
+            case .amend:
                 return .amend(account: try account(), symbol: try string(K.symbol), order: try reference(),
                               qty: try decimal(K.qty))
-            case "halt":
+            case .halt:
                 return .halt(symbol: try string(K.symbol))
-            case "resume":
+            case .resume:
                 return .resume(symbol: try string(K.symbol))
-            case "checkpoint":
+            case .checkpoint:
                 // Only a node writes checkpoints: from a client or an import it is no command.
                 throw Problem("cmd", "checkpoint is written by a node, not sent to one")
-            case let other:
-                throw Problem("cmd", "unknown command \"\(other)\"")
             }
         }
 
-        private func name() throws(Problem) -> String {
+        /// The `cmd`, compared as words with the names the format has.
+        private func name() throws(Problem) -> CommandName {
             guard let m = object.find(K.cmd) else { throw Problem("cmd", "missing") }
             guard m.isString else { throw Problem("cmd", "not a string") }
-            return object.string(m)
+            if m.kind == .plainString {
+                for (key, name) in K.commands where object.value(of: m, is: key) { return name }
+            } else {
+                let text = object.string(m)
+                for (key, name) in K.commands where text == "\(key.name)" { return name }
+            }
+            throw Problem("cmd", "unknown command \"\(object.string(m))\"")
         }
 
         private func symbolSpec() throws(Problem) -> SymbolSpec {
@@ -228,34 +233,53 @@ public enum CommandJSON {
     }
 }
 
-/// The keys and enumeration names of the command format, ready to compare (`JSONKey`).
+/// The `cmd`s the format has.
+enum CommandName {
+    case add_asset, add_symbol, open_account, deposit, withdraw, place, cancel, cancel_all, amend, halt, resume
+    case checkpoint
+}
+
+/// The keys and enumeration names of the command format, ready to compare (`JSONKey`). Each
+/// key has a slot, so that `JSONMembers` files a line's members under their keys as it scans
+/// it and a look-up is one load.
 enum K {
-    static let account = JSONKey("account")
-    static let amount = JSONKey("amount")
-    static let asset = JSONKey("asset")
-    static let base = JSONKey("base")
-    static let client_id = JSONKey("client_id")
-    static let cmd = JSONKey("cmd")
-    static let maker_fee_ppm = JSONKey("maker_fee_ppm")
-    static let max_qty = JSONKey("max_qty")
-    static let min_notional = JSONKey("min_notional")
-    static let min_qty = JSONKey("min_qty")
-    static let order_id = JSONKey("order_id")
-    static let price = JSONKey("price")
-    static let qty = JSONKey("qty")
-    static let quote = JSONKey("quote")
-    static let quote_qty = JSONKey("quote_qty")
-    static let scale = JSONKey("scale")
-    static let seq = JSONKey("seq")
-    static let side = JSONKey("side")
-    static let step_size = JSONKey("step_size")
-    static let stp = JSONKey("stp")
-    static let symbol = JSONKey("symbol")
-    static let taker_fee_ppm = JSONKey("taker_fee_ppm")
-    static let tick_size = JSONKey("tick_size")
-    static let tif = JSONKey("tif")
-    static let ts = JSONKey("ts")
-    static let type = JSONKey("type")
+    static let account = JSONKey("account", slot: 0)
+    static let amount = JSONKey("amount", slot: 1)
+    static let asset = JSONKey("asset", slot: 2)
+    static let base = JSONKey("base", slot: 3)
+    static let client_id = JSONKey("client_id", slot: 4)
+    static let cmd = JSONKey("cmd", slot: 5)
+    static let maker_fee_ppm = JSONKey("maker_fee_ppm", slot: 6)
+    static let max_qty = JSONKey("max_qty", slot: 7)
+    static let min_notional = JSONKey("min_notional", slot: 8)
+    static let min_qty = JSONKey("min_qty", slot: 9)
+    static let order_id = JSONKey("order_id", slot: 10)
+    static let price = JSONKey("price", slot: 11)
+    static let qty = JSONKey("qty", slot: 12)
+    static let quote = JSONKey("quote", slot: 13)
+    static let quote_qty = JSONKey("quote_qty", slot: 14)
+    static let scale = JSONKey("scale", slot: 15)
+    static let seq = JSONKey("seq", slot: 16)
+    static let side = JSONKey("side", slot: 17)
+    static let step_size = JSONKey("step_size", slot: 18)
+    static let stp = JSONKey("stp", slot: 19)
+    static let symbol = JSONKey("symbol", slot: 20)
+    static let taker_fee_ppm = JSONKey("taker_fee_ppm", slot: 21)
+    static let tick_size = JSONKey("tick_size", slot: 22)
+    static let tif = JSONKey("tif", slot: 23)
+    static let ts = JSONKey("ts", slot: 24)
+    static let type = JSONKey("type", slot: 25)
+
+    /// Every key with a slot, by slot.
+    static let all: [JSONKey] = [account, amount, asset, base, client_id, cmd, maker_fee_ppm, max_qty, min_notional, min_qty, order_id, price, qty, quote, quote_qty, scale, seq, side, step_size, stp, symbol, taker_fee_ppm, tick_size, tif, ts, type]
+    static let slots = JSONKeySlots(all)
+
+    static let commands: [(JSONKey, CommandName)] = [
+        (JSONKey("add_asset"), .add_asset), (JSONKey("add_symbol"), .add_symbol),
+        (JSONKey("open_account"), .open_account), (JSONKey("deposit"), .deposit), (JSONKey("withdraw"), .withdraw),
+        (JSONKey("place"), .place), (JSONKey("cancel"), .cancel), (JSONKey("cancel_all"), .cancel_all),
+        (JSONKey("amend"), .amend), (JSONKey("halt"), .halt), (JSONKey("resume"), .resume),
+        (JSONKey("checkpoint"), .checkpoint)]
 
     static let sides: [(JSONKey, Side)] = [(JSONKey("BUY"), .buy), (JSONKey("SELL"), .sell)]
     static let types: [(JSONKey, OrderType)] = [

@@ -30,15 +30,65 @@ struct JSONMembers {
     /// Nesting deeper than this is refused as not JSON (a bound on the scanner's recursion).
     static let depthMax = 64
 
-    private(set) var members: [Member] = []
     private var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
     private var at = 0
+    /// The keys filed as they are scanned.
+    private let slots: JSONKeySlots
+    /// The members, and where the last member of each slot's key is (-1: none), in plain
+    /// memory that one scan after another reuses.
+    private let table: Table
 
-    init() { members.reserveCapacity(16) }
+    init(slots: JSONKeySlots = JSONKeySlots([])) {
+        self.slots = slots
+        table = Table(slots: slots.count)
+    }
+
+    /// The members of the last object scanned, in the order written.
+    var members: UnsafeBufferPointer<Member> { UnsafeBufferPointer(start: table.members, count: table.count) }
+
+    final class Table {
+        var members: UnsafeMutablePointer<Member>
+        var count = 0
+        var capacity = 16
+        let memberOfSlot: UnsafeMutablePointer<Int32>
+        let slots: Int
+
+        init(slots: Int) {
+            self.slots = slots
+            members = .allocate(capacity: capacity)
+            memberOfSlot = .allocate(capacity: max(slots, 1))
+            memberOfSlot.initialize(repeating: -1, count: max(slots, 1))
+        }
+
+        deinit {
+            members.deallocate()
+            memberOfSlot.deallocate()
+        }
+
+        func reset() {
+            count = 0
+            memberOfSlot.update(repeating: -1, count: slots)
+        }
+
+        @inline(__always)
+        func append(_ member: Member) {
+            if count == capacity { grow() }
+            (members + count).initialize(to: member)
+            count += 1
+        }
+
+        private func grow() {
+            let bigger = UnsafeMutablePointer<Member>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: members, count: count)
+            members.deallocate()
+            members = bigger
+            capacity *= 2
+        }
+    }
 
     /// Scans `text`, which must stay valid while the members are read.
     mutating func scan(_ text: UnsafeRawBufferPointer) -> Outcome {
-        members.removeAll(keepingCapacity: true)
+        table.reset()
         bytes = text
         at = 0
         guard text.count <= Int(Int32.max) else { return .notJSON }
@@ -53,6 +103,11 @@ struct JSONMembers {
 
     /// The last member named `key`, if any.
     func find(_ key: JSONKey) -> Member? {
+        if key.slot >= 0 && key.slot < table.slots && slots.keys[key.slot].name.utf8Start == key.name.utf8Start {
+            let i = Int(table.memberOfSlot[key.slot])
+            return i >= 0 ? table.members[i] : nil
+        }
+        let members = self.members
         var i = members.count
         while i > 0 {
             i -= 1
@@ -66,6 +121,33 @@ struct JSONMembers {
     func key(of m: Member, is key: JSONKey) -> Bool {
         if m.keyEscaped { return decodeString(from: m.keyStart, to: m.keyEnd).utf8.elementsEqual(key.bytes) }
         return Int(m.keyEnd - m.keyStart) == key.length && matches(at: Int(m.keyStart), key)
+    }
+
+    /// The slot of a key that `slots` knows.
+    private func slotOfKey(start: Int, end: Int, escaped: Bool) -> Int? {
+        if escaped {
+            var key = decodeString(from: Int32(start), to: Int32(end))
+            return key.withUTF8 { slots.slot(of: JSONKey.words(UnsafeRawBufferPointer($0)), length: $0.count) }
+        }
+        let n = end - start
+        guard n <= 16 else { return nil }
+        let p = bytes.baseAddress! + start
+        var words: (UInt64, UInt64)
+        if start + 16 <= bytes.count {
+            words = (UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)),
+                     UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            if n < 16 {
+                if n <= 8 {
+                    words.1 = 0
+                    if n < 8 { words.0 &= (1 << (8 * UInt64(n))) &- 1 }
+                } else {
+                    words.1 &= (1 << (8 * UInt64(n - 8))) &- 1
+                }
+            }
+        } else {
+            words = JSONKey.words(UnsafeRawBufferPointer(start: p, count: n))
+        }
+        return slots.slot(of: words, length: n)
     }
 
     /// Whether a plain string value is `word` (an enumeration's name).
@@ -159,7 +241,10 @@ struct JSONMembers {
             let valueStart = at
             guard let kind = value(depth: 1) else { return false }
             let isString = kind == .plainString || kind == .escapedString
-            members.append(Member(
+            if let slot = slotOfKey(start: key.start, end: key.end, escaped: key.escaped) {
+                table.memberOfSlot[slot] = Int32(table.count)
+            }
+            table.append(Member(
                 keyStart: Int32(key.start), keyEnd: Int32(key.end), keyEscaped: key.escaped, kind: kind,
                 valueStart: Int32(isString ? valueStart + 1 : valueStart), valueEnd: Int32(isString ? at - 1 : at),
                 memberStart: Int32(memberStart)))
@@ -360,9 +445,12 @@ struct JSONKey: Sendable {
     let name: StaticString
     let length: Int
     let words: (UInt64, UInt64)
+    /// Its place in a `JSONKeySlots` (-1: none).
+    let slot: Int
 
-    init(_ name: StaticString) {
+    init(_ name: StaticString, slot: Int = -1) {
         self.name = name
+        self.slot = slot
         length = name.utf8CodeUnitCount
         words = JSONKey.words(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
@@ -382,6 +470,34 @@ struct JSONKey: Sendable {
             if i < 8 { w0 |= UInt64(raw[i]) << (8 * i) } else { w1 |= UInt64(raw[i]) << (8 * (i - 8)) }
         }
         return (w0, w1)
+    }
+}
+
+/// A set of keys of up to 16 bytes, each at its slot, found by length and words.
+struct JSONKeySlots: Sendable {
+    let keys: [JSONKey]
+    /// By length: the words and slot of each key of that length.
+    private let byLength: [[(UInt64, UInt64, Int)]]
+
+    init(_ keys: [JSONKey]) {
+        self.keys = keys
+        var byLength = [[(UInt64, UInt64, Int)]](repeating: [], count: 17)
+        for (i, key) in keys.enumerated() {
+            precondition(key.slot == i && key.length <= 16, "key \(key.name) is not at its slot")
+            byLength[key.length].append((key.words.0, key.words.1, i))
+        }
+        self.byLength = byLength
+    }
+
+    var count: Int { keys.count }
+
+    @inline(__always)
+    func slot(of words: (UInt64, UInt64), length: Int) -> Int? {
+        guard length <= 16 else { return nil }
+        for candidate in byLength[length] where candidate.0 == words.0 && candidate.1 == words.1 {
+            return candidate.2
+        }
+        return nil
     }
 }
 
