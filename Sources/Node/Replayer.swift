@@ -41,6 +41,8 @@ public struct Replayer {
     public private(set) var events = 0
     /// Trades made by this replay (the engine numbers them, so they are not counted one by one).
     public var trades: Int { Int(engine.nextTradeId - firstTradeId) }
+    /// Checkpoint records applied (a journal's first names no digest to check).
+    public private(set) var checkpoints = 0
     /// Checkpoints whose digest matched, and those that named a sequence this replay did not
     /// compute (it started after it, from a snapshot).
     public private(set) var checkpointsVerified = 0
@@ -90,6 +92,7 @@ public struct Replayer {
     }
 
     private mutating func checkpoint(_ c: Checkpoint, at sequence: UInt64) throws(NodeError) {
+        checkpoints += 1
         if c.verifiedSequence > 0 {
             if let last = lastCheckpoint, last.sequence == c.verifiedSequence {
                 let journaled = c.stateDigest.withUnsafeBytes { Digest32(loading: $0.baseAddress!) }

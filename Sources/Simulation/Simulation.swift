@@ -57,6 +57,9 @@ public struct SimulationOptions: Sendable {
     public var mix = AgentMix()
     /// Commands submitted together; the agents see the results before the next batch.
     public var batch = 256
+    /// The journal's segment files (the journal's content, and so its chain head, is the same
+    /// whatever their size).
+    public var segmentBytes = JournalOptions().segmentBytes
 
     public init() {}
 }
@@ -123,6 +126,7 @@ public final class Simulation: NodeSink, @unchecked Sendable {
         }
         var nodeOptions = NodeOptions(data: data)
         nodeOptions.journal.durability = durability
+        nodeOptions.journal.segmentBytes = options.segmentBytes
         // 1 ms per sequence from 2026-01-01T00:00:00Z: the journal's times are the same on every run.
         nodeOptions.clock = .logical(startNs: 1_767_225_600_000_000_000, stepNs: 1_000_000)
         nodeOptions.checkpointEvery = 10_000

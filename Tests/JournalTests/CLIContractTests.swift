@@ -183,6 +183,7 @@ import _ProcessTesting
         #expect(setup > 8_192 && commands + setup + checkpoints == first["last_seq"] as! Int)
         let replay = lastJSON(try exchange(["journal", "replay", "--journal", dir.sub("s/journal"), "--json"]).stdout)
         #expect(replay["events"] as? Int == first["events"] as? Int)
+        #expect(replay["checkpoints"] as? Int == checkpoints)
         #expect(replay["state_digest"] as? String == first["state_digest"] as? String)
     }
 

@@ -28,8 +28,12 @@ struct Import: ParsableCommand {
 
     @Option(help: fsyncHelp) var fsync: Durability = .always
 
+    @Option(name: .customLong("segment-kib"), help: "Size of the segment files of a new journal, in KiB.")
+    var segmentKib: Int = 65_536
+
     func validate() throws {
         guard fromLine >= 1 else { throw ValidationError("--from-line must be 1 or more") }
+        guard segmentKib > 0 && segmentKib <= 1 << 22 else { throw ValidationError("--segment-kib must be 1…4194304") }
     }
 
     func run() throws {
@@ -44,7 +48,7 @@ struct Import: ParsableCommand {
             break
         }
         let started = monotonicNs()
-        let options = JournalOptions(durability: fsync, recordKind: .commands)
+        let options = JournalOptions(segmentBytes: segmentKib << 10, durability: fsync, recordKind: .commands)
         let progress = common.json ? nil : Progress(label: "import", total: UInt64(commands.count))
         let (first, last) = try append(commands, to: directory, options: options, progress: progress)
         progress?.done()

@@ -65,7 +65,7 @@ struct Replay: ParsableCommand {
             o.add("commands_per_second", rate, decimals: 0)
             o.add("seconds", outcome.seconds)
             if let header = outcome.snapshotHeader { o.add("snapshot_seq", header.sequence) } else { o.addNull("snapshot_seq") }
-            o.add("checkpoints", r.checkpointsVerified + r.checkpointsUnverified)
+            o.add("checkpoints", r.checkpoints)
             o.add("checkpoints_verified", r.checkpointsVerified)
             print(o.text)
         } else {

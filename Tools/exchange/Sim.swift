@@ -34,6 +34,8 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Agent mix: makers=40,momentum=15,noise=15,storms=10,invalid=10,transfers=10.") var mix: String?
     @Option(help: "Commands per batch (the agents see a batch's events before the next).") var batch: Int = 256
     @Option(help: fsyncHelp) var fsync: Durability = .none
+    @Option(name: .customLong("segment-kib"), help: "Size of the journal's segment files, in KiB.")
+    var segmentKib: Int = 65_536
     @Flag(help: "Print one JSON object as the last line of output.") var json = false
 
     func run() throws {
@@ -45,6 +47,7 @@ struct SimCommand: ParsableCommand {
         options.symbols = symbols
         options.accounts = accounts
         options.batch = batch
+        options.segmentBytes = segmentKib << 10
         if let mix {
             guard let parsed = AgentMix(parsing: mix) else { throw fail("--mix: expected kind=weight,… with kinds makers, momentum, noise, storms, invalid, transfers") }
             options.mix = parsed
