@@ -171,6 +171,46 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { try run(benchmark, durability: .always, inFlight: 4_096) }
     }
 
+    // The JSON Lines path of `exchange node --stdin`: the same 1M commands as INTERCHANGE lines
+    // read from a file descriptor, decoded, journaled with fsync, applied, and every event
+    // rendered as a line into a file.
+    let linesFile = temporaryDirectory("lines") + "/commands.jsonl"
+    Benchmark("Node: 1M JSON command lines in, event lines out (node --stdin), fsync always",
+              configuration: .init(metrics: [.wallClock, .throughput, engineCPU, sequencerCPU], scalingFactor: .one,
+                                   maxDuration: .seconds(60), maxIterations: 5)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let directory = temporaryDirectory("node-lines")
+            defer { removeDirectory(directory) }
+            let input = open(linesFile, O_RDONLY)
+            let output = open(directory + "/events.jsonl", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            precondition(input >= 0 && output >= 0)
+            defer { close(input); close(output) }
+            let sink = EventLinesSink(fd: output)
+            var options = NodeOptions(data: DataDirectory(directory + "/data"))
+            options.journal.durability = .always
+            options.snapshotEveryCommands = 0
+            let node = try Node(options: options, sink: sink)
+            benchmark.startMeasurement()
+            let fed = feedCommandLines(from: input, into: node, sink: sink, stop: { false }) { line, why in
+                fatalError("line \(line): \(why)")
+            }
+            try node.stop()
+            benchmark.stopMeasurement()
+            precondition(fed.lines == flow.count && sink.acknowledged == flow.count)
+            report(node, benchmark)
+        }
+    } setup: {
+        var text: [UInt8] = []
+        for (i, command) in flow.enumerated() {
+            text.append(contentsOf: CommandJSON.encode(command, seq: UInt64(i + 1), timestampNs: 0).utf8)
+            text.append(0x0A)
+        }
+        let fd = open(linesFile, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        precondition(fd >= 0)
+        _ = text.withUnsafeBytes { writeAll(fd, $0) }
+        close(fd)
+    }
+
     // The engine alone on the same flow (the baseline for the node's figure).
     Benchmark("Node baseline: the engine alone applies the same 1M commands",
               configuration: .init(metrics: [.wallClock], scalingFactor: .one, maxDuration: .seconds(60), maxIterations: 5)) { benchmark in

@@ -16,8 +16,8 @@ struct Export: ParsableCommand {
 
     @OptionGroup var common: JournalOptionsGroup
 
-    @Option(name: .customLong("from-seq")) var fromSeq: UInt64?
-    @Option(name: .customLong("to-seq")) var toSeq: UInt64?
+    @Option(name: .customLong("from-seq"), help: "Start at this sequence.") var fromSeq: UInt64?
+    @Option(name: .customLong("to-seq"), help: "Stop after this sequence.") var toSeq: UInt64?
 
     func run() throws {
         let directory = try common.existingJournal()

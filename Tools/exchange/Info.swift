@@ -24,6 +24,7 @@ struct Info: ParsableCommand {
         line.add("first_seq", info.firstSequence)
         line.add("last_seq", info.lastSequence)
         line.add("commands", info.records)
+        line.add("record_kind", (JournalDirectory.recordKind(directory) ?? .unspecified).description)
         line.add("blocks", info.blocks)
         line.add("compressed_blocks", info.compressedBlocks)
         if let first = info.firstTimestampNs, let last = info.lastTimestampNs {

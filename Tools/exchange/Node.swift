@@ -13,35 +13,6 @@ import Glibc
 
 // MARK: - exchange node
 
-/// Writes each acknowledged command's events to standard output as INTERCHANGE event lines,
-/// flushed whenever the engine has caught up: a line on stdout is an acknowledgement.
-final class StdoutSink: NodeSink, @unchecked Sendable {
-    private var buffer = ByteOutput(capacity: 1 << 17)
-    private(set) var acknowledged = 0
-    private(set) var broken = false
-
-    func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
-                      engine: MatchingEngine) {
-        for event in events {
-            EventJSON.render(event, of: command, seq: sequence, engine: engine, into: &buffer)
-            buffer.append(0x0A)
-        }
-        acknowledged += 1
-        if buffer.count >= 1 << 16 { flush() }
-    }
-
-    func failed(tag: UInt64, error: NodeError) {
-        // Nothing to write: the node stops, and `stop()` reports the failure in one line.
-    }
-
-    func caughtUp(to sequence: UInt64) { flush() }
-
-    private func flush() {
-        if buffer.count > 0 && !broken { broken = !buffer.withBytes { writeAll(1, $0) } }
-        buffer.removeAll()
-    }
-}
-
 struct NodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
@@ -86,7 +57,7 @@ struct NodeCommand: ParsableCommand {
         if case .other = DataDirectory.contents(data) {
             throw fail("\(data) is not empty and is not a data directory (journal/, snapshots/): not starting a node there")
         }
-        let sink = StdoutSink()
+        let sink = EventLinesSink(fd: 1)
         let node: Node
         do { node = try Node(options: options, sink: sink) } catch { throw fail(error.description) }
         // For `exchange snapshot create`, which signals a running node.
@@ -102,7 +73,13 @@ struct NodeCommand: ParsableCommand {
         let started = monotonicNs()
         var lines = 0, skipped = 0
         if stdin {
-            (lines, skipped) = readCommands(into: node, sink: sink)
+            func signalled() -> Bool {
+                if signalFlags.bitwiseAnd(~2, ordering: .relaxed).oldValue & 2 != 0 { node.requestSnapshot() }
+                return signalFlags.load(ordering: .relaxed) & 1 != 0
+            }
+            (lines, skipped) = feedCommandLines(from: 0, into: node, sink: sink, stop: signalled) { line, why in
+                printError("exchange: stdin line \(line): \(why); skipped (nothing journaled)")
+            }
         } else {
             while signalFlags.load(ordering: .relaxed) & 1 == 0 && node.failed == nil {
                 if signalFlags.bitwiseAnd(~2, ordering: .relaxed).oldValue & 2 != 0 { node.requestSnapshot() }
@@ -126,73 +103,6 @@ struct NodeCommand: ParsableCommand {
             say("stopped at seq \(state.lastSequence): \(acknowledged) commands acknowledged in \(format(seconds, decimals: 3)) s; state digest \(digest)")
         }
     }
-}
-
-/// Reads INTERCHANGE commands from standard input and submits them, in batches of what is
-/// already read; a line that is not a JSON object, or too large for a journal record, is
-/// reported on standard error and skipped (nothing is journaled for it). Returns the lines read
-/// and skipped.
-func readCommands(into node: Node, sink: StdoutSink) -> (lines: Int, skipped: Int) {
-    let recordBytesMax = JournalOptions().recordBytesMax
-    var reader = LineReader(fd: 0, lineBytesMax: recordBytesMax)
-    defer { reader.deallocate() }
-    var decoder = CommandJSON.Reader()
-    func signalled() -> Bool {
-        if signalFlags.bitwiseAnd(~2, ordering: .relaxed).oldValue & 2 != 0 { node.requestSnapshot() }
-        return signalFlags.load(ordering: .relaxed) & 1 != 0
-    }
-    func skip(_ line: Int, _ why: String) {
-        printError("exchange: stdin line \(line): \(why); skipped (nothing journaled)")
-    }
-    // The lines already read are submitted together (one lock, one group commit for all of
-    // them), moved into the queue; a line that is the last one available goes alone, at once.
-    // Tags are line numbers: blank and skipped lines leave gaps, so a batch ends at one.
-    var batch: [Command] = []
-    batch.reserveCapacity(1_024)
-    var firstTag: UInt64 = 0
-    func submitBatch() -> Bool {
-        guard !batch.isEmpty else { return true }
-        return node.submit(taking: &batch, firstTag: firstTag, waitingForRoom: true) == .queued
-    }
-    var lines = 0, skipped = 0
-    reading: while let item = reader.next(interrupted: signalled) {
-        if signalled() || sink.broken { break }
-        lines += 1
-        switch item {
-        case let .tooLong(bytes):
-            skip(lines, "a line of \(bytes) bytes, longer than a journal record may be (\(recordBytesMax))")
-            skipped += 1
-        case let .line(line) where CommandJSON.isBlank(line):
-            break
-        case let .line(line):
-            guard let parsed = decoder.decode(line) else {
-                skip(lines, "not a JSON object")
-                skipped += 1
-                break
-            }
-            // A record is at most about twice its line (an invalid command keeps its text and
-            // repeats its cmd and client id): only a line near the limit is measured.
-            if line.count * 2 + 64 > recordBytesMax {
-                var record: [UInt8] = []
-                CommandCodec.encode(parsed.command, into: &record)
-                if record.count > recordBytesMax {
-                    skip(lines, "its record would take \(record.count) bytes, over the journal's limit of \(recordBytesMax)")
-                    skipped += 1
-                    break
-                }
-            }
-            if !batch.isEmpty && UInt64(lines) != firstTag + UInt64(batch.count) {
-                guard submitBatch() else { break reading }
-            }
-            if batch.isEmpty { firstTag = UInt64(lines) }
-            batch.append(parsed.command)
-        }
-        if batch.count >= 1_024 || !reader.hasBufferedLine {
-            guard submitBatch() else { break reading }
-        }
-    }
-    _ = submitBatch()
-    return (lines, skipped)
 }
 
 /// The process id of a node running on `data`: its pid file names a live process whose command

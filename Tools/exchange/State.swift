@@ -15,10 +15,11 @@ struct StateCommand: ParsableCommand {
         commandName: "state", abstract: "The L2 book of a symbol, or an account's balances, after replay.")
 
     @OptionGroup var common: JournalOptionsGroup
-    @Option(name: .customLong("to-seq")) var toSeq: UInt64?
-    @Option var book: String?
-    @Option var levels: Int = 10
-    @Option var account: UInt64?
+    @Option(name: .customLong("to-seq"), help: "The state after this sequence (default: the journal's end).")
+    var toSeq: UInt64?
+    @Option(help: "Show this symbol's book: price levels, best first.") var book: String?
+    @Option(help: "Levels per side of --book.") var levels: Int = 10
+    @Option(help: "Show this account's balances instead.") var account: UInt64?
 
     func run() throws {
         guard (book == nil) != (account == nil) else { throw fail("give exactly one of --book SYMBOL and --account ID") }

@@ -5,8 +5,8 @@ import Glibc
 /// Lines of a file descriptor, without the newline (a last line without one counts too), read
 /// in large chunks. A line longer than `lineBytesMax` is not kept: it is read past and reported
 /// by its length, so that no input can make the reader hold more than that.
-struct LineReader {
-    enum Item {
+public struct LineReader {
+    public enum Item {
         case line(UnsafeRawBufferPointer)
         case tooLong(bytes: Int)
     }
@@ -21,22 +21,22 @@ struct LineReader {
     /// The length of an over-long line read past so far (nil: not inside one).
     private var discarding: Int?
 
-    init(fd: Int32, lineBytesMax: Int) {
+    public init(fd: Int32, lineBytesMax: Int) {
         self.fd = fd
         self.lineBytesMax = lineBytesMax
         buffer = .allocate(byteCount: max(1 << 16, lineBytesMax + 1), alignment: 16)
     }
 
-    func deallocate() { buffer.deallocate() }
+    public func deallocate() { buffer.deallocate() }
 
     /// Whether a whole line is already read (the next `next` returns it without reading).
-    var hasBufferedLine: Bool {
+    public var hasBufferedLine: Bool {
         scanned < end && memchr(buffer.baseAddress! + scanned, 0x0A, end - scanned) != nil
     }
 
     /// The next line, valid until the next call; nil at the end, or when a signal interrupted
     /// the read and `interrupted()` says to stop.
-    mutating func next(interrupted: () -> Bool) -> Item? {
+    public mutating func next(interrupted: () -> Bool) -> Item? {
         while true {
             let base = buffer.baseAddress!
             if scanned < end, let found = memchr(base + scanned, 0x0A, end - scanned) {
