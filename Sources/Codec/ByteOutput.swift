@@ -54,6 +54,13 @@ public struct ByteOutput: ~Copyable {
         capacity = newCapacity
     }
 
+    /// UTF-8 bytes as a JSON string literal (see `writeQuoted`), within room already made.
+    mutating func putQuoted(_ utf8: UnsafeBufferPointer<UInt8>) {
+        var q = base + count
+        Self.writeQuoted(utf8, &q)
+        count = base.distance(to: q)
+    }
+
     /// One byte, within room already made.
     @inline(__always)
     mutating func put(_ byte: UInt8) {
@@ -62,11 +69,19 @@ public struct ByteOutput: ~Copyable {
         count += 1
     }
 
+    /// Short text known when the program is built (a key, a name), copied byte by byte: a
+    /// call to memmove costs more than the few bytes it moves.
     @inline(__always)
     mutating func put(_ text: StaticString) {
-        assert(count + text.utf8CodeUnitCount <= capacity, "ByteOutput written past its reserved room")
-        (base + count).update(from: text.utf8Start, count: text.utf8CodeUnitCount)
-        count += text.utf8CodeUnitCount
+        let n = text.utf8CodeUnitCount
+        assert(count + n <= capacity, "ByteOutput written past its reserved room")
+        let source = text.utf8Start
+        var i = 0
+        while i < n {
+            base[count &+ i] = source[i]
+            i &+= 1
+        }
+        count &+= n
     }
 
     /// Appends bytes (making room for them).
@@ -96,140 +111,188 @@ public struct ByteOutput: ~Copyable {
         put(UInt8(ascii: "}"))
     }
 
-    /// `"key":`, with room made for it and `valueBytes` more.
+    /// Writes `"key":`, with room made for it and `valueBytes` more, and returns where the
+    /// value goes: the value's bytes go through that local pointer, and `end(at:)` stores
+    /// where it stopped.
     @inline(__always)
-    private mutating func key(_ key: StaticString, valueBytes: Int) {
-        reserve(key.utf8CodeUnitCount + Self.keyOverhead + valueBytes)
-        if hasField { put(UInt8(ascii: ",")) }
+    private mutating func begin(_ key: StaticString, valueBytes: Int) -> UnsafeMutablePointer<UInt8> {
+        reserve(key.utf8CodeUnitCount &+ Self.keyOverhead &+ valueBytes)
+        var q = base + count
+        if hasField {
+            q.pointee = UInt8(ascii: ",")
+            q += 1
+        }
         hasField = true
-        put(UInt8(ascii: "\""))
-        put(key)
-        put(UInt8(ascii: "\""))
-        put(UInt8(ascii: ":"))
+        q.pointee = UInt8(ascii: "\"")
+        q += 1
+        Self.copy(key, &q)
+        q[0] = UInt8(ascii: "\"")
+        q[1] = UInt8(ascii: ":")
+        return q + 2
+    }
+
+    @inline(__always)
+    private mutating func end(at q: UnsafeMutablePointer<UInt8>) { count = base.distance(to: q) }
+
+    /// Short text known when the program is built, copied byte by byte (a call to memmove
+    /// costs more than the few bytes it moves).
+    @inline(__always)
+    static func copy(_ text: StaticString, _ q: inout UnsafeMutablePointer<UInt8>) {
+        let n = text.utf8CodeUnitCount
+        let source = text.utf8Start
+        var i = 0
+        while i < n {
+            q[i] = source[i]
+            i &+= 1
+        }
+        q += n
     }
 
     public mutating func number(_ key: StaticString, _ value: Int64) {
-        self.key(key, valueBytes: Self.decimalBytesMax)
-        putDecimal(value, scale: 0, trimmed: false)
+        var q = begin(key, valueBytes: Self.decimalBytesMax)
+        Self.writeDecimal(value, scale: 0, trimmed: false, &q)
+        end(at: q)
     }
 
     public mutating func number(_ key: StaticString, _ value: UInt64) {
-        self.key(key, valueBytes: Self.decimalBytesMax)
-        if value >= 10_000_000_000_000_000_000 {
-            // 20 digits: the top one, then the other 19.
-            put(UInt8(ascii: "0") + UInt8(value / 10_000_000_000_000_000_000))
-            putDigits(value % 10_000_000_000_000_000_000, width: 19)
-        } else if value > UInt64(Int64.max) {
-            putDigits(value, width: 19)
+        var q = begin(key, valueBytes: Self.decimalBytesMax)
+        if value > UInt64(Int64.max) {
+            // Rare (ids and sequences stay far below): through a String.
+            var text = String(value)
+            text.withUTF8 { digits in
+                for d in digits { q.pointee = d; q += 1 }
+            }
         } else {
-            putDecimal(Int64(value), scale: 0, trimmed: false)
+            Self.writeDecimal(Int64(value), scale: 0, trimmed: false, &q)
         }
+        end(at: q)
     }
 
     public mutating func number(_ key: StaticString, _ value: Int) { number(key, Int64(value)) }
 
     /// A value known when the program was built (an event's name, a side, a status).
     public mutating func string(_ key: StaticString, _ value: StaticString) {
-        self.key(key, valueBytes: value.utf8CodeUnitCount + 2)
-        put(UInt8(ascii: "\""))
-        put(value)
-        put(UInt8(ascii: "\""))
+        var q = begin(key, valueBytes: value.utf8CodeUnitCount &+ 2)
+        q.pointee = UInt8(ascii: "\"")
+        q += 1
+        Self.copy(value, &q)
+        q.pointee = UInt8(ascii: "\"")
+        end(at: q + 1)
     }
 
     public mutating func string(_ key: StaticString, _ value: String) {
         var value = value
         value.withUTF8 { utf8 in
             // An escaped byte takes at most 6 bytes.
-            self.key(key, valueBytes: 6 * utf8.count + 2)
-            putQuoted(utf8)
+            var q = begin(key, valueBytes: 6 &* utf8.count &+ 2)
+            Self.writeQuoted(utf8, &q)
+            end(at: q)
         }
     }
 
     /// `units × 10^-scale` as a JSON string: all `scale` decimals, or (`trimmed`) without
     /// trailing zeros.
     public mutating func decimal(_ key: StaticString, units: Int64, scale: Int, trimmed: Bool) {
-        self.key(key, valueBytes: Self.decimalBytesMax + 2)
-        put(UInt8(ascii: "\""))
-        putDecimal(units, scale: scale, trimmed: trimmed)
-        put(UInt8(ascii: "\""))
+        var q = begin(key, valueBytes: Self.decimalBytesMax &+ 2)
+        q.pointee = UInt8(ascii: "\"")
+        q += 1
+        Self.writeDecimal(units, scale: scale, trimmed: trimmed, &q)
+        q.pointee = UInt8(ascii: "\"")
+        end(at: q + 1)
+    }
+
+    /// Within room already made (`decimalBytesMax`): see `writeDecimal`.
+    mutating func putDecimal(_ units: Int64, scale: Int, trimmed: Bool) {
+        var q = base + count
+        Self.writeDecimal(units, scale: scale, trimmed: trimmed, &q)
+        count = base.distance(to: q)
     }
 
     /// `units × 10^-scale` with exactly `scale` decimals, or (`trimmed`) without trailing zeros
     /// and without a point when nothing follows it; the same text as `ExactDecimal.format`.
-    /// Within room already made (`decimalBytesMax`).
-    mutating func putDecimal(_ units: Int64, scale: Int, trimmed: Bool) {
-        if units < 0 { put(UInt8(ascii: "-")) }
-        var magnitude = units.magnitude
-        var scale = scale
-        if trimmed {
-            while scale > 0 && magnitude % 10 == 0 {
-                magnitude /= 10
-                scale -= 1
-            }
-        }
-        // Digits written from the last one back: the decimals, the point, the whole part (at
-        // least one digit, "0" when the value is below 1).
-        let digits = max(Self.digitCount(magnitude), scale + 1)
-        let length = digits + (scale > 0 ? 1 : 0)
-        var at = count + length
-        var written = 0
-        while written < digits {
-            if written == scale && scale > 0 {
-                at -= 1
-                base[at] = UInt8(ascii: ".")
-            }
-            at -= 1
-            base[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-            magnitude /= 10
-            written += 1
-        }
-        count += length
-    }
-
-    /// The decimal digits of `value` (1 for 0).
+    /// The digits are written two at a time from the last; then the decimals kept move one
+    /// place right to make room for the point.
     @inline(__always)
-    static func digitCount(_ value: UInt64) -> Int {
+    static func writeDecimal(_ units: Int64, scale: Int, trimmed: Bool, _ q: inout UnsafeMutablePointer<UInt8>) {
+        if units < 0 {
+            q.pointee = UInt8(ascii: "-")
+            q += 1
+        }
+        var m = units.magnitude
         var n = 1
-        var v = value
-        while v >= 10_000 { v /= 10_000; n += 4 }
-        while v >= 10 { v /= 10; n += 1 }
-        return n
+        var t = m
+        while t >= 100 { t /= 100; n &+= 2 }
+        if t >= 10 { n &+= 1 }
+        // At least one digit before the point.
+        let digits = max(n, scale &+ 1)
+        let pairs = digitPairs.utf8Start
+        var i = digits
+        while m >= 100 {
+            let x = m / 100
+            let r = Int(truncatingIfNeeded: m &- x &* 100) &* 2
+            i &-= 2
+            q[i] = pairs[r]
+            q[i &+ 1] = pairs[r &+ 1]
+            m = x
+        }
+        if m >= 10 {
+            let r = Int(truncatingIfNeeded: m) &* 2
+            i &-= 2
+            q[i] = pairs[r]
+            q[i &+ 1] = pairs[r &+ 1]
+        } else {
+            i &-= 1
+            q[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: m)
+        }
+        while i > 0 { i &-= 1; q[i] = UInt8(ascii: "0") }
+        let whole = digits &- scale
+        var last = digits
+        if trimmed { while last > whole && q[last &- 1] == UInt8(ascii: "0") { last &-= 1 } }
+        if last == whole {
+            q += whole
+            return
+        }
+        var k = last
+        while k > whole { q[k] = q[k &- 1]; k &-= 1 }
+        q[whole] = UInt8(ascii: ".")
+        q += last &+ 1
     }
 
-    /// `value` as exactly `width` digits, leading zeros included.
-    private mutating func putDigits(_ value: UInt64, width: Int) {
-        var value = value
-        let start = count
-        count += width
-        for i in stride(from: width - 1, through: 0, by: -1) {
-            base[start + i] = UInt8(ascii: "0") + UInt8(value % 10)
-            value /= 10
-        }
-    }
+    /// "00" to "99", for writing two digits at once.
+    static let digitPairs: StaticString = """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
 
     /// UTF-8 bytes as a JSON string literal, quotes included, escaping what JSON requires.
     /// Within room already made (6 bytes a byte, and 2).
-    mutating func putQuoted(_ utf8: UnsafeBufferPointer<UInt8>) {
-        put(UInt8(ascii: "\""))
+    static func writeQuoted(_ utf8: UnsafeBufferPointer<UInt8>, _ q: inout UnsafeMutablePointer<UInt8>) {
+        q.pointee = UInt8(ascii: "\"")
+        q += 1
         for byte in utf8 {
             if byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
-                put(byte)  // UTF-8 passes through as it is
+                q.pointee = byte  // UTF-8 passes through as it is
+                q += 1
                 continue
             }
-            put(UInt8(ascii: "\\"))
+            q.pointee = UInt8(ascii: "\\")
+            q += 1
             switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): put(byte)
-            case 0x0A: put(UInt8(ascii: "n"))
-            case 0x0D: put(UInt8(ascii: "r"))
-            case 0x09: put(UInt8(ascii: "t"))
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): q.pointee = byte; q += 1
+            case 0x0A: q.pointee = UInt8(ascii: "n"); q += 1
+            case 0x0D: q.pointee = UInt8(ascii: "r"); q += 1
+            case 0x09: q.pointee = UInt8(ascii: "t"); q += 1
             default:
                 let hex: StaticString = "0123456789abcdef"
-                put("u00")
-                put(hex.utf8Start[Int(byte >> 4)])
-                put(hex.utf8Start[Int(byte & 15)])
+                q[0] = UInt8(ascii: "u"); q[1] = UInt8(ascii: "0"); q[2] = UInt8(ascii: "0")
+                q[3] = hex.utf8Start[Int(byte >> 4)]
+                q[4] = hex.utf8Start[Int(byte & 15)]
+                q += 5
             }
         }
-        put(UInt8(ascii: "\""))
+        q.pointee = UInt8(ascii: "\"")
+        q += 1
     }
 }
 

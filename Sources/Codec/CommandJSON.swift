@@ -47,16 +47,28 @@ public enum CommandJSON {
         /// Decodes one line's bytes (a trailing `\r` is not part of the line); nil when they are
         /// not a JSON object.
         public mutating func decode(_ line: UnsafeRawBufferPointer) -> Line? {
+            var ts: Int64?
+            guard let command = decodeCommand(line, timestampNs: &ts) else { return nil }
+            return Line(command: command, timestampNs: ts)
+        }
+
+        /// The command of one line, for a caller that has no use for its `ts` (a node stamps
+        /// its own time): nil when the bytes are not a JSON object.
+        public mutating func decodeCommand(_ line: UnsafeRawBufferPointer) -> Command? {
+            var ts: Int64?
+            return decodeCommand(line, timestampNs: &ts)
+        }
+
+        private mutating func decodeCommand(_ line: UnsafeRawBufferPointer, timestampNs: inout Int64?) -> Command? {
             var line = line
             if let last = line.last, last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
             guard object.scan(line) == .object else { return nil }
             let fields = Fields(object: object)
-            var ts: Int64?
             do {
-                ts = try fields.timestamp()
-                return Line(command: try fields.command(), timestampNs: ts)
+                timestampNs = try fields.timestamp()
+                return try fields.command()
             } catch {
-                return Line(command: .invalid(fields.invalid(error.detail, text: line)), timestampNs: ts)
+                return .invalid(fields.invalid(error.detail, text: line))
             }
         }
     }

@@ -31,6 +31,10 @@ struct JSONMembers {
     static let depthMax = 64
 
     private var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// The text being scanned, its length, and where the scan is (`bytes` as a pointer: no
+    /// optional base address to test on every byte).
+    private var p = UnsafePointer<UInt8>(bitPattern: 1)!
+    private var end = 0
     private var at = 0
     /// The keys filed as they are scanned.
     private let slots: JSONKeySlots
@@ -46,10 +50,11 @@ struct JSONMembers {
     /// The members of the last object scanned, in the order written.
     var members: UnsafeBufferPointer<Member> { UnsafeBufferPointer(start: table.members, count: table.count) }
 
+    /// Used by one scanner at a time (no dynamic exclusivity checks on its counters).
     final class Table {
-        var members: UnsafeMutablePointer<Member>
-        var count = 0
-        var capacity = 16
+        @exclusivity(unchecked) var members: UnsafeMutablePointer<Member>
+        @exclusivity(unchecked) var count = 0
+        @exclusivity(unchecked) var capacity = 16
         let memberOfSlot: UnsafeMutablePointer<Int32>
         let slots: Int
 
@@ -91,13 +96,15 @@ struct JSONMembers {
         table.reset()
         bytes = text
         at = 0
-        guard text.count <= Int(Int32.max) else { return .notJSON }
+        guard let base = text.baseAddress, text.count <= Int(Int32.max) else { return .notJSON }
+        p = base.assumingMemoryBound(to: UInt8.self)
+        end = text.count
         skipSpace()
-        guard at < bytes.count else { return .notJSON }
-        let isObject = bytes[at] == UInt8(ascii: "{")
+        guard at < end else { return .notJSON }
+        let isObject = p[at] == UInt8(ascii: "{")
         let ok = isObject ? topObject() : value(depth: 0) != nil
         skipSpace()
-        guard ok, at == bytes.count else { return .notJSON }
+        guard ok, at == end else { return .notJSON }
         return isObject ? .object : .notObject
     }
 
@@ -124,28 +131,26 @@ struct JSONMembers {
     }
 
     /// The slot of a key that `slots` knows.
-    private func slotOfKey(start: Int, end: Int, escaped: Bool) -> Int? {
+    private func slotOfKey(start: Int, end keyEnd: Int, escaped: Bool) -> Int? {
         if escaped {
-            var key = decodeString(from: Int32(start), to: Int32(end))
+            var key = decodeString(from: Int32(start), to: Int32(keyEnd))
             return key.withUTF8 { slots.slot(of: JSONKey.words(UnsafeRawBufferPointer($0)), length: $0.count) }
         }
-        let n = end - start
+        let n = keyEnd &- start
         guard n <= 16 else { return nil }
-        let p = bytes.baseAddress! + start
+        let q = UnsafeRawPointer(p + start)
         var words: (UInt64, UInt64)
-        if start + 16 <= bytes.count {
-            words = (UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)),
-                     UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            if n < 16 {
-                if n <= 8 {
-                    words.1 = 0
-                    if n < 8 { words.0 &= (1 << (8 * UInt64(n))) &- 1 }
-                } else {
-                    words.1 &= (1 << (8 * UInt64(n - 8))) &- 1
-                }
+        if start &+ 16 <= end {
+            words = (UInt64(littleEndian: q.loadUnaligned(as: UInt64.self)),
+                     UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            if n <= 8 {
+                words.1 = 0
+                if n < 8 { words.0 &= (1 &<< (8 &* UInt64(n))) &- 1 }
+            } else if n < 16 {
+                words.1 &= (1 &<< (8 &* UInt64(n &- 8))) &- 1
             }
         } else {
-            words = JSONKey.words(UnsafeRawBufferPointer(start: p, count: n))
+            words = JSONKey.words(UnsafeRawBufferPointer(start: q, count: n))
         }
         return slots.slot(of: words, length: n)
     }
@@ -217,41 +222,44 @@ struct JSONMembers {
 
     // MARK: - Scanning
 
+    @inline(__always)
     private mutating func skipSpace() {
-        while at < bytes.count {
-            let c = bytes[at]
-            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
-            at += 1
+        while at < end {
+            let c = p[at]
+            guard c <= 0x20, c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
+            at &+= 1
         }
     }
 
     /// The top-level object, recording its members.
     private mutating func topObject() -> Bool {
-        at += 1
+        at &+= 1
         skipSpace()
-        if at < bytes.count && bytes[at] == UInt8(ascii: "}") { at += 1; return true }
+        if at < end && p[at] == UInt8(ascii: "}") { at &+= 1; return true }
         while true {
             skipSpace()
             let memberStart = at
-            guard at < bytes.count, bytes[at] == UInt8(ascii: "\""), let key = stringBody() else { return false }
+            guard at < end, p[at] == UInt8(ascii: "\""), let key = stringBody() else { return false }
             skipSpace()
-            guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return false }
-            at += 1
+            guard at < end, p[at] == UInt8(ascii: ":") else { return false }
+            at &+= 1
             skipSpace()
             let valueStart = at
             guard let kind = value(depth: 1) else { return false }
             let isString = kind == .plainString || kind == .escapedString
             if let slot = slotOfKey(start: key.start, end: key.end, escaped: key.escaped) {
-                table.memberOfSlot[slot] = Int32(table.count)
+                table.memberOfSlot[slot] = Int32(truncatingIfNeeded: table.count)
             }
             table.append(Member(
-                keyStart: Int32(key.start), keyEnd: Int32(key.end), keyEscaped: key.escaped, kind: kind,
-                valueStart: Int32(isString ? valueStart + 1 : valueStart), valueEnd: Int32(isString ? at - 1 : at),
-                memberStart: Int32(memberStart)))
+                keyStart: Int32(truncatingIfNeeded: key.start), keyEnd: Int32(truncatingIfNeeded: key.end),
+                keyEscaped: key.escaped, kind: kind,
+                valueStart: Int32(truncatingIfNeeded: isString ? valueStart &+ 1 : valueStart),
+                valueEnd: Int32(truncatingIfNeeded: isString ? at &- 1 : at),
+                memberStart: Int32(truncatingIfNeeded: memberStart)))
             skipSpace()
-            guard at < bytes.count else { return false }
-            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-            if bytes[at] == UInt8(ascii: "}") { at += 1; return true }
+            guard at < end else { return false }
+            if p[at] == UInt8(ascii: ",") { at &+= 1; continue }
+            if p[at] == UInt8(ascii: "}") { at &+= 1; return true }
             return false
         }
     }
@@ -260,15 +268,15 @@ struct JSONMembers {
     private mutating func value(depth: Int) -> Kind? {
         guard depth < Self.depthMax else { return nil }
         skipSpace()
-        guard at < bytes.count else { return nil }
-        switch bytes[at] {
+        guard at < end else { return nil }
+        switch p[at] {
+        case UInt8(ascii: "\""):
+            guard let s = stringBody() else { return nil }
+            return s.escaped ? .escapedString : .plainString
         case UInt8(ascii: "{"):
             return container(close: UInt8(ascii: "}"), keyed: true, depth: depth) ? .object : nil
         case UInt8(ascii: "["):
             return container(close: UInt8(ascii: "]"), keyed: false, depth: depth) ? .array : nil
-        case UInt8(ascii: "\""):
-            guard let s = stringBody() else { return nil }
-            return s.escaped ? .escapedString : .plainString
         case UInt8(ascii: "t"): return literal("true") ? .bool : nil
         case UInt8(ascii: "f"): return literal("false") ? .bool : nil
         case UInt8(ascii: "n"): return literal("null") ? .null : nil
@@ -278,50 +286,52 @@ struct JSONMembers {
 
     /// A nested object or array, checked and skipped.
     private mutating func container(close: UInt8, keyed: Bool, depth: Int) -> Bool {
-        at += 1
+        at &+= 1
         skipSpace()
-        if at < bytes.count && bytes[at] == close { at += 1; return true }
+        if at < end && p[at] == close { at &+= 1; return true }
         while true {
             if keyed {
                 skipSpace()
-                guard at < bytes.count, bytes[at] == UInt8(ascii: "\""), stringBody() != nil else { return false }
+                guard at < end, p[at] == UInt8(ascii: "\""), stringBody() != nil else { return false }
                 skipSpace()
-                guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return false }
-                at += 1
+                guard at < end, p[at] == UInt8(ascii: ":") else { return false }
+                at &+= 1
             }
-            guard value(depth: depth + 1) != nil else { return false }
+            guard value(depth: depth &+ 1) != nil else { return false }
             skipSpace()
-            guard at < bytes.count else { return false }
-            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-            if bytes[at] == close { at += 1; return true }
+            guard at < end else { return false }
+            if p[at] == UInt8(ascii: ",") { at &+= 1; continue }
+            if p[at] == close { at &+= 1; return true }
             return false
         }
     }
 
     private mutating func literal(_ word: StaticString) -> Bool {
         let n = word.utf8CodeUnitCount
-        guard at + n <= bytes.count, memcmp(bytes.baseAddress! + at, word.utf8Start, n) == 0 else { return false }
-        at += n
+        guard at &+ n <= end, memcmp(p + at, word.utf8Start, n) == 0 else { return false }
+        at &+= n
         return true
     }
 
+    @inline(__always)
+    private mutating func digits() -> Int {
+        let start = at
+        while at < end, p[at] &- UInt8(ascii: "0") < 10 { at &+= 1 }
+        return at &- start
+    }
+
     private mutating func number() -> Bool {
-        func digits() -> Int {
-            let start = at
-            while at < bytes.count, bytes[at] &- UInt8(ascii: "0") < 10 { at += 1 }
-            return at - start
-        }
-        if bytes[at] == UInt8(ascii: "-") { at += 1 }
+        if p[at] == UInt8(ascii: "-") { at &+= 1 }
         let first = at
         let whole = digits()
-        guard whole > 0, !(whole > 1 && bytes[first] == UInt8(ascii: "0")) else { return false }
-        if at < bytes.count && bytes[at] == UInt8(ascii: ".") {
-            at += 1
+        guard whole > 0, !(whole > 1 && p[first] == UInt8(ascii: "0")) else { return false }
+        if at < end && p[at] == UInt8(ascii: ".") {
+            at &+= 1
             guard digits() > 0 else { return false }
         }
-        if at < bytes.count && (bytes[at] | 0x20) == UInt8(ascii: "e") {
-            at += 1
-            if at < bytes.count && (bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-")) { at += 1 }
+        if at < end && (p[at] | 0x20) == UInt8(ascii: "e") {
+            at &+= 1
+            if at < end && (p[at] == UInt8(ascii: "+") || p[at] == UInt8(ascii: "-")) { at &+= 1 }
             guard digits() > 0 else { return false }
         }
         return true
@@ -330,44 +340,44 @@ struct JSONMembers {
     /// A string starting at its opening quote: checks escapes, control characters and UTF-8,
     /// leaves `at` after the closing quote, and returns where its body lies.
     private mutating func stringBody() -> (start: Int, end: Int, escaped: Bool)? {
-        at += 1
+        at &+= 1
         let start = at
         var escaped = false
         var ascii = true
-        let base = bytes.baseAddress!
-        while at < bytes.count {
+        let raw = UnsafeRawPointer(p)
+        while true {
             // Eight bytes at a time to the first that is a quote, a backslash, a control
             // character or part of a multi-byte UTF-8 sequence.
-            while at + 8 <= bytes.count {
-                let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+            while at &+ 8 <= end {
+                let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))
                 let mask = Self.attention(w)
                 if mask != 0 {
-                    at += mask.trailingZeroBitCount >> 3
+                    at &+= mask.trailingZeroBitCount &>> 3
                     break
                 }
-                at += 8
+                at &+= 8
             }
-            guard at < bytes.count else { break }
-            let c = bytes[at]
+            guard at < end else { return nil }
+            let c = p[at]
             if c == UInt8(ascii: "\"") {
-                let end = at
-                at += 1
+                let bodyEnd = at
+                at &+= 1
                 if !ascii {
-                    let body = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+                    let body = UnsafeRawBufferPointer(start: raw + start, count: bodyEnd &- start)
                     guard String(validating: body, as: UTF8.self) != nil else { return nil }
                 }
-                return (start, end, escaped)
+                return (start, bodyEnd, escaped)
             }
             if c == UInt8(ascii: "\\") {
                 escaped = true
-                guard at + 1 < bytes.count else { return nil }
-                switch bytes[at + 1] {
+                guard at &+ 1 < end else { return nil }
+                switch p[at &+ 1] {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
                      UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    at += 2
+                    at &+= 2
                 case UInt8(ascii: "u"):
-                    guard at + 6 <= bytes.count, hex4(at + 2) != nil else { return nil }
-                    at += 6
+                    guard at &+ 6 <= end, hex4(at &+ 2) != nil else { return nil }
+                    at &+= 6
                 default:
                     return nil
                 }
@@ -375,9 +385,8 @@ struct JSONMembers {
             }
             guard c >= 0x20 else { return nil }
             if c >= 0x80 { ascii = false }
-            at += 1
+            at &+= 1
         }
-        return nil
     }
 
     /// The high bit of each byte of `w` that is `"`, `\\`, below 0x20 or above 0x7F (exact up
@@ -473,31 +482,66 @@ struct JSONKey: Sendable {
     }
 }
 
-/// A set of keys of up to 16 bytes, each at its slot, found by length and words.
+/// A set of keys of up to 16 bytes, each at its slot, found by hashing their words into a small
+/// open-addressed table (a key is usually found, or not, at its first probe).
 struct JSONKeySlots: Sendable {
     let keys: [JSONKey]
-    /// By length: the words and slot of each key of that length.
-    private let byLength: [[(UInt64, UInt64, Int)]]
+    private let table: Table
+
+    /// Entries: the key's two words, its length and slot (-1: empty).
+    final class Table: @unchecked Sendable {
+        static let size = 64
+        let words0: UnsafeMutablePointer<UInt64>
+        let words1: UnsafeMutablePointer<UInt64>
+        let lengths: UnsafeMutablePointer<Int32>
+        let slots: UnsafeMutablePointer<Int32>
+
+        init() {
+            words0 = .allocate(capacity: Self.size); words0.initialize(repeating: 0, count: Self.size)
+            words1 = .allocate(capacity: Self.size); words1.initialize(repeating: 0, count: Self.size)
+            lengths = .allocate(capacity: Self.size); lengths.initialize(repeating: -1, count: Self.size)
+            slots = .allocate(capacity: Self.size); slots.initialize(repeating: -1, count: Self.size)
+        }
+
+        deinit {
+            words0.deallocate(); words1.deallocate(); lengths.deallocate(); slots.deallocate()
+        }
+    }
 
     init(_ keys: [JSONKey]) {
+        precondition(keys.count <= Table.size / 2, "too many keys for the table")
         self.keys = keys
-        var byLength = [[(UInt64, UInt64, Int)]](repeating: [], count: 17)
+        table = Table()
         for (i, key) in keys.enumerated() {
             precondition(key.slot == i && key.length <= 16, "key \(key.name) is not at its slot")
-            byLength[key.length].append((key.words.0, key.words.1, i))
+            var h = Self.hash(key.words, key.length)
+            while table.slots[h] >= 0 { h = (h &+ 1) & (Table.size &- 1) }
+            table.words0[h] = key.words.0
+            table.words1[h] = key.words.1
+            table.lengths[h] = Int32(key.length)
+            table.slots[h] = Int32(i)
         }
-        self.byLength = byLength
     }
 
     var count: Int { keys.count }
 
     @inline(__always)
+    static func hash(_ words: (UInt64, UInt64), _ length: Int) -> Int {
+        Int(truncatingIfNeeded: ((words.0 &+ words.1 &* 31 &+ UInt64(length)) &* 0x9E37_79B9_7F4A_7C15) &>> 58)
+    }
+
+    @inline(__always)
     func slot(of words: (UInt64, UInt64), length: Int) -> Int? {
         guard length <= 16 else { return nil }
-        for candidate in byLength[length] where candidate.0 == words.0 && candidate.1 == words.1 {
-            return candidate.2
+        var h = Self.hash(words, length)
+        while true {
+            let slot = table.slots[h]
+            if slot < 0 { return nil }
+            if table.words0[h] == words.0 && table.words1[h] == words.1 && Int(table.lengths[h]) == length {
+                return Int(slot)
+            }
+            h = (h &+ 1) & (Table.size &- 1)
         }
-        return nil
     }
 }
 

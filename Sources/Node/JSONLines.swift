@@ -43,7 +43,7 @@ public func feedCommandLines(from fd: Int32, into node: Node, sink: EventLinesSi
         case let .line(line) where CommandJSON.isBlank(line):
             break
         case let .line(line):
-            guard let parsed = decoder.decode(line) else {
+            guard let command = decoder.decodeCommand(line) else {
                 skipped += 1
                 skip(lines, "not a JSON object")
                 break
@@ -52,7 +52,7 @@ public func feedCommandLines(from fd: Int32, into node: Node, sink: EventLinesSi
             // repeats its cmd and client id): only a line near the limit is measured.
             if line.count * 2 + 64 > recordBytesMax {
                 var record: [UInt8] = []
-                CommandCodec.encode(parsed.command, into: &record)
+                CommandCodec.encode(command, into: &record)
                 if record.count > recordBytesMax {
                     skipped += 1
                     skip(lines, "its record would take \(record.count) bytes, over the journal's limit of \(recordBytesMax)")
@@ -63,7 +63,7 @@ public func feedCommandLines(from fd: Int32, into node: Node, sink: EventLinesSi
                 guard submitBatch() else { break reading }
             }
             if batch.isEmpty { firstTag = UInt64(lines) }
-            batch.append(parsed.command)
+            batch.append(command)
         }
         if batch.count >= 1_024 || !reader.hasBufferedLine {
             guard submitBatch() else { break reading }
@@ -79,7 +79,8 @@ public func feedCommandLines(from fd: Int32, into node: Node, sink: EventLinesSi
 /// the engine thread only.
 public final class EventLinesSink: NodeSink, @unchecked Sendable {
     private let fd: Int32
-    private var buffer = ByteOutput(capacity: 1 << 17)
+    // Touched by the engine thread alone: no dynamic exclusivity check on every event.
+    @exclusivity(unchecked) private var buffer = ByteOutput(capacity: 1 << 17)
     /// Commands acknowledged so far.
     public private(set) var acknowledged = 0
     /// Set when the descriptor stopped taking bytes (a closed pipe): nothing more is written.
