@@ -16,7 +16,7 @@ public enum CommandJSON {
         public var timestampNs: Int64?
     }
 
-    /// Decodes one line (a trailing `\r` is not part of it); nil when it is not a JSON object.
+    /// Decodes one line (a trailing `\r` is not part of it); nil when it is not a JSON self.
     public static func decode(_ text: String) -> Line? {
         var text = text
         var reader = Reader()
@@ -45,7 +45,7 @@ public enum CommandJSON {
         public init() {}
 
         /// Decodes one line's bytes (a trailing `\r` is not part of the line); nil when they are
-        /// not a JSON object.
+        /// not a JSON self.
         public mutating func decode(_ line: UnsafeRawBufferPointer) -> Line? {
             var ts: Int64?
             guard let command = decodeCommand(line, timestampNs: &ts) else { return nil }
@@ -53,7 +53,7 @@ public enum CommandJSON {
         }
 
         /// The command of one line, for a caller that has no use for its `ts` (a node stamps
-        /// its own time): nil when the bytes are not a JSON object.
+        /// its own time): nil when the bytes are not a JSON self.
         public mutating func decodeCommand(_ line: UnsafeRawBufferPointer) -> Command? {
             var ts: Int64?
             return decodeCommand(line, timestampNs: &ts)
@@ -63,12 +63,11 @@ public enum CommandJSON {
             var line = line
             if let last = line.last, last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
             guard object.scan(line) == .object else { return nil }
-            let fields = Fields(object: object)
             do {
-                timestampNs = try fields.timestamp()
-                return try fields.command()
+                timestampNs = try object.timestamp()
+                return try object.command()
             } catch {
-                return .invalid(fields.invalid(error.detail, text: line))
+                return .invalid(object.invalid(error.detail, text: line))
             }
         }
     }
@@ -81,22 +80,24 @@ public enum CommandJSON {
         init(detail: String) { self.detail = detail }
     }
 
-    /// Reads the members of one command's object.
-    struct Fields {
-        let object: JSONMembers
+}
+
+/// Reads the members of one command's object (in place: no copy of the scanner per line).
+extension JSONMembers {
+    typealias Problem = CommandJSON.Problem
 
         func invalid(_ detail: String, text: UnsafeRawBufferPointer) -> InvalidCommand {
             var cmd = "unknown", account: AccountId?, clientId: String?
-            if let m = object.find(K.cmd), m.isString { cmd = object.string(m) }
-            if let m = object.find(K.account), let a = object.integer(m), a >= 0 { account = AccountId(a) }
-            if let m = object.find(K.client_id), m.isString { clientId = object.string(m) }
+            if let m = self.find(K.cmd), m.isString { cmd = self.string(m) }
+            if let m = self.find(K.account), let a = self.integer(m), a >= 0 { account = AccountId(a) }
+            if let m = self.find(K.client_id), m.isString { clientId = self.string(m) }
             return InvalidCommand(cmd: cmd, account: account, clientId: clientId, detail: detail,
                                   text: String(decoding: text, as: UTF8.self))
         }
 
         func timestamp() throws(Problem) -> Int64? {
-            guard let m = object.find(K.ts) else { return nil }
-            guard let ts = object.integer(m), ts >= 0 else { throw Problem("ts", "not an integer ≥ 0") }
+            guard let m = self.find(K.ts) else { return nil }
+            guard let ts = self.integer(m), ts >= 0 else { throw Problem("ts", "not an integer ≥ 0") }
             return ts
         }
 
@@ -133,15 +134,15 @@ public enum CommandJSON {
 
         /// The `cmd`, compared as words with the names the format has.
         private func name() throws(Problem) -> CommandName {
-            guard let m = object.find(K.cmd) else { throw Problem("cmd", "missing") }
+            guard let m = self.find(K.cmd) else { throw Problem("cmd", "missing") }
             guard m.isString else { throw Problem("cmd", "not a string") }
             if m.kind == .plainString {
-                for (key, name) in K.commands where object.value(of: m, is: key) { return name }
+                for (key, name) in K.commands where self.value(of: m, is: key) { return name }
             } else {
-                let text = object.string(m)
+                let text = self.string(m)
                 for (key, name) in K.commands where text == "\(key.name)" { return name }
             }
-            throw Problem("cmd", "unknown command \"\(object.string(m))\"")
+            throw Problem("cmd", "unknown command \"\(self.string(m))\"")
         }
 
         private func symbolSpec() throws(Problem) -> SymbolSpec {
@@ -160,9 +161,9 @@ public enum CommandJSON {
             let account = try account()
             let symbol = try string(K.symbol)
             var clientId: String?
-            if let m = object.find(K.client_id) {
+            if let m = self.find(K.client_id) {
                 guard m.isString else { throw Problem("client_id", "not a string") }
-                clientId = object.string(m)
+                clientId = self.string(m)
             }
             let side: Side = try enumValue(K.side, K.sides, default: nil)
             let type: OrderType = try enumValue(K.type, K.types, default: .limit)
@@ -184,14 +185,14 @@ public enum CommandJSON {
         }
 
         private func string(_ key: JSONKey) throws(Problem) -> String {
-            guard let m = object.find(key) else { throw Problem(key, "missing") }
+            guard let m = self.find(key) else { throw Problem(key, "missing") }
             guard m.isString else { throw Problem(key, "not a string") }
-            return object.string(m)
+            return self.string(m)
         }
 
         private func account() throws(Problem) -> AccountId {
-            guard let m = object.find(K.account) else { throw Problem("account", "missing") }
-            guard let a = object.integer(m), a >= 0 else { throw Problem("account", "not an integer ≥ 0") }
+            guard let m = self.find(K.account) else { throw Problem("account", "missing") }
+            guard let a = self.integer(m), a >= 0 else { throw Problem("account", "not an integer ≥ 0") }
             return AccountId(a)
         }
 
@@ -201,8 +202,8 @@ public enum CommandJSON {
         }
 
         private func optionalInteger(_ key: JSONKey, in range: ClosedRange<Int64>) throws(Problem) -> Int64? {
-            guard let m = object.find(key) else { return nil }
-            guard let i = object.integer(m), range.contains(i) else {
+            guard let m = self.find(key) else { return nil }
+            guard let i = self.integer(m), range.contains(i) else {
                 throw Problem(key, "not an integer in \(range.lowerBound)…\(range.upperBound)")
             }
             return i
@@ -214,11 +215,11 @@ public enum CommandJSON {
         }
 
         private func optionalDecimal(_ key: JSONKey) throws(Problem) -> ExactDecimal? {
-            guard let m = object.find(key) else { return nil }
+            guard let m = self.find(key) else { return nil }
             let parsed: ExactDecimal?
             switch m.kind {
-            case .plainString: parsed = ExactDecimal(parsing: object.raw(m))
-            case .escapedString: parsed = ExactDecimal(parsing: object.string(m))
+            case .plainString: parsed = ExactDecimal(parsing: self.raw(m))
+            case .escapedString: parsed = ExactDecimal(parsing: self.string(m))
             default: parsed = nil
             }
             guard let parsed else { throw Problem(key, "not a decimal string") }
@@ -226,24 +227,23 @@ public enum CommandJSON {
         }
 
         private func reference() throws(Problem) -> OrderReference {
-            if let m = object.find(K.order_id) {
-                guard let i = object.integer(m), i >= 0 else { throw Problem("order_id", "not an integer ≥ 0") }
+            if let m = self.find(K.order_id) {
+                guard let i = self.integer(m), i >= 0 else { throw Problem("order_id", "not an integer ≥ 0") }
                 return .id(OrderId(i))
             }
-            if object.find(K.client_id) != nil { return .clientId(try string(K.client_id)) }
+            if self.find(K.client_id) != nil { return .clientId(try string(K.client_id)) }
             throw Problem("order_id, client_id", "one of them is required")
         }
 
         private func enumValue<T>(_ key: JSONKey, _ values: [(JSONKey, T)], default: T?) throws(Problem) -> T {
-            guard let m = object.find(key) else {
+            guard let m = self.find(key) else {
                 guard let d = `default` else { throw Problem(key, "missing") }
                 return d
             }
-            for (name, value) in values where object.value(of: m, is: name) { return value }
+            for (name, value) in values where self.value(of: m, is: name) { return value }
             throw Problem(key, "not one of " + values.map { "\($0.0.name)" }.joined(separator: ", "))
         }
     }
-}
 
 /// The `cmd`s the format has.
 enum CommandName {

@@ -197,22 +197,25 @@ struct JSONMembers {
     /// and fits in 64 bits.
     func integer(_ m: Member) -> Int64? {
         guard m.kind == .number else { return nil }
-        let r = raw(m)
-        var i = 0
-        let negative = r[0] == UInt8(ascii: "-")
-        if negative { i = 1 }
-        var value: Int64 = 0
-        while i < r.count {
-            let d = r[i] &- UInt8(ascii: "0")
-            guard d < 10 else { return nil }
-            let (times, o1) = value.multipliedReportingOverflow(by: 10)
-            let (next, o2) = negative ? times.subtractingReportingOverflow(Int64(d))
-                                      : times.addingReportingOverflow(Int64(d))
-            guard !o1, !o2 else { return nil }
-            value = next
-            i += 1
+        var q = p + Int(m.valueStart)
+        let last = p + Int(m.valueEnd)
+        let negative = q.pointee == UInt8(ascii: "-")
+        if negative { q += 1 }
+        // Up to 18 digits cannot overflow; the 19th is checked.
+        guard q.distance(to: last) <= 19 else { return nil }
+        var magnitude: UInt64 = 0
+        while q < last {
+            let d = q.pointee &- UInt8(ascii: "0")
+            guard d < 10 else { return nil }  // a fraction or an exponent: not an integer
+            magnitude = magnitude &* 10 &+ UInt64(d)
+            q += 1
         }
-        return value
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return Int64(truncatingIfNeeded: 0 &- magnitude)
+        }
+        guard magnitude <= UInt64(Int64.max) else { return nil }
+        return Int64(magnitude)
     }
 
     /// The member's full text, `"key":value`, as written.
@@ -239,7 +242,19 @@ struct JSONMembers {
         while true {
             skipSpace()
             let memberStart = at
-            guard at < end, p[at] == UInt8(ascii: "\""), let key = stringBody() else { return false }
+            guard at < end, p[at] == UInt8(ascii: "\"") else { return false }
+            // A short plain key is read from the words loaded to find its end, and filed by
+            // them at once; any other goes the long way.
+            var slot: Int?
+            let key: (start: Int, end: Int, escaped: Bool)
+            if let short = shortKey() {
+                key = (short.start, short.end, false)
+                slot = short.slot
+            } else {
+                guard let long = stringBody() else { return false }
+                key = long
+                slot = slotOfKey(start: key.start, end: key.end, escaped: key.escaped)
+            }
             skipSpace()
             guard at < end, p[at] == UInt8(ascii: ":") else { return false }
             at &+= 1
@@ -247,9 +262,7 @@ struct JSONMembers {
             let valueStart = at
             guard let kind = value(depth: 1) else { return false }
             let isString = kind == .plainString || kind == .escapedString
-            if let slot = slotOfKey(start: key.start, end: key.end, escaped: key.escaped) {
-                table.memberOfSlot[slot] = Int32(truncatingIfNeeded: table.count)
-            }
+            if let slot { table.memberOfSlot[slot] = Int32(truncatingIfNeeded: table.count) }
             table.append(Member(
                 keyStart: Int32(truncatingIfNeeded: key.start), keyEnd: Int32(truncatingIfNeeded: key.end),
                 keyEscaped: key.escaped, kind: kind,
@@ -262,6 +275,34 @@ struct JSONMembers {
             if p[at] == UInt8(ascii: "}") { at &+= 1; return true }
             return false
         }
+    }
+
+    /// A key of at most 15 bytes with nothing in it to check (no escape, control character or
+    /// byte above 0x7F), read from two words at its opening quote: its extent and slot, with
+    /// `at` after its closing quote. Nil (and `at` unmoved) for any other key.
+    @inline(__always)
+    private mutating func shortKey() -> (start: Int, end: Int, slot: Int?)? {
+        let start = at &+ 1
+        guard start &+ 16 <= end else { return nil }
+        let raw = UnsafeRawPointer(p + start)
+        var w0 = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+        var w1: UInt64 = 0
+        var n: Int
+        let m0 = Self.attention(w0)
+        if m0 != 0 {
+            n = m0.trailingZeroBitCount &>> 3
+            guard p[start &+ n] == UInt8(ascii: "\"") else { return nil }
+            if n < 8 { w0 &= (1 &<< (8 &* UInt64(n))) &- 1 }
+        } else {
+            w1 = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            let m1 = Self.attention(w1)
+            guard m1 != 0 else { return nil }
+            n = 8 &+ (m1.trailingZeroBitCount &>> 3)
+            guard p[start &+ n] == UInt8(ascii: "\"") else { return nil }
+            w1 &= (1 &<< (8 &* UInt64(n &- 8))) &- 1
+        }
+        at = start &+ n &+ 1
+        return (start, start &+ n, slots.slot(of: (w0, w1), length: n))
     }
 
     /// One value at `at` (spaces before it skipped); nil when it is not JSON.

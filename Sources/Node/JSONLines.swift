@@ -63,9 +63,9 @@ public func feedCommandLines(from fd: Int32, into node: Node, sink: EventLinesSi
                 guard submitBatch() else { break reading }
             }
             if batch.isEmpty { firstTag = UInt64(lines) }
-            batch.append(command)
+            batch.append(consume command)
         }
-        if batch.count >= 1_024 || !reader.hasBufferedLine {
+        if batch.count >= 1_024 || !reader.hasBufferedLine() {
             guard submitBatch() else { break reading }
         }
     }

@@ -29,9 +29,17 @@ public struct LineReader {
 
     public func deallocate() { buffer.deallocate() }
 
+    /// Where the next newline is, when `hasBufferedLine` found it (so `next` need not look again).
+    private var knownNewline = -1
+
     /// Whether a whole line is already read (the next `next` returns it without reading).
-    public var hasBufferedLine: Bool {
-        scanned < end && memchr(buffer.baseAddress! + scanned, 0x0A, end - scanned) != nil
+    public mutating func hasBufferedLine() -> Bool {
+        if knownNewline >= 0 { return true }
+        guard scanned < end, let found = memchr(buffer.baseAddress! + scanned, 0x0A, end - scanned) else {
+            return false
+        }
+        knownNewline = buffer.baseAddress!.distance(to: UnsafeMutableRawPointer(found))
+        return true
     }
 
     /// The next line, valid until the next call; nil at the end, or when a signal interrupted
@@ -39,8 +47,12 @@ public struct LineReader {
     public mutating func next(interrupted: () -> Bool) -> Item? {
         while true {
             let base = buffer.baseAddress!
-            if scanned < end, let found = memchr(base + scanned, 0x0A, end - scanned) {
-                let newline = base.distance(to: UnsafeMutableRawPointer(found))
+            var newline = knownNewline
+            knownNewline = -1
+            if newline < 0, scanned < end, let found = memchr(base + scanned, 0x0A, end - scanned) {
+                newline = base.distance(to: UnsafeMutableRawPointer(found))
+            }
+            if newline >= 0 {
                 let lineStart = start
                 start = newline + 1
                 scanned = start
