@@ -98,6 +98,79 @@ public struct ByteOutput: ~Copyable {
         put(byte)
     }
 
+    // MARK: - Writing through a cursor
+
+    /// A place to write within room already made: bytes are stored through it without any
+    /// check, and `commit` makes them part of the output.
+    struct Cursor {
+        var q: UnsafeMutablePointer<UInt8>
+
+        @inline(__always)
+        mutating func byte(_ b: UInt8) {
+            q.pointee = b
+            q += 1
+        }
+
+        /// Text known when the program is built, eight bytes at a time.
+        @inline(__always)
+        mutating func text(_ s: StaticString) {
+            let n = s.utf8CodeUnitCount
+            let source = UnsafeRawPointer(s.utf8Start)
+            let target = UnsafeMutableRawPointer(q)
+            var i = 0
+            while i &+ 8 <= n {
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self),
+                                  toByteOffset: i, as: UInt64.self)
+                i &+= 8
+            }
+            while i < n {
+                q[i] = s.utf8Start[i]
+                i &+= 1
+            }
+            q += n
+        }
+
+        /// A decimal integer.
+        @inline(__always)
+        mutating func integer(_ value: UInt64) {
+            if value > UInt64(Int64.max) {
+                var text = String(value)
+                text.withUTF8 { for d in $0 { byte(d) } }
+            } else {
+                ByteOutput.writeDecimal(Int64(value), scale: 0, trimmed: false, &q)
+            }
+        }
+
+        /// `units × 10^-scale` as a JSON string (see `writeDecimal`).
+        @inline(__always)
+        mutating func decimal(_ units: Int64, scale: Int, trimmed: Bool) {
+            byte(UInt8(ascii: "\""))
+            ByteOutput.writeDecimal(units, scale: scale, trimmed: trimmed, &q)
+            byte(UInt8(ascii: "\""))
+        }
+
+        /// A string literal, escaped as JSON requires.
+        @inline(__always)
+        mutating func quoted(_ value: String) {
+            var value = value
+            value.withUTF8 { ByteOutput.writeQuoted($0, &q) }
+        }
+    }
+
+    /// A cursor at the end of the output, with room made for `n` bytes.
+    @inline(__always)
+    mutating func cursor(reserving n: Int) -> Cursor {
+        reserve(n)
+        return Cursor(q: base + count)
+    }
+
+    /// Makes what was written through `cursor` part of the output.
+    @inline(__always)
+    mutating func commit(_ cursor: Cursor) {
+        assert(base.distance(to: cursor.q) <= capacity, "ByteOutput written past its reserved room")
+        count = base.distance(to: cursor.q)
+    }
+
     // MARK: - JSON
 
     public mutating func beginObject() {

@@ -15,60 +15,136 @@ public enum EventJSON {
     /// The same line appended to `o` as UTF-8 (no newline).
     public static func render(_ event: Event, of command: Command, seq: UInt64, engine: MatchingEngine,
                               into o: inout ByteOutput) {
+        switch event {
+        case .rejected, .ok:
+            renderReply(event, of: command, seq: seq, engine: engine, into: &o)
+        default:
+            renderOrderEvent(event, of: command, seq: seq, engine: engine, into: &o)
+        }
+    }
+
+    /// The events of orders and trades, the bulk of any stream: written through one cursor
+    /// with room made once, key and punctuation as single pieces of text.
+    private static func renderOrderEvent(_ event: Event, of command: Command, seq: UInt64, engine: MatchingEngine,
+                                         into o: inout ByteOutput) {
+        // Fixed text and numbers take less than 600 bytes; a name or client id at most 6 bytes a
+        // byte once escaped.
+        var strings = 0
+        switch event {
+        case let .accepted(_, _, symbol, _, _, _, _, _, _):
+            strings = engine.symbolNames[symbol].utf8.count + (command.clientId?.utf8.count ?? 0)
+        case let .trade(t):
+            strings = engine.symbolNames[t.symbol].utf8.count
+        default:
+            break
+        }
+        var c = o.cursor(reserving: 600 &+ 6 &* strings)
+        c.text("{\"seq\":")
+        c.integer(seq)
+        switch event {
+        case let .accepted(orderId, account, symbol, side, type, tif, price, qty, quoteQty):
+            let info = engine.symbols[symbol]
+            c.text(",\"event\":\"accepted\",\"order_id\":")
+            c.integer(orderId)
+            c.text(",\"account\":")
+            c.integer(account)
+            c.text(",\"symbol\":")
+            c.quoted(engine.symbolNames[symbol])
+            if let clientId = command.clientId {
+                c.text(",\"client_id\":")
+                c.quoted(clientId)
+            }
+            c.text(",\"side\":\"")
+            c.text(side.json)
+            c.text("\",\"type\":\"")
+            c.text(type.json)
+            c.byte(UInt8(ascii: "\""))
+            if type != .market {
+                c.text(",\"tif\":\"")
+                c.text(tif.json)
+                c.byte(UInt8(ascii: "\""))
+            }
+            if let price {
+                c.text(",\"price\":")
+                c.decimal(price, scale: info.priceDecimals, trimmed: false)
+            }
+            if let qty {
+                c.text(",\"qty\":")
+                c.decimal(qty, scale: info.qtyDecimals, trimmed: true)
+            }
+            if let quoteQty {
+                c.text(",\"quote_qty\":")
+                c.decimal(quoteQty, scale: engine.assets[info.quote].scale, trimmed: true)
+            }
+        case let .trade(t):
+            let info = engine.symbols[t.symbol]
+            let baseScale = engine.assets[info.base].scale, quoteScale = engine.assets[info.quote].scale
+            c.text(",\"event\":\"trade\",\"trade_id\":")
+            c.integer(t.tradeId)
+            c.text(",\"symbol\":")
+            c.quoted(engine.symbolNames[t.symbol])
+            c.text(",\"price\":")
+            c.decimal(t.price, scale: info.priceDecimals, trimmed: false)
+            c.text(",\"qty\":")
+            c.decimal(t.qty, scale: info.qtyDecimals, trimmed: true)
+            c.text(",\"taker_side\":\"")
+            c.text(t.takerSide.json)
+            c.text("\",\"maker_order_id\":")
+            c.integer(t.makerOrderId)
+            c.text(",\"taker_order_id\":")
+            c.integer(t.takerOrderId)
+            c.text(",\"maker_account\":")
+            c.integer(t.makerAccount)
+            c.text(",\"taker_account\":")
+            c.integer(t.takerAccount)
+            // Each side pays its fee in what it receives: the buyer in base, the seller in quote.
+            let makerBuys = t.takerSide == .sell
+            c.text(",\"maker_fee\":")
+            c.decimal(t.makerFee, scale: makerBuys ? baseScale : quoteScale, trimmed: true)
+            c.text(",\"taker_fee\":")
+            c.decimal(t.takerFee, scale: makerBuys ? quoteScale : baseScale, trimmed: true)
+        case let .booked(orderId, symbol, remaining):
+            c.text(",\"event\":\"booked\",\"order_id\":")
+            c.integer(orderId)
+            c.text(",\"remaining\":")
+            c.decimal(remaining, scale: engine.symbols[symbol].qtyDecimals, trimmed: true)
+        case let .done(orderId, symbol, status, filled, remaining):
+            let decimals = engine.symbols[symbol].qtyDecimals
+            c.text(",\"event\":\"done\",\"order_id\":")
+            c.integer(orderId)
+            c.text(",\"status\":\"")
+            c.text(status.json)
+            c.text("\",\"filled\":")
+            c.decimal(filled, scale: decimals, trimmed: true)
+            c.text(",\"remaining\":")
+            c.decimal(remaining, scale: decimals, trimmed: true)
+        case let .cancelled(orderId, symbol, remaining, reason):
+            c.text(",\"event\":\"cancelled\",\"order_id\":")
+            c.integer(orderId)
+            c.text(",\"remaining\":")
+            c.decimal(remaining, scale: engine.symbols[symbol].qtyDecimals, trimmed: true)
+            c.text(",\"reason\":\"")
+            c.text(reason.json)
+            c.byte(UInt8(ascii: "\""))
+        case let .amended(orderId, symbol, remaining):
+            c.text(",\"event\":\"amended\",\"order_id\":")
+            c.integer(orderId)
+            c.text(",\"remaining\":")
+            c.decimal(remaining, scale: engine.symbols[symbol].qtyDecimals, trimmed: true)
+        case .rejected, .ok:
+            preconditionFailure("replies are rendered by renderReply")
+        }
+        c.byte(UInt8(ascii: "}"))
+        o.commit(c)
+    }
+
+    /// `rejected` and `ok`, field by field.
+    private static func renderReply(_ event: Event, of command: Command, seq: UInt64, engine: MatchingEngine,
+                                    into o: inout ByteOutput) {
         o.beginObject()
         defer { o.endObject() }
         o.number("seq", seq)
         switch event {
-        case let .accepted(orderId, account, symbol, side, type, tif, price, qty, quoteQty):
-            let info = engine.symbols[symbol]
-            o.string("event", "accepted" as StaticString)
-            o.number("order_id", orderId)
-            o.number("account", account)
-            o.string("symbol", engine.symbolNames[symbol])
-            if let clientId = command.clientId { o.string("client_id", clientId) }
-            o.string("side", side.json)
-            o.string("type", type.json)
-            if type != .market { o.string("tif", tif.json) }
-            if let price { o.decimal("price", units: price, scale: info.priceDecimals, trimmed: false) }
-            if let qty { o.decimal("qty", units: qty, scale: info.qtyDecimals, trimmed: true) }
-            if let quoteQty { o.decimal("quote_qty", units: quoteQty, scale: engine.assets[info.quote].scale, trimmed: true) }
-        case let .trade(t):
-            let info = engine.symbols[t.symbol]
-            let symbol = t.symbol
-            let baseScale = engine.assets[info.base].scale, quoteScale = engine.assets[info.quote].scale
-            o.string("event", "trade" as StaticString)
-            o.number("trade_id", t.tradeId)
-            o.string("symbol", engine.symbolNames[symbol])
-            o.decimal("price", units: t.price, scale: info.priceDecimals, trimmed: false)
-            o.decimal("qty", units: t.qty, scale: info.qtyDecimals, trimmed: true)
-            o.string("taker_side", t.takerSide.json)
-            o.number("maker_order_id", t.makerOrderId)
-            o.number("taker_order_id", t.takerOrderId)
-            o.number("maker_account", t.makerAccount)
-            o.number("taker_account", t.takerAccount)
-            // Each side pays its fee in what it receives: the buyer in base, the seller in quote.
-            let makerBuys = t.takerSide == .sell
-            o.decimal("maker_fee", units: t.makerFee, scale: makerBuys ? baseScale : quoteScale, trimmed: true)
-            o.decimal("taker_fee", units: t.takerFee, scale: makerBuys ? quoteScale : baseScale, trimmed: true)
-        case let .booked(orderId, symbol, remaining):
-            o.string("event", "booked" as StaticString)
-            o.number("order_id", orderId)
-            o.decimal("remaining", units: remaining, scale: engine.symbols[symbol].qtyDecimals, trimmed: true)
-        case let .done(orderId, symbol, status, filled, remaining):
-            o.string("event", "done" as StaticString)
-            o.number("order_id", orderId)
-            o.string("status", status.json)
-            o.decimal("filled", units: filled, scale: engine.symbols[symbol].qtyDecimals, trimmed: true)
-            o.decimal("remaining", units: remaining, scale: engine.symbols[symbol].qtyDecimals, trimmed: true)
-        case let .cancelled(orderId, symbol, remaining, reason):
-            o.string("event", "cancelled" as StaticString)
-            o.number("order_id", orderId)
-            o.decimal("remaining", units: remaining, scale: engine.symbols[symbol].qtyDecimals, trimmed: true)
-            o.string("reason", reason.json)
-        case let .amended(orderId, symbol, remaining):
-            o.string("event", "amended" as StaticString)
-            o.number("order_id", orderId)
-            o.decimal("remaining", units: remaining, scale: engine.symbols[symbol].qtyDecimals, trimmed: true)
         case let .rejected(account, reason):
             o.string("event", "rejected" as StaticString)
             o.string("cmd", command.name)
@@ -79,6 +155,8 @@ public enum EventJSON {
         case .ok:
             o.string("event", "ok" as StaticString)
             o.string("cmd", command.name)
+        default:
+            preconditionFailure("order events are rendered by renderOrderEvent")
         }
     }
 
