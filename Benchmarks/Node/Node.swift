@@ -113,6 +113,7 @@ let benchmarks: @Sendable () -> Void = {
     let ackP999 = BenchmarkMetric.custom("ack latency p99.9 ns", polarity: .prefersSmaller, useScalingFactor: false)
     let engineCPU = BenchmarkMetric.custom("engine thread CPU ms", polarity: .prefersSmaller, useScalingFactor: false)
     let sequencerCPU = BenchmarkMetric.custom("sequencer thread CPU ms", polarity: .prefersSmaller, useScalingFactor: false)
+    let readerCPU = BenchmarkMetric.custom("reading thread CPU ms", polarity: .prefersSmaller, useScalingFactor: false)
     func report(_ node: Node, _ benchmark: Benchmark) {
         benchmark.measurement(engineCPU, Int(node.engineCPUSeconds * 1_000))
         benchmark.measurement(sequencerCPU, Int(node.sequencerCPUSeconds * 1_000))
@@ -176,7 +177,7 @@ let benchmarks: @Sendable () -> Void = {
     // rendered as a line into a file.
     let linesFile = temporaryDirectory("lines") + "/commands.jsonl"
     Benchmark("Node: 1M JSON command lines in, event lines out (node --stdin), fsync always",
-              configuration: .init(metrics: [.wallClock, .throughput, engineCPU, sequencerCPU], scalingFactor: .one,
+              configuration: .init(metrics: [.wallClock, readerCPU, engineCPU, sequencerCPU], scalingFactor: .one,
                                    maxDuration: .seconds(60), maxIterations: 5)) { benchmark in
         for _ in benchmark.scaledIterations {
             let directory = temporaryDirectory("node-lines")
@@ -191,13 +192,16 @@ let benchmarks: @Sendable () -> Void = {
             options.snapshotEveryCommands = 0
             let node = try Node(options: options, sink: sink)
             benchmark.startMeasurement()
+            let readerStart = threadCPUSeconds()
             let fed = feedCommandLines(from: input, into: node, sink: sink, stop: { false }) { line, why in
                 fatalError("line \(line): \(why)")
             }
+            let readerSeconds = threadCPUSeconds() - readerStart
             try node.stop()
             benchmark.stopMeasurement()
             precondition(fed.lines == flow.count && sink.acknowledged == flow.count)
             report(node, benchmark)
+            benchmark.measurement(readerCPU, Int(readerSeconds * 1_000))
         }
     } setup: {
         var text: [UInt8] = []

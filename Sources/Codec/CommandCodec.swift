@@ -37,11 +37,37 @@ public enum CommandCodec {
     /// to a function of another module is copied first, strings and all.)
     @inline(never)
     public static func encode(_ command: UnsafePointer<Command>, into out: inout [UInt8]) {
-        // The bytes move into the writer and back (a copy would leave two references to the
-        // buffer, and the first append would then copy all of it).
-        var w = Writer(out: [])
-        swap(&w.out, &out)
-        defer { swap(&w.out, &out) }
+        // Written through a pointer into scratch memory sized for the record (fixed fields take
+        // under 200 bytes; strings their bytes and a length), then appended at once: an array
+        // append checks uniqueness and capacity for every byte.
+        let bound = 200 &+ stringBytes(command.pointee)
+        withUnsafeTemporaryAllocation(byteCount: bound, alignment: 8) { scratch in
+            var w = Writer(start: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            encode(command, &w)
+            assert(w.count <= bound, "record written past its bound")
+            out.append(contentsOf: UnsafeRawBufferPointer(start: scratch.baseAddress, count: w.count))
+        }
+    }
+
+    /// The bytes of the strings a command carries (what its record holds beyond fixed fields).
+    private static func stringBytes(_ command: borrowing Command) -> Int {
+        switch command {
+        case let .addAsset(name, _): return name.utf8.count
+        case let .addSymbol(spec): return spec.name.utf8.count &+ spec.base.utf8.count &+ spec.quote.utf8.count
+        case let .deposit(_, asset, _), let .withdraw(_, asset, _): return asset.utf8.count
+        case let .place(order): return order.symbol.utf8.count &+ (order.clientId?.utf8.count ?? 0)
+        case let .cancel(_, symbol, reference), let .amend(_, symbol, reference, _):
+            if case let .clientId(clientId) = reference { return symbol.utf8.count &+ clientId.utf8.count }
+            return symbol.utf8.count
+        case let .cancelAll(_, symbol), let .halt(symbol), let .resume(symbol): return symbol.utf8.count
+        case let .checkpoint(c): return c.stateDigest.count
+        case let .invalid(invalid):
+            return invalid.cmd.utf8.count &+ (invalid.clientId?.utf8.count ?? 0) &+ invalid.text.utf8.count
+        case .openAccount: return 0
+        }
+    }
+
+    private static func encode(_ command: UnsafePointer<Command>, _ w: inout Writer) {
         switch command.pointee {
         case let .addAsset(name, scale):
             w.tag(.addAsset); w.string(name); w.varint(UInt64(scale))
@@ -73,7 +99,7 @@ public enum CommandCodec {
             w.tag(.resume); w.string(symbol)
         case let .checkpoint(c):
             w.tag(.checkpoint); w.varint(c.verifiedSequence); w.varint(UInt64(c.stateDigest.count))
-            w.out.append(contentsOf: c.stateDigest)
+            for b in c.stateDigest { w.byte(b) }
         case let .invalid(invalid):
             // The detail is not journaled: it follows from the text (CommandJSON.detail).
             w.tag(.invalid)
@@ -115,24 +141,48 @@ public enum CommandCodec {
         return try decoder.decode(bytes)
     }
 
+    /// Writes a record through a pointer, within room made for it.
     struct Writer {
-        var out: [UInt8]
-        mutating func tag(_ t: Tag) { out.append(t.rawValue) }
-        mutating func byte(_ b: UInt8) { out.append(b) }
+        private let start: UnsafeMutablePointer<UInt8>
+        private var q: UnsafeMutablePointer<UInt8>
+
+        init(start: UnsafeMutablePointer<UInt8>) {
+            self.start = start
+            q = start
+        }
+
+        var count: Int { start.distance(to: q) }
+
+        mutating func tag(_ t: Tag) { byte(t.rawValue) }
+
+        @inline(__always)
+        mutating func byte(_ b: UInt8) {
+            q.pointee = b
+            q += 1
+        }
+
+        @inline(__always)
         mutating func varint(_ value: UInt64) {
             var v = value
             while v >= 0x80 {
-                out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+                byte(UInt8(truncatingIfNeeded: v) | 0x80)
                 v >>= 7
             }
-            out.append(UInt8(v))
+            byte(UInt8(v))
         }
+
         mutating func string(_ s: String) {
-            varint(UInt64(s.utf8.count))
-            out.append(contentsOf: s.utf8)
+            var s = s
+            s.withUTF8 { utf8 in
+                varint(UInt64(utf8.count))
+                if let source = utf8.baseAddress { q.update(from: source, count: utf8.count) }
+                q += utf8.count
+            }
         }
+
+        @inline(__always)
         mutating func decimal(_ d: ExactDecimal) {
-            out.append(UInt8(d.scale))
+            byte(UInt8(d.scale))
             varint(UInt64(bitPattern: (d.mantissa << 1) ^ (d.mantissa >> 63)))
         }
     }

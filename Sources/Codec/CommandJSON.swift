@@ -235,15 +235,41 @@ extension JSONMembers {
             throw Problem("order_id, client_id", "one of them is required")
         }
 
-        private func enumValue<T>(_ key: JSONKey, _ values: [(JSONKey, T)], default: T?) throws(Problem) -> T {
+        /// An enumeration's value: the names are compared as words (the value's first
+        /// sixteen bytes are loaded once).
+        private func enumValue<T>(_ key: JSONKey, _ values: EnumNames<T>, default: T?) throws(Problem) -> T {
             guard let m = self.find(key) else {
                 guard let d = `default` else { throw Problem(key, "missing") }
                 return d
             }
-            for (name, value) in values where self.value(of: m, is: name) { return value }
-            throw Problem(key, "not one of " + values.map { "\($0.0.name)" }.joined(separator: ", "))
+            if let word = valueWords(m), let value = values.value(words: word.words, length: word.length) {
+                return value
+            }
+            throw Problem(key, "not one of " + values.names)
         }
     }
+
+/// The names of an enumeration's values, held as words.
+struct EnumNames<T: Sendable>: Sendable {
+    private let entries: [(words: (UInt64, UInt64), length: Int, value: T)]
+    /// "A, B, C", for the detail of a wrong value.
+    let names: String
+
+    init(_ values: [(StaticString, T)]) {
+        entries = values.map { name, value in
+            let key = JSONKey(name)
+            precondition(key.length <= 16)
+            return (key.words, key.length, value)
+        }
+        names = values.map { "\($0.0)" }.joined(separator: ", ")
+    }
+
+    @inline(__always)
+    func value(words: (UInt64, UInt64), length: Int) -> T? {
+        for entry in entries where entry.length == length && entry.words == words { return entry.value }
+        return nil
+    }
+}
 
 /// The `cmd`s the format has.
 enum CommandName {
@@ -293,11 +319,9 @@ enum K {
         (JSONKey("amend"), .amend), (JSONKey("halt"), .halt), (JSONKey("resume"), .resume),
         (JSONKey("checkpoint"), .checkpoint)]
 
-    static let sides: [(JSONKey, Side)] = [(JSONKey("BUY"), .buy), (JSONKey("SELL"), .sell)]
-    static let types: [(JSONKey, OrderType)] = [
-        (JSONKey("LIMIT"), .limit), (JSONKey("MARKET"), .market), (JSONKey("LIMIT_MAKER"), .limitMaker)]
-    static let tifs: [(JSONKey, TimeInForce)] = [(JSONKey("GTC"), .gtc), (JSONKey("IOC"), .ioc), (JSONKey("FOK"), .fok)]
-    static let stps: [(JSONKey, SelfTradePrevention)] = [
-        (JSONKey("NONE"), .none), (JSONKey("EXPIRE_TAKER"), .expireTaker), (JSONKey("EXPIRE_MAKER"), .expireMaker),
-        (JSONKey("EXPIRE_BOTH"), .expireBoth)]
+    static let sides = EnumNames<Side>([("BUY", .buy), ("SELL", .sell)])
+    static let types = EnumNames<OrderType>([("LIMIT", .limit), ("MARKET", .market), ("LIMIT_MAKER", .limitMaker)])
+    static let tifs = EnumNames<TimeInForce>([("GTC", .gtc), ("IOC", .ioc), ("FOK", .fok)])
+    static let stps = EnumNames<SelfTradePrevention>([
+        ("NONE", .none), ("EXPIRE_TAKER", .expireTaker), ("EXPIRE_MAKER", .expireMaker), ("EXPIRE_BOTH", .expireBoth)])
 }

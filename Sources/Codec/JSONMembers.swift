@@ -110,7 +110,9 @@ struct JSONMembers {
 
     /// The last member named `key`, if any.
     func find(_ key: JSONKey) -> Member? {
-        if key.slot >= 0 && key.slot < table.slots && slots.keys[key.slot].name.utf8Start == key.name.utf8Start {
+        // A key with a slot belongs to the set this scanner files keys by (`K` for commands).
+        if key.slot >= 0 && key.slot < table.slots {
+            assert(slots.keys[key.slot].name.utf8Start == key.name.utf8Start, "\(key.name) is not of this key set")
             let i = Int(table.memberOfSlot[key.slot])
             return i >= 0 ? table.members[i] : nil
         }
@@ -153,6 +155,29 @@ struct JSONMembers {
             words = JSONKey.words(UnsafeRawBufferPointer(start: q, count: n))
         }
         return slots.slot(of: words, length: n)
+    }
+
+    /// A plain string value's first sixteen bytes as two words, zero past its end, and its
+    /// length; nil for a longer value or another kind. Loaded as words where the line goes on
+    /// far enough (it nearly always does).
+    @inline(__always)
+    func valueWords(_ m: Member) -> (words: (UInt64, UInt64), length: Int)? {
+        let n = Int(m.valueEnd &- m.valueStart)
+        guard m.kind == .plainString, n <= 16 else { return nil }
+        let start = Int(m.valueStart)
+        guard start &+ 16 <= end else {
+            return (JSONKey.words(UnsafeRawBufferPointer(start: p + start, count: n)), n)
+        }
+        let q = UnsafeRawPointer(p + start)
+        var w0 = UInt64(littleEndian: q.loadUnaligned(as: UInt64.self))
+        var w1 = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        if n <= 8 {
+            w1 = 0
+            if n < 8 { w0 &= (1 &<< (8 &* UInt64(n))) &- 1 }
+        } else if n < 16 {
+            w1 &= (1 &<< (8 &* UInt64(n &- 8))) &- 1
+        }
+        return ((w0, w1), n)
     }
 
     /// Whether a plain string value is `word` (an enumeration's name).

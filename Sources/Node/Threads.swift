@@ -108,7 +108,7 @@ public func wallClockNs() -> Int64 {
 }
 
 /// CPU time of the calling thread, in seconds.
-func threadCPUSeconds() -> Double {
+public func threadCPUSeconds() -> Double {
     var t = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
     return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9

@@ -85,9 +85,12 @@ import Testing
             values.append(state >> (state & 63))
         }
         for value in values {
-            var writer = CommandCodec.Writer(out: [])
-            writer.varint(value)
-            let encoded = writer.out
+            var scratch = [UInt8](repeating: 0, count: 16)
+            let encoded = scratch.withUnsafeMutableBufferPointer { buffer -> [UInt8] in
+                var writer = CommandCodec.Writer(start: buffer.baseAddress!)
+                writer.varint(value)
+                return Array(buffer.prefix(writer.count))
+            }
             for padding in 0...9 {
                 let bytes = encoded + [UInt8](repeating: 0xFF, count: padding)
                 let (read, at) = bytes.withUnsafeBytes { raw -> (UInt64?, Int) in
