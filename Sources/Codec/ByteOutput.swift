@@ -133,11 +133,12 @@ public struct ByteOutput: ~Copyable {
         /// A decimal integer.
         @inline(__always)
         mutating func integer(_ value: UInt64) {
-            if value > UInt64(Int64.max) {
-                var text = String(value)
-                text.withUTF8 { for d in $0 { byte(d) } }
-            } else {
+            if value < 10 {
+                byte(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
+            } else if value <= UInt64(Int64.max) {
                 ByteOutput.writeDecimal(Int64(value), scale: 0, trimmed: false, &q)
+            } else {
+                ByteOutput.writeLarge(value, &q)
             }
         }
 
@@ -338,12 +339,35 @@ public struct ByteOutput: ~Copyable {
         8081828384858687888990919293949596979899
         """
 
+    /// An integer above Int64.max (rare: ids and sequences stay far below), through a String.
+    @inline(never)
+    static func writeLarge(_ value: UInt64, _ q: inout UnsafeMutablePointer<UInt8>) {
+        var text = String(value)
+        text.withUTF8 { digits in
+            for d in digits { q.pointee = d; q += 1 }
+        }
+    }
+
     /// UTF-8 bytes as a JSON string literal, quotes included, escaping what JSON requires.
-    /// Within room already made (6 bytes a byte, and 2).
+    /// Within room already made (6 bytes a byte, and 2). Eight bytes that need no escape (the
+    /// common case) are copied at once.
     static func writeQuoted(_ utf8: UnsafeBufferPointer<UInt8>, _ q: inout UnsafeMutablePointer<UInt8>) {
         q.pointee = UInt8(ascii: "\"")
         q += 1
-        for byte in utf8 {
+        var rest = utf8[...]
+        if let source = utf8.baseAddress {
+            let raw = UnsafeRawPointer(source)
+            var i = 0
+            while i &+ 8 <= utf8.count {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                guard JSONMembers.attention(UInt64(littleEndian: w)) == 0 else { break }
+                UnsafeMutableRawPointer(q).storeBytes(of: w, as: UInt64.self)
+                q += 8
+                i &+= 8
+            }
+            rest = utf8[i...]
+        }
+        for byte in rest {
             if byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
                 q.pointee = byte  // UTF-8 passes through as it is
                 q += 1

@@ -285,7 +285,18 @@ struct JSONMembers {
             at &+= 1
             skipSpace()
             let valueStart = at
-            guard let kind = value(depth: 1) else { return false }
+            // Strings and numbers, nearly every value, without the general dispatch.
+            let kind: Kind
+            if at < end && p[at] == UInt8(ascii: "\"") {
+                guard let s = stringBody() else { return false }
+                kind = s.escaped ? .escapedString : .plainString
+            } else if at < end && (p[at] &- UInt8(ascii: "0") < 10 || p[at] == UInt8(ascii: "-")) {
+                guard number() else { return false }
+                kind = .number
+            } else {
+                guard let other = value(depth: 1) else { return false }
+                kind = other
+            }
             let isString = kind == .plainString || kind == .escapedString
             if let slot { table.memberOfSlot[slot] = Int32(truncatingIfNeeded: table.count) }
             table.append(Member(
@@ -386,6 +397,7 @@ struct JSONMembers {
         return at &- start
     }
 
+    @inline(__always)
     private mutating func number() -> Bool {
         if p[at] == UInt8(ascii: "-") { at &+= 1 }
         let first = at
@@ -405,6 +417,7 @@ struct JSONMembers {
 
     /// A string starting at its opening quote: checks escapes, control characters and UTF-8,
     /// leaves `at` after the closing quote, and returns where its body lies.
+    @inline(__always)
     private mutating func stringBody() -> (start: Int, end: Int, escaped: Bool)? {
         at &+= 1
         let start = at

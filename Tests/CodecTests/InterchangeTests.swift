@@ -226,6 +226,9 @@ func dec(_ text: String) -> ExactDecimal { ExactDecimal(parsing: text)! }
 
     @Test func quotingEscapesWhatJSONRequires() {
         #expect(JSONObjectWriter.quote("a\"b\\c\nd\u{01}é") == "\"a\\\"b\\\\c\\nd\\u0001é\"")
+        // Past the first eight bytes (copied a word at a time when nothing needs escaping).
+        #expect(JSONObjectWriter.quote("abcdefgh12345678\"ijklmnopé€qrstuvwx\tyz")
+                == "\"abcdefgh12345678\\\"ijklmnopé€qrstuvwx\\tyz\"")
         var o = JSONObjectWriter()
         o.number("n", UInt64.max)
         o.number("m", -42)
