@@ -69,21 +69,6 @@ public struct ByteOutput: ~Copyable {
         count += 1
     }
 
-    /// Short text known when the program is built (a key, a name), copied byte by byte: a
-    /// call to memmove costs more than the few bytes it moves.
-    @inline(__always)
-    mutating func put(_ text: StaticString) {
-        let n = text.utf8CodeUnitCount
-        assert(count + n <= capacity, "ByteOutput written past its reserved room")
-        let source = text.utf8Start
-        var i = 0
-        while i < n {
-            base[count &+ i] = source[i]
-            i &+= 1
-        }
-        count &+= n
-    }
-
     /// Appends bytes (making room for them).
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         reserve(bytes.count)
@@ -111,24 +96,9 @@ public struct ByteOutput: ~Copyable {
             q += 1
         }
 
-        /// Text known when the program is built, eight bytes at a time.
+        /// Text known when the program is built.
         @inline(__always)
-        mutating func text(_ s: StaticString) {
-            let n = s.utf8CodeUnitCount
-            let source = UnsafeRawPointer(s.utf8Start)
-            let target = UnsafeMutableRawPointer(q)
-            var i = 0
-            while i &+ 8 <= n {
-                target.storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self),
-                                  toByteOffset: i, as: UInt64.self)
-                i &+= 8
-            }
-            while i < n {
-                q[i] = s.utf8Start[i]
-                i &+= 1
-            }
-            q += n
-        }
+        mutating func text(_ s: StaticString) { ByteOutput.copy(s, &q) }
 
         /// A decimal integer.
         @inline(__always)
@@ -208,15 +178,21 @@ public struct ByteOutput: ~Copyable {
     @inline(__always)
     private mutating func end(at q: UnsafeMutablePointer<UInt8>) { count = base.distance(to: q) }
 
-    /// Short text known when the program is built, copied byte by byte (a call to memmove
-    /// costs more than the few bytes it moves).
+    /// Text known when the program is built (a key, a name, punctuation), copied eight bytes at
+    /// a time and then byte by byte: a call to memmove costs more than the few bytes it moves.
     @inline(__always)
     static func copy(_ text: StaticString, _ q: inout UnsafeMutablePointer<UInt8>) {
         let n = text.utf8CodeUnitCount
-        let source = text.utf8Start
+        let source = UnsafeRawPointer(text.utf8Start)
+        let target = UnsafeMutableRawPointer(q)
         var i = 0
+        while i &+ 8 <= n {
+            target.storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self),
+                              toByteOffset: i, as: UInt64.self)
+            i &+= 8
+        }
         while i < n {
-            q[i] = source[i]
+            q[i] = text.utf8Start[i]
             i &+= 1
         }
         q += n

@@ -140,21 +140,25 @@ struct JSONMembers {
         }
         let n = keyEnd &- start
         guard n <= 16 else { return nil }
-        let q = UnsafeRawPointer(p + start)
-        var words: (UInt64, UInt64)
-        if start &+ 16 <= end {
-            words = (UInt64(littleEndian: q.loadUnaligned(as: UInt64.self)),
-                     UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            if n <= 8 {
-                words.1 = 0
-                if n < 8 { words.0 &= (1 &<< (8 &* UInt64(n))) &- 1 }
-            } else if n < 16 {
-                words.1 &= (1 &<< (8 &* UInt64(n &- 8))) &- 1
-            }
-        } else {
-            words = JSONKey.words(UnsafeRawBufferPointer(start: q, count: n))
+        return slots.slot(of: words(at: start, count: n), length: n)
+    }
+
+    /// The `n` (at most 16) bytes of the text at `offset` as two words, zero past them: loaded
+    /// as whole words where the text goes on far enough (it nearly always does: a key is
+    /// followed by its value, a value by the end of the object).
+    @inline(__always)
+    private func words(at offset: Int, count n: Int) -> (UInt64, UInt64) {
+        let q = UnsafeRawPointer(p + offset)
+        guard offset &+ 16 <= end else { return JSONKey.words(UnsafeRawBufferPointer(start: q, count: n)) }
+        var w0 = UInt64(littleEndian: q.loadUnaligned(as: UInt64.self))
+        var w1 = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        if n <= 8 {
+            w1 = 0
+            if n < 8 { w0 &= (1 &<< (8 &* UInt64(n))) &- 1 }
+        } else if n < 16 {
+            w1 &= (1 &<< (8 &* UInt64(n &- 8))) &- 1
         }
-        return slots.slot(of: words, length: n)
+        return (w0, w1)
     }
 
     /// A plain string value's first sixteen bytes as two words, zero past its end, and its
@@ -164,47 +168,20 @@ struct JSONMembers {
     func valueWords(_ m: Member) -> (words: (UInt64, UInt64), length: Int)? {
         let n = Int(m.valueEnd &- m.valueStart)
         guard m.kind == .plainString, n <= 16 else { return nil }
-        let start = Int(m.valueStart)
-        guard start &+ 16 <= end else {
-            return (JSONKey.words(UnsafeRawBufferPointer(start: p + start, count: n)), n)
-        }
-        let q = UnsafeRawPointer(p + start)
-        var w0 = UInt64(littleEndian: q.loadUnaligned(as: UInt64.self))
-        var w1 = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-        if n <= 8 {
-            w1 = 0
-            if n < 8 { w0 &= (1 &<< (8 &* UInt64(n))) &- 1 }
-        } else if n < 16 {
-            w1 &= (1 &<< (8 &* UInt64(n &- 8))) &- 1
-        }
-        return ((w0, w1), n)
+        return (words(at: Int(m.valueStart), count: n), n)
     }
 
-    /// Whether a plain string value is `word` (an enumeration's name).
+    /// Whether a plain string value is `word` (a command's name).
     @inline(__always)
     func value(of m: Member, is word: JSONKey) -> Bool {
         m.kind == .plainString && Int(m.valueEnd - m.valueStart) == word.length && matches(at: Int(m.valueStart), word)
     }
 
-    /// Whether the `word.length` bytes at `offset` are `word`: one or two word compares when the
-    /// line goes on far enough to load whole words there (it nearly always does: a key is
-    /// followed by its value), else a byte compare.
+    /// Whether the `word.length` bytes at `offset` are `word`, compared as words.
     @inline(__always)
     private func matches(at offset: Int, _ word: JSONKey) -> Bool {
-        let n = word.length
-        let p = bytes.baseAddress! + offset
-        if n <= 8 && offset + 8 <= bytes.count {
-            let w = UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))
-            let mask: UInt64 = n == 8 ? ~0 : (1 << (8 * UInt64(n))) &- 1
-            return w & mask == word.words.0
-        }
-        if n > 8 && n <= 16 && offset + 16 <= bytes.count {
-            let w0 = UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))
-            let w1 = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-            let mask: UInt64 = n == 16 ? ~0 : (1 << (8 * UInt64(n - 8))) &- 1
-            return w0 == word.words.0 && w1 & mask == word.words.1
-        }
-        return memcmp(p, word.name.utf8Start, n) == 0
+        guard word.length <= 16 else { return memcmp(p + offset, word.name.utf8Start, word.length) == 0 }
+        return words(at: offset, count: word.length) == word.words
     }
 
     /// The bytes of a plain string, or of a number, as written.
