@@ -36,12 +36,15 @@ public enum JournalDirectory {
         return isJournal ? .journal : .other
     }
 
-    /// The record kind of an existing journal (its first segment's header), nil when it has no
+    /// The record kind of an existing journal (its segments' headers), nil when it has no
     /// segment yet or the header does not read.
-    public static func recordKind(_ path: String) -> RecordKind? {
-        guard let first = try? SegmentCatalog.list(path).first,
-              let map = try? SegmentMap(first, writable: false) else { return nil }
+    public static func recordKind(_ path: String) -> RecordKind? { lastSegmentHeader(path)?.recordKind }
+
+    /// The header of an existing journal's last segment, nil when it has none or it does not read.
+    public static func lastSegmentHeader(_ path: String) -> SegmentHeader? {
+        guard let last = try? SegmentCatalog.list(path).last,
+              let map = try? SegmentMap(last, writable: false) else { return nil }
         defer { map.map.unmap() }
-        return map.header.recordKind
+        return map.header
     }
 }

@@ -3,9 +3,13 @@ import Testing
 @testable import Journal
 import _JournalTesting
 
+/// Whether this process may mount file systems (root, as CI runs). The tests that need a small
+/// tmpfs are skipped otherwise, and the test run says so.
+let canMount = geteuid() == 0
+
 /// A second writer, a full disk and a read-only file system: each a clear typed error, nothing
-/// half-written. The disk tests mount small tmpfs file systems (the suite runs as root, as CI
-/// does); a mount that fails is a test failure, not a skip.
+/// half-written. The disk tests mount small tmpfs file systems; run as a user who may not, they
+/// are reported as skipped.
 @Suite(.serialized) struct EnvironmentFailureTests {
     @Test func aSecondWriterIsRefusedInThisProcessAndAnother() throws {
         let dir = TemporaryDirectory("lock")
@@ -33,7 +37,8 @@ import _JournalTesting
         try body(dir.path)
     }
 
-    @Test func aFullDiskIsATypedErrorAndTheBlockWaitsInMemory() throws {
+    @Test(.enabled(if: canMount, "mounting a tmpfs needs root: skipped"))
+    func aFullDiskIsATypedErrorAndTheBlockWaitsInMemory() throws {
         try withTmpfs(kib: 1200) { mount in
             let journal = mount + "/journal"
             // Ballast leaves room for one 512 KiB segment, not two.
@@ -69,7 +74,8 @@ import _JournalTesting
         }
     }
 
-    @Test func aReadOnlyFileSystemRefusesTheWriterAndStillReads() throws {
+    @Test(.enabled(if: canMount, "mounting a tmpfs needs root: skipped"))
+    func aReadOnlyFileSystemRefusesTheWriterAndStillReads() throws {
         try withTmpfs(kib: 4096) { mount in
             let journal = mount + "/journal"
             let writer = try JournalWriter(directory: journal, options: smallOptions())
@@ -86,6 +92,45 @@ import _JournalTesting
             // Readers need no write access; a missing index is rebuilt in memory only.
             #expect(try readAll(journal).count == 300)
             #expect(try JournalVerifier.verify(directory: journal).ok)
+        }
+    }
+
+    /// An import that meets a full disk part way says which lines are in the journal, and
+    /// `--from-line` goes on from the first that is not once there is room again: the journal
+    /// then holds the file once, as an import on a roomy disk does.
+    @Test(.enabled(if: canMount, "mounting a tmpfs needs root: skipped"))
+    func anImportThatMeetsAFullDiskSaysWhereToGoOnFrom() throws {
+        let dir = TemporaryDirectory("import-full")
+        var random = SplitMix64(seed: 9)
+        var lines = [#"{"cmd":"open_account","account":1}"#]
+        for _ in 0..<100_000 {
+            // Client ids of random digits keep LZ4 from packing the records into nothing.
+            lines.append(#"{"cmd":"cancel","account":1,"symbol":"BTCUSDT","client_id":"\#(random.next())"}"#)
+        }
+        let file = dir.sub("commands.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        try withTmpfs(kib: 2600) { mount in
+            // Ballast leaves room for one 1,100 KiB segment (the least that holds a 1 MiB
+            // record), not two.
+            #expect(try shell("head -c 600000 /dev/zero > \(mount)/ballast") == 0)
+            let journal = mount + "/journal"
+            let full = try run(exchangeExecutable, ["journal", "import", file, "--journal", journal, "--segment-kib", "1100"])
+            #expect(full.status != 0)
+            #expect(full.stderr.contains("no space left"), "\(full.stderr)")
+            // "lines 1…N are in the journal as sequences 1…N; --from-line N+1 goes on from there"
+            let said = full.stderr.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let resume = try #require(said.last.flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) })
+            #expect(resume > 1 && resume <= lines.count, "\(full.stderr)")
+            let verified = try JournalVerifier.verify(directory: journal)
+            #expect(verified.ok && verified.lastSequence == UInt64(resume - 1), "the journal holds exactly the lines reported")
+
+            #expect(try shell("rm \(mount)/ballast") == 0)
+            let rest = try run(exchangeExecutable, ["journal", "import", file, "--journal", journal, "--from-line", "\(resume)"])
+            #expect(rest.status == 0, "\(rest.stderr)")
+            let roomy = dir.sub("roomy")
+            #expect(try run(exchangeExecutable, ["journal", "import", file, "--journal", roomy]).status == 0)
+            let resumed = try run(exchangeExecutable, ["journal", "export", "--journal", journal]).stdout
+            #expect(resumed == (try run(exchangeExecutable, ["journal", "export", "--journal", roomy]).stdout))
         }
     }
 }

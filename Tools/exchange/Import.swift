@@ -28,12 +28,15 @@ struct Import: ParsableCommand {
 
     @Option(help: fsyncHelp) var fsync: Durability = .always
 
-    @Option(name: .customLong("segment-kib"), help: "Size of the segment files of a new journal, in KiB.")
-    var segmentKib: Int = 65_536
+    @Option(name: .customLong("segment-kib"),
+            help: "Size of the segment files of a new journal, in KiB (default 65536; an existing journal keeps its own).")
+    var segmentKib: Int?
 
     func validate() throws {
         guard fromLine >= 1 else { throw ValidationError("--from-line must be 1 or more") }
-        guard segmentKib > 0 && segmentKib <= 1 << 22 else { throw ValidationError("--segment-kib must be 1…4194304") }
+        if let segmentKib, !(1...(1 << 22)).contains(segmentKib) {
+            throw ValidationError("--segment-kib must be 1…4194304")
+        }
     }
 
     func run() throws {
@@ -48,7 +51,11 @@ struct Import: ParsableCommand {
             break
         }
         let started = monotonicNs()
-        let options = JournalOptions(segmentBytes: segmentKib << 10, durability: fsync, recordKind: .commands)
+        // New segments of an existing journal are the size its segments are, unless told.
+        let segmentBytes = segmentKib.map { $0 << 10 }
+            ?? JournalDirectory.lastSegmentHeader(directory).map { Int($0.segmentBytes) }
+            ?? JournalOptions().segmentBytes
+        let options = JournalOptions(segmentBytes: segmentBytes, durability: fsync, recordKind: .commands)
         let progress = common.json ? nil : Progress(label: "import", total: UInt64(commands.count))
         let (first, last) = try append(commands, to: directory, options: options, progress: progress)
         progress?.done()
