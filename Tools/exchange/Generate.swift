@@ -4,7 +4,6 @@ import Foundation
 import Journal
 import Matching
 import Node
-import Simulation
 import _JournalTesting
 #if canImport(Glibc)
 import Glibc

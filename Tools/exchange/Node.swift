@@ -4,9 +4,7 @@ import Foundation
 import Journal
 import Matching
 import Node
-import Simulation
 import Synchronization
-import _JournalTesting
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,10 +2,7 @@ import ArgumentParser
 import Codec
 import Foundation
 import Journal
-import Matching
 import Node
-import Simulation
-import _JournalTesting
 #if canImport(Glibc)
 import Glibc
 #endif

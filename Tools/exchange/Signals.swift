@@ -2,11 +2,8 @@ import ArgumentParser
 import Codec
 import Foundation
 import Journal
-import Matching
 import Node
-import Simulation
 import Synchronization
-import _JournalTesting
 #if canImport(Glibc)
 import Glibc
 #endif

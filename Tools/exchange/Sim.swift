@@ -5,7 +5,6 @@ import Journal
 import Matching
 import Node
 import Simulation
-import _JournalTesting
 #if canImport(Glibc)
 import Glibc
 #endif
