@@ -31,15 +31,19 @@ public struct ExactDecimal: Equatable, Hashable, Sendable, CustomStringConvertib
 
     /// The same grammar, read from UTF-8 bytes.
     public init?(parsing bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+        let text = base.assumingMemoryBound(to: UInt8.self)
         var i = 0
-        let negative = bytes.count > 0 && bytes[0] == UInt8(ascii: "-")
+        let negative = text[0] == UInt8(ascii: "-")
         if negative { i = 1 }
-        var mantissa: Int64 = 0
+        // Up to 18 digits cannot overflow 64 bits: they are summed unchecked, and a longer
+        // number is checked at every digit.
+        var magnitude: UInt64 = 0
         var digits = 0
         var point = -1
         while i < bytes.count {
-            let byte = bytes[i]
-            i += 1
+            let byte = text[i]
+            i &+= 1
             if byte == UInt8(ascii: ".") {
                 guard point < 0, digits > 0 else { return nil }
                 point = digits
@@ -47,14 +51,19 @@ public struct ExactDecimal: Equatable, Hashable, Sendable, CustomStringConvertib
             }
             let d = byte &- UInt8(ascii: "0")
             guard d < 10 else { return nil }
-            let (times, o1) = mantissa.multipliedReportingOverflow(by: 10)
-            let (plus, o2) = times.addingReportingOverflow(Int64(d))
-            guard !o1, !o2 else { return nil }
-            mantissa = plus
-            digits += 1
+            if digits < 18 {
+                magnitude = magnitude &* 10 &+ UInt64(d)
+            } else {
+                let (times, o1) = magnitude.multipliedReportingOverflow(by: 10)
+                let (plus, o2) = times.addingReportingOverflow(UInt64(d))
+                guard !o1, !o2 else { return nil }
+                magnitude = plus
+            }
+            digits &+= 1
         }
         let scale = point < 0 ? 0 : digits - point
-        guard digits > 0, point != digits, scale <= 18 else { return nil }
+        guard digits > 0, point != digits, scale <= 18, magnitude <= UInt64(Int64.max) else { return nil }
+        let mantissa = Int64(magnitude)
         self.init(mantissa: negative ? -mantissa : mantissa, scale: scale)
     }
 

@@ -10,7 +10,12 @@ import _ProcessTesting
     func copy(_ name: String) throws -> (TemporaryDirectory, [String: Any]) {
         let dir = TemporaryDirectory("golden-commands")
         let source = packageRoot + "/Journal/golden/" + name
-        try FileManager.default.copyItem(atPath: source + "/journal", toPath: dir.sub("journal"))
+        // File by file (copying the directory whole fails for a user who is not root: it tries
+        // to carry the directory's attributes over).
+        try FileManager.default.createDirectory(atPath: dir.sub("journal"), withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: source + "/journal") {
+            try FileManager.default.copyItem(atPath: source + "/journal/" + file, toPath: dir.sub("journal/" + file))
+        }
         let data = try Data(contentsOf: URL(fileURLWithPath: source + "/expected.json"))
         return (dir, try JSONSerialization.jsonObject(with: data) as! [String: Any])
     }
