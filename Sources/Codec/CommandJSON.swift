@@ -312,11 +312,12 @@ enum K {
     static let all: [JSONKey] = [account, amount, asset, base, client_id, cmd, maker_fee_ppm, max_qty, min_notional, min_qty, order_id, price, qty, quote, quote_qty, scale, seq, side, step_size, stp, symbol, taker_fee_ppm, tick_size, tif, ts, type]
     static let slots = JSONKeySlots(all)
 
+    /// The most frequent first (they are tried in order).
     static let commands: [(JSONKey, CommandName)] = [
-        (JSONKey("add_asset"), .add_asset), (JSONKey("add_symbol"), .add_symbol),
-        (JSONKey("open_account"), .open_account), (JSONKey("deposit"), .deposit), (JSONKey("withdraw"), .withdraw),
-        (JSONKey("place"), .place), (JSONKey("cancel"), .cancel), (JSONKey("cancel_all"), .cancel_all),
-        (JSONKey("amend"), .amend), (JSONKey("halt"), .halt), (JSONKey("resume"), .resume),
+        (JSONKey("place"), .place), (JSONKey("cancel"), .cancel), (JSONKey("amend"), .amend),
+        (JSONKey("cancel_all"), .cancel_all), (JSONKey("deposit"), .deposit), (JSONKey("withdraw"), .withdraw),
+        (JSONKey("open_account"), .open_account), (JSONKey("add_asset"), .add_asset),
+        (JSONKey("add_symbol"), .add_symbol), (JSONKey("halt"), .halt), (JSONKey("resume"), .resume),
         (JSONKey("checkpoint"), .checkpoint)]
 
     static let sides = EnumNames<Side>([("BUY", .buy), ("SELL", .sell)])
