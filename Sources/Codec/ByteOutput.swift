@@ -185,15 +185,26 @@ public struct ByteOutput: ~Copyable {
         let n = text.utf8CodeUnitCount
         let source = UnsafeRawPointer(text.utf8Start)
         let target = UnsafeMutableRawPointer(q)
-        var i = 0
-        while i &+ 8 <= n {
-            target.storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self),
-                              toByteOffset: i, as: UInt64.self)
-            i &+= 8
-        }
-        while i < n {
-            q[i] = text.utf8Start[i]
-            i &+= 1
+        if n >= 8 {
+            // Whole words, the last one overlapping the one before it (no byte loop).
+            var i = 0
+            while i &+ 8 < n {
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self),
+                                  toByteOffset: i, as: UInt64.self)
+                i &+= 8
+            }
+            target.storeBytes(of: source.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self),
+                              toByteOffset: n &- 8, as: UInt64.self)
+        } else if n >= 4 {
+            target.storeBytes(of: source.loadUnaligned(as: UInt32.self), as: UInt32.self)
+            target.storeBytes(of: source.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self),
+                              toByteOffset: n &- 4, as: UInt32.self)
+        } else {
+            var i = 0
+            while i < n {
+                q[i] = text.utf8Start[i]
+                i &+= 1
+            }
         }
         q += n
     }
@@ -308,12 +319,13 @@ public struct ByteOutput: ~Copyable {
         q += last &+ 1
     }
 
-    /// "00" to "99", for writing two digits at once.
-    static let digitPairs: StaticString = """
+    /// "00" to "99", for writing two digits at once (a literal, not a lazily made global).
+    @inline(__always)
+    static var digitPairs: StaticString { """
         00010203040506070809101112131415161718192021222324252627282930313233343536373839\
         40414243444546474849505152535455565758596061626364656667686970717273747576777879\
         8081828384858687888990919293949596979899
-        """
+        """ }
 
     /// An integer above Int64.max (rare: ids and sequences stay far below), through a String.
     @inline(never)
