@@ -223,9 +223,19 @@ public final class JournalReader {
         if let entry = index.entry(holding: sequence) {
             offset = index.offsets[entry]
             blockSequence = index.firstSequences[entry]
-            chain = entry == 0
-                ? segment.header.previousChain
-                : BlockHeader.peek(segment.bytes.baseAddress! + index.offsets[entry - 1])!.chain
+            if entry == 0 {
+                chain = segment.header.previousChain
+            } else {
+                // The chain before the block comes from the header of the block before it,
+                // checked as any header is (the index only points at it).
+                let before = index.offsets[entry - 1]
+                switch decoder.header(in: segment.bytes, at: before, expectedSequence: index.firstSequences[entry - 1],
+                                      checkingCRC: true) {
+                case let .success(header): chain = header.chain
+                case let .failure(fault):
+                    throw segment.corrupt(before, index.firstSequences[entry - 1], "block header: \(fault.reason)")
+                }
+            }
         } else {
             offset = SegmentHeader.size
             blockSequence = segment.header.firstSequence

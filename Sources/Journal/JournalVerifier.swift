@@ -115,8 +115,16 @@ public struct JournalInfo: Sendable {
             info.allocatedBytes += segment.bytes.count
             info.storedBytes += SegmentHeader.size
             let index = SegmentIndex.load(for: segment, decoder: decoder)
-            for offset in index.offsets {
-                let h = BlockHeader.peek(segment.bytes.baseAddress! + offset)!
+            for (k, offset) in index.offsets.enumerated() {
+                // The index is a cache: the header it points to is checked like any other, and
+                // a damaged one is reported where it is, as verify does.
+                let h: BlockHeader
+                switch decoder.header(in: segment.bytes, at: offset, expectedSequence: index.firstSequences[k],
+                                      checkingCRC: false) {
+                case let .success(header): h = header
+                case let .failure(fault):
+                    throw segment.corrupt(offset, index.firstSequences[k], "block header: \(fault.reason)")
+                }
                 info.blocks += 1
                 info.compressedBlocks += h.isCompressed ? 1 : 0
                 info.records += UInt64(h.recordCount)

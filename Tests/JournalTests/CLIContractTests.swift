@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Journal
 import _ProcessTesting
 
 /// What the CLI promises its user, through the real binary: it never writes where it should
@@ -199,5 +200,32 @@ import _ProcessTesting
         #expect(notSnapshot.status != 0 && notSnapshot.stderr.contains("not a snapshot"))
         let badTime = try exchange(["journal", "replay", "--journal", dir.sub("j"), "--since", "yesterday"])
         #expect(badTime.status != 0 && badTime.stderr.contains("since"))
+    }
+
+    /// A block header damaged in the middle of a journal whose index still points at it: every
+    /// reader reports the corruption where it is, as verify does, and none of them crashes.
+    @Test func aDamagedHeaderBehindAnIndexIsReportedByEveryReader() throws {
+        let dir = TemporaryDirectory("cli-damaged-header")
+        let lines = (1...30_000).map { #"{"cmd":"open_account","account":\#($0)}"# }
+        try write(lines, to: dir.sub("c.jsonl"))
+        let journal = dir.sub("j")
+        #expect(try exchange(["journal", "import", dir.sub("c.jsonl"), "--journal", journal]).status == 0)
+        #expect(try exchange(["journal", "info", "--journal", journal]).status == 0, "the index is written")
+        let segment = try JournalDirectory.segments(journal)[0].path
+        let all = try blocks(inSegment: segment)
+        try #require(all.count >= 3)
+        // Break the second block's magic.
+        let victim = all[1]
+        let handle = try #require(FileHandle(forUpdatingAtPath: segment))
+        try handle.seek(toOffset: UInt64(victim.offset))
+        try handle.write(contentsOf: Data([0x00, 0x00, 0x00, 0x01]))
+        try handle.close()
+        let expected = "corrupt journal: segment \(URL(fileURLWithPath: segment).lastPathComponent), byte offset \(victim.offset)"
+        for arguments in [["journal", "info"], ["journal", "replay"], ["journal", "verify"], ["state", "--account", "1"],
+                          ["journal", "export", "--from-seq", "\(all[2].header.firstSequence)"]] {
+            let result = try exchange(arguments + ["--journal", journal])
+            #expect(result.status == 1, "\(arguments): exit \(result.status)")
+            #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+        }
     }
 }
