@@ -77,6 +77,7 @@ public enum CommandJSON {
         var detail: String
         init(_ field: StaticString, _ cause: String) { detail = "\(field): \(cause)" }
         init(_ field: JSONKey, _ cause: String) { self.init(field.name, cause) }
+        init(_ field: KeySlot, _ cause: String) { self.init(K.all[field.index], cause) }
         init(detail: String) { self.detail = detail }
     }
 
@@ -88,15 +89,15 @@ extension JSONMembers {
 
         func invalid(_ detail: String, text: UnsafeRawBufferPointer) -> InvalidCommand {
             var cmd = "unknown", account: AccountId?, clientId: String?
-            if let m = self.find(K.cmd), m.isString { cmd = self.string(m) }
-            if let m = self.find(K.account), let a = self.integer(m), a >= 0 { account = AccountId(a) }
-            if let m = self.find(K.client_id), m.isString { clientId = self.string(m) }
+            if let m = self.find(S.cmd), m.isString { cmd = self.string(m) }
+            if let m = self.find(S.account), let a = self.integer(m), a >= 0 { account = AccountId(a) }
+            if let m = self.find(S.client_id), m.isString { clientId = self.string(m) }
             return InvalidCommand(cmd: cmd, account: account, clientId: clientId, detail: detail,
                                   text: String(decoding: text, as: UTF8.self))
         }
 
         func timestamp() throws(Problem) -> Int64? {
-            guard let m = self.find(K.ts) else { return nil }
+            guard let m = self.find(S.ts) else { return nil }
             guard let ts = self.integer(m), ts >= 0 else { throw Problem("ts", "not an integer ≥ 0") }
             return ts
         }
@@ -104,28 +105,28 @@ extension JSONMembers {
         func command() throws(Problem) -> Command {
             switch try name() {
             case .add_asset:
-                return .addAsset(name: try string(K.asset), scale: Int(try integer(K.scale, in: 0...18)))
+                return .addAsset(name: try string(S.asset), scale: Int(try integer(S.scale, in: 0...18)))
             case .add_symbol:
                 return .addSymbol(try symbolSpec())
             case .open_account:
                 return .openAccount(try account())
             case .deposit:
-                return .deposit(account: try account(), asset: try string(K.asset), amount: try decimal(K.amount))
+                return .deposit(account: try account(), asset: try string(S.asset), amount: try decimal(S.amount))
             case .withdraw:
-                return .withdraw(account: try account(), asset: try string(K.asset), amount: try decimal(K.amount))
+                return .withdraw(account: try account(), asset: try string(S.asset), amount: try decimal(S.amount))
             case .place:
                 return .place(try place())
             case .cancel:
-                return .cancel(account: try account(), symbol: try string(K.symbol), order: try reference())
+                return .cancel(account: try account(), symbol: try string(S.symbol), order: try reference())
             case .cancel_all:
-                return .cancelAll(account: try account(), symbol: try string(K.symbol))
+                return .cancelAll(account: try account(), symbol: try string(S.symbol))
             case .amend:
-                return .amend(account: try account(), symbol: try string(K.symbol), order: try reference(),
-                              qty: try decimal(K.qty))
+                return .amend(account: try account(), symbol: try string(S.symbol), order: try reference(),
+                              qty: try decimal(S.qty))
             case .halt:
-                return .halt(symbol: try string(K.symbol))
+                return .halt(symbol: try string(S.symbol))
             case .resume:
-                return .resume(symbol: try string(K.symbol))
+                return .resume(symbol: try string(S.symbol))
             case .checkpoint:
                 // Only a node writes checkpoints: from a client or an import it is no command.
                 throw Problem("cmd", "checkpoint is written by a node, not sent to one")
@@ -134,7 +135,7 @@ extension JSONMembers {
 
         /// The `cmd`, compared as words with the names the format has.
         private func name() throws(Problem) -> CommandName {
-            guard let m = self.find(K.cmd) else { throw Problem("cmd", "missing") }
+            guard let m = self.find(S.cmd) else { throw Problem("cmd", "missing") }
             guard m.isString else { throw Problem("cmd", "not a string") }
             if m.kind == .plainString {
                 for (key, name) in K.commands where self.value(of: m, is: key) { return name }
@@ -146,62 +147,62 @@ extension JSONMembers {
         }
 
         private func symbolSpec() throws(Problem) -> SymbolSpec {
-            let step = try decimal(K.step_size)
+            let step = try decimal(S.step_size)
             return SymbolSpec(
-                name: try string(K.symbol), base: try string(K.base), quote: try string(K.quote),
-                tickSize: try decimal(K.tick_size), stepSize: step,
-                minQty: try optionalDecimal(K.min_qty) ?? step,
-                maxQty: try optionalDecimal(K.max_qty) ?? ExactDecimal(mantissa: Int64.max, scale: step.scale),
-                minNotional: try optionalDecimal(K.min_notional) ?? ExactDecimal(mantissa: 0, scale: 0),
-                makerFeePpm: try optionalInteger(K.maker_fee_ppm, in: 0...1_000_000) ?? 0,
-                takerFeePpm: try optionalInteger(K.taker_fee_ppm, in: 0...1_000_000) ?? 0)
+                name: try string(S.symbol), base: try string(S.base), quote: try string(S.quote),
+                tickSize: try decimal(S.tick_size), stepSize: step,
+                minQty: try optionalDecimal(S.min_qty) ?? step,
+                maxQty: try optionalDecimal(S.max_qty) ?? ExactDecimal(mantissa: Int64.max, scale: step.scale),
+                minNotional: try optionalDecimal(S.min_notional) ?? ExactDecimal(mantissa: 0, scale: 0),
+                makerFeePpm: try optionalInteger(S.maker_fee_ppm, in: 0...1_000_000) ?? 0,
+                takerFeePpm: try optionalInteger(S.taker_fee_ppm, in: 0...1_000_000) ?? 0)
         }
 
         private func place() throws(Problem) -> PlaceOrder {
             let account = try account()
-            let symbol = try string(K.symbol)
+            let symbol = try string(S.symbol)
             var clientId: String?
-            if let m = self.find(K.client_id) {
+            if let m = self.find(S.client_id) {
                 guard m.isString else { throw Problem("client_id", "not a string") }
                 clientId = self.string(m)
             }
-            let side: Side = try enumValue(K.side, K.sides, default: nil)
-            let type: OrderType = try enumValue(K.type, K.types, default: .limit)
-            let tif: TimeInForce = try enumValue(K.tif, K.tifs, default: .gtc)
-            let stp: SelfTradePrevention = try enumValue(K.stp, K.stps, default: SelfTradePrevention.none)
+            let side: Side = try enumValue(S.side, K.sides, default: nil)
+            let type: OrderType = try enumValue(S.type, K.types, default: .limit)
+            let tif: TimeInForce = try enumValue(S.tif, K.tifs, default: .gtc)
+            let stp: SelfTradePrevention = try enumValue(S.stp, K.stps, default: SelfTradePrevention.none)
             var order = PlaceOrder(account: account, symbol: symbol, clientId: clientId,
                                    side: side, type: type, timeInForce: tif, stp: stp)
             if type == .market {
-                order.qty = try optionalDecimal(K.qty)
-                order.quoteQty = try optionalDecimal(K.quote_qty)
+                order.qty = try optionalDecimal(S.qty)
+                order.quoteQty = try optionalDecimal(S.quote_qty)
                 guard (order.qty == nil) != (order.quoteQty == nil) else {
                     throw Problem("qty, quote_qty", "a MARKET order takes exactly one of them")
                 }
             } else {
-                order.price = try decimal(K.price)
-                order.qty = try decimal(K.qty)
+                order.price = try decimal(S.price)
+                order.qty = try decimal(S.qty)
             }
             return order
         }
 
-        private func string(_ key: JSONKey) throws(Problem) -> String {
+        private func string(_ key: KeySlot) throws(Problem) -> String {
             guard let m = self.find(key) else { throw Problem(key, "missing") }
             guard m.isString else { throw Problem(key, "not a string") }
             return self.string(m)
         }
 
         private func account() throws(Problem) -> AccountId {
-            guard let m = self.find(K.account) else { throw Problem("account", "missing") }
+            guard let m = self.find(S.account) else { throw Problem("account", "missing") }
             guard let a = self.integer(m), a >= 0 else { throw Problem("account", "not an integer ≥ 0") }
             return AccountId(a)
         }
 
-        private func integer(_ key: JSONKey, in range: ClosedRange<Int64>) throws(Problem) -> Int64 {
+        private func integer(_ key: KeySlot, in range: ClosedRange<Int64>) throws(Problem) -> Int64 {
             guard let value = try optionalInteger(key, in: range) else { throw Problem(key, "missing") }
             return value
         }
 
-        private func optionalInteger(_ key: JSONKey, in range: ClosedRange<Int64>) throws(Problem) -> Int64? {
+        private func optionalInteger(_ key: KeySlot, in range: ClosedRange<Int64>) throws(Problem) -> Int64? {
             guard let m = self.find(key) else { return nil }
             guard let i = self.integer(m), range.contains(i) else {
                 throw Problem(key, "not an integer in \(range.lowerBound)…\(range.upperBound)")
@@ -209,12 +210,12 @@ extension JSONMembers {
             return i
         }
 
-        private func decimal(_ key: JSONKey) throws(Problem) -> ExactDecimal {
+        private func decimal(_ key: KeySlot) throws(Problem) -> ExactDecimal {
             guard let d = try optionalDecimal(key) else { throw Problem(key, "missing") }
             return d
         }
 
-        private func optionalDecimal(_ key: JSONKey) throws(Problem) -> ExactDecimal? {
+        private func optionalDecimal(_ key: KeySlot) throws(Problem) -> ExactDecimal? {
             guard let m = self.find(key) else { return nil }
             let parsed: ExactDecimal?
             switch m.kind {
@@ -227,17 +228,17 @@ extension JSONMembers {
         }
 
         private func reference() throws(Problem) -> OrderReference {
-            if let m = self.find(K.order_id) {
+            if let m = self.find(S.order_id) {
                 guard let i = self.integer(m), i >= 0 else { throw Problem("order_id", "not an integer ≥ 0") }
                 return .id(OrderId(i))
             }
-            if self.find(K.client_id) != nil { return .clientId(try string(K.client_id)) }
+            if self.find(S.client_id) != nil { return .clientId(try string(S.client_id)) }
             throw Problem("order_id, client_id", "one of them is required")
         }
 
         /// An enumeration's value: the names are compared as words (the value's first
         /// sixteen bytes are loaded once).
-        private func enumValue<T>(_ key: JSONKey, _ values: EnumNames<T>, default: T?) throws(Problem) -> T {
+        private func enumValue<T>(_ key: KeySlot, _ values: EnumNames<T>, default: T?) throws(Problem) -> T {
             guard let m = self.find(key) else {
                 guard let d = `default` else { throw Problem(key, "missing") }
                 return d
@@ -275,6 +276,37 @@ struct EnumNames<T: Sendable>: Sendable {
 enum CommandName {
     case add_asset, add_symbol, open_account, deposit, withdraw, place, cancel, cancel_all, amend, halt, resume
     case checkpoint
+}
+
+/// The slots of the command format's keys, as constants (reading one is a load, not the lazy
+/// making of a global): `S.account` is where `K.account` is filed.
+enum S {
+    static let account = KeySlot(0)
+    static let amount = KeySlot(1)
+    static let asset = KeySlot(2)
+    static let base = KeySlot(3)
+    static let client_id = KeySlot(4)
+    static let cmd = KeySlot(5)
+    static let maker_fee_ppm = KeySlot(6)
+    static let max_qty = KeySlot(7)
+    static let min_notional = KeySlot(8)
+    static let min_qty = KeySlot(9)
+    static let order_id = KeySlot(10)
+    static let price = KeySlot(11)
+    static let qty = KeySlot(12)
+    static let quote = KeySlot(13)
+    static let quote_qty = KeySlot(14)
+    static let scale = KeySlot(15)
+    static let seq = KeySlot(16)
+    static let side = KeySlot(17)
+    static let step_size = KeySlot(18)
+    static let stp = KeySlot(19)
+    static let symbol = KeySlot(20)
+    static let taker_fee_ppm = KeySlot(21)
+    static let tick_size = KeySlot(22)
+    static let tif = KeySlot(23)
+    static let ts = KeySlot(24)
+    static let type = KeySlot(25)
 }
 
 /// The keys and enumeration names of the command format, ready to compare (`JSONKey`). Each

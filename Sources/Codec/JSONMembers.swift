@@ -108,6 +108,14 @@ struct JSONMembers {
         return isObject ? .object : .notObject
     }
 
+    /// The last member whose key is filed at `slot`, if any.
+    @inline(__always)
+    func find(_ slot: KeySlot) -> Member? {
+        assert(slot.index < table.slots, "slot \(slot.index) is not of this key set")
+        let i = Int(table.memberOfSlot[slot.index])
+        return i >= 0 ? table.members[i] : nil
+    }
+
     /// The last member named `key`, if any.
     func find(_ key: JSONKey) -> Member? {
         // A key with a slot belongs to the set this scanner files keys by (`K` for commands).
@@ -536,6 +544,12 @@ struct JSONKey: Sendable {
         }
         return (w0, w1)
     }
+}
+
+/// Where a key of a `JSONKeySlots` is filed.
+struct KeySlot: Sendable {
+    let index: Int
+    init(_ index: Int) { self.index = index }
 }
 
 /// A set of keys of up to 16 bytes, each at its slot, found by hashing their words into a small

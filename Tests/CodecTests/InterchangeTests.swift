@@ -33,6 +33,40 @@ import Testing
         }
     }
 
+    /// The slot constants and the keys they file must agree, one for one.
+    @Test func everyKeySlotIsItsKeys() {
+        let pairs: [(Int, JSONKey)] = [
+            (S.account.index, K.account),
+            (S.amount.index, K.amount),
+            (S.asset.index, K.asset),
+            (S.base.index, K.base),
+            (S.client_id.index, K.client_id),
+            (S.cmd.index, K.cmd),
+            (S.maker_fee_ppm.index, K.maker_fee_ppm),
+            (S.max_qty.index, K.max_qty),
+            (S.min_notional.index, K.min_notional),
+            (S.min_qty.index, K.min_qty),
+            (S.order_id.index, K.order_id),
+            (S.price.index, K.price),
+            (S.qty.index, K.qty),
+            (S.quote.index, K.quote),
+            (S.quote_qty.index, K.quote_qty),
+            (S.scale.index, K.scale),
+            (S.seq.index, K.seq),
+            (S.side.index, K.side),
+            (S.step_size.index, K.step_size),
+            (S.stp.index, K.stp),
+            (S.symbol.index, K.symbol),
+            (S.taker_fee_ppm.index, K.taker_fee_ppm),
+            (S.tick_size.index, K.tick_size),
+            (S.tif.index, K.tif),
+            (S.ts.index, K.ts),
+            (S.type.index, K.type),
+        ]
+        #expect(pairs.count == K.all.count)
+        for (index, key) in pairs { #expect(index == key.slot && K.all[index].name.utf8Start == key.name.utf8Start, "\(key.name)") }
+    }
+
     @Test func aRepeatedKeyMeansItsLastValue() {
         withMembers(#"{"a":1,"b":2,"\u0061":3}"#) { m, _ in
             #expect(m.integer(m.find(JSONKey("a"))!) == 3)
