@@ -67,6 +67,33 @@ import Testing
         for (index, key) in pairs { #expect(index == key.slot && K.all[index].name.utf8Start == key.name.utf8Start, "\(key.name)") }
     }
 
+    /// Runs of digits of every length at every alignment, followed by every byte: the number
+    /// ends exactly where its digits do (they are scanned eight at a time).
+    @Test func numbersEndWhereTheirDigitsDo() {
+        var digits = "9"
+        for length in 1...19 {
+            for pad in 0..<8 {
+                let key = String(repeating: "k", count: pad + 1)
+                withMembers(#"{""# + key + #"":"# + digits + "}") { m, outcome in
+                    #expect(outcome == .object)
+                    #expect(m.integer(m.members[0]) == Int64(digits), "\(digits) after \(key)")
+                }
+            }
+            digits += String(length % 10)
+        }
+        let allowed: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ","), UInt8(ascii: "}"),
+                                   UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")]
+        for byte in UInt8.min...UInt8.max where !allowed.contains(byte) && !(0x30...0x39).contains(byte) {
+            // The byte falls inside the first eight-byte word of the number.
+            var line = Array(#"{"a":12"#.utf8)
+            line.append(byte)
+            line += Array("34567890123456789}".utf8)
+            var members = JSONMembers()
+            let outcome = line.withUnsafeBytes { members.scan($0) }
+            #expect(outcome == .notJSON, "a number followed by byte \(byte)")
+        }
+    }
+
     @Test func aRepeatedKeyMeansItsLastValue() {
         withMembers(#"{"a":1,"b":2,"\u0061":3}"#) { m, _ in
             #expect(m.integer(m.find(JSONKey("a"))!) == 3)
