@@ -5,6 +5,9 @@
 /// `scan` checks the whole text against JSON's grammar (RFC 8259), nested values included, and
 /// that every string is UTF-8, so a line is either an object, some other JSON, or not JSON.
 /// A key written twice means its last value, as most parsers read it.
+///
+/// Its memory is reused from one scan to the next, and shared by copies: one scanner, one
+/// owner (a `CommandJSON.Reader`, or a local).
 struct JSONMembers {
     enum Kind: UInt8 {
         /// A string without escapes: its bytes between the quotes are its UTF-8.
