@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Node", targets: ["Node"]),
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "_JournalTesting", targets: ["_JournalTesting"]),
+        .library(name: "_Posix", targets: ["_Posix"]),
         .executable(name: "exchange", targets: ["exchange"]),
     ],
     dependencies: [
@@ -35,9 +36,11 @@ let package = Package(
         ),
         // CRC32C with the SSE4.2 instruction, chosen at run time, and a portable fallback.
         .target(name: "CCRC32C"),
+        // POSIX plumbing: threads, locks and conditions, clocks, byte order, varints.
+        .target(name: "_Posix"),
         .target(
             name: "Journal",
-            dependencies: ["CLZ4", "CLibCrypto", "CCRC32C"]
+            dependencies: ["CLZ4", "CLibCrypto", "CCRC32C", "_Posix"]
         ),
         // The matching state machine: pure Swift, no I/O, depends on nothing of ours.
         .target(name: "Matching"),
@@ -46,9 +49,9 @@ let package = Package(
         .target(name: "Codec", dependencies: ["Matching"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Matching"]),
         // The node: sequencer pipeline, snapshots, recovery, the deterministic simulator.
-        .target(name: "Node", dependencies: ["Journal", "Matching", "Codec"]),
+        .target(name: "Node", dependencies: ["Journal", "Matching", "Codec", "_Posix"]),
         // Seeded agents that trade through a real node (`exchange sim`).
-        .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "_JournalTesting"]),
+        .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "_JournalTesting", "_Posix"]),
         // Running programs from the test suites (the CLI, /bin/sh): only test targets use it.
         .target(name: "_ProcessTesting"),
         // Seeded workloads shared by tests, benchmarks and `exchange journal generate`.
@@ -62,17 +65,18 @@ let package = Package(
                 "Node",
                 "Simulation",
                 "_JournalTesting",
+                "_Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/exchange"
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["Node", "Simulation", "Journal", "Matching", "Codec", "_JournalTesting", "_ProcessTesting", "exchange"]
+            dependencies: ["Node", "Simulation", "Journal", "Matching", "Codec", "_JournalTesting", "_Posix", "_ProcessTesting", "exchange"]
         ),
         .testTarget(
             name: "JournalTests",
-            dependencies: ["Journal", "_JournalTesting", "_ProcessTesting", "exchange"]
+            dependencies: ["Journal", "_JournalTesting", "_Posix", "_ProcessTesting", "exchange"]
         ),
     ]
 )

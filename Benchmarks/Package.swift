@@ -20,6 +20,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Journal", package: "exchange"),
                 .product(name: "_JournalTesting", package: "exchange"),
+                .product(name: "_Posix", package: "exchange"),
             ],
             path: "Journal",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -33,6 +34,7 @@ let package = Package(
                 .product(name: "Journal", package: "exchange"),
                 .product(name: "Simulation", package: "exchange"),
                 .product(name: "_JournalTesting", package: "exchange"),
+                .product(name: "_Posix", package: "exchange"),
             ],
             path: "Matching",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -46,6 +48,7 @@ let package = Package(
                 .product(name: "Matching", package: "exchange"),
                 .product(name: "Codec", package: "exchange"),
                 .product(name: "Journal", package: "exchange"),
+                .product(name: "_Posix", package: "exchange"),
             ],
             path: "Node",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

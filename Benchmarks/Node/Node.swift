@@ -6,6 +6,7 @@ import Node
 import Simulation
 #if canImport(Glibc)
 import Glibc
+import _Posix
 #endif
 
 // The node end to end: a producer thread submits, the sequencer journals with fsync, the

@@ -1,4 +1,5 @@
 import Synchronization
+import _Posix
 
 /// Checks and opens blocks: magic, header sanity, CRC-32C, decompression, chain hash and record
 /// framing. Shared by the reader, the verifier and recovery, so a block is judged the same way

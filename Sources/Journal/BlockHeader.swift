@@ -1,3 +1,4 @@
+import _Posix
 /// The 96-byte header in front of every block (see Journal/FORMAT.md, "Block header").
 ///
 /// ```

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import _Posix
 
 /// Computes block chain hashes on a second thread, so that SHA-256 (the most expensive check
 /// after LZ4) overlaps with compression in the writer and with delivery in the reader. For the
@@ -44,27 +45,19 @@ final class HashWorker: @unchecked Sendable {
     /// Jobs whose results the caller has taken (caller only).
     private var waited = 0
     private let hasher = SHA256Hasher()
-    private var mutex = pthread_mutex_t()
-    private var wake = pthread_cond_t()
-    /// Signalled when a job completes while the caller sleeps for it (`callerSleeping`).
-    private var finished = pthread_cond_t()
+    /// The lock the worker and a sleeping caller wait under (the pthread objects in memory of
+    /// their own, `Monitor`), signalled when a job is queued (`wake`) and when one completes
+    /// while the caller sleeps for it (`finished`, with `callerSleeping`).
+    private let monitor = Monitor()
+    private let wake = Monitor.Condition()
+    private let finished = Monitor.Condition()
     private let callerSleeping = Atomic<Bool>(false)
-    private var thread: pthread_t?
+    private var thread: WorkerThread?
 
     init() {
         jobs.initialize(repeating: Job(), count: Self.capacity)
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&wake, nil)
-        pthread_cond_init(&finished, nil)
-        let unmanaged = Unmanaged.passRetained(self)
-        var handle = pthread_t()
-        let code = pthread_create(&handle, nil, { context in
-            let worker = Unmanaged<HashWorker>.fromOpaque(context!).takeRetainedValue()
-            worker.run()
-            return nil
-        }, unmanaged.toOpaque())
-        precondition(code == 0, "pthread_create failed: \(code)")
-        thread = handle
+        // The thread holds a reference until `shutdown` stops it.
+        thread = WorkerThread { [self] in run() }
     }
 
     /// Stops the thread; call once, when done with the worker (the thread holds a reference).
@@ -72,19 +65,14 @@ final class HashWorker: @unchecked Sendable {
         guard let thread else { return }
         drain()
         stopping.store(true, ordering: .releasing)
-        pthread_mutex_lock(&mutex)
-        pthread_cond_signal(&wake)
-        pthread_mutex_unlock(&mutex)
-        pthread_join(thread, nil)
+        monitor.locked { wake.signal() }
+        thread.join()
         self.thread = nil
     }
 
     deinit {
         jobs.deinitialize(count: Self.capacity)
         jobs.deallocate()
-        pthread_cond_destroy(&wake)
-        pthread_cond_destroy(&finished)
-        pthread_mutex_destroy(&mutex)
     }
 
     /// Jobs submitted and not yet waited for.
@@ -120,9 +108,7 @@ final class HashWorker: @unchecked Sendable {
         precondition(next - waited < Self.capacity, "more hash jobs than the worker holds")
         jobs[next % Self.capacity] = job
         submitted.store(next + 1, ordering: .releasing)
-        pthread_mutex_lock(&mutex)
-        pthread_cond_signal(&wake)
-        pthread_mutex_unlock(&mutex)
+        monitor.locked { wake.signal() }
     }
 
     /// The chain hash (and raw payload) of the oldest pending job, or the first check it failed.
@@ -136,13 +122,13 @@ final class HashWorker: @unchecked Sendable {
             spins += 1
             if spins > 64 { sched_yield() }
             if spins > 96 {
-                pthread_mutex_lock(&mutex)
-                callerSleeping.store(true, ordering: .sequentiallyConsistent)
-                while completed.load(ordering: .sequentiallyConsistent) <= waited {
-                    pthread_cond_wait(&finished, &mutex)
+                monitor.locked {
+                    callerSleeping.store(true, ordering: .sequentiallyConsistent)
+                    while completed.load(ordering: .sequentiallyConsistent) <= waited {
+                        monitor.wait(on: finished)
+                    }
+                    callerSleeping.store(false, ordering: .relaxed)
                 }
-                callerSleeping.store(false, ordering: .relaxed)
-                pthread_mutex_unlock(&mutex)
             }
         }
         let job = jobs[waited % Self.capacity]
@@ -170,12 +156,12 @@ final class HashWorker: @unchecked Sendable {
                 // Then sleep: on a busy machine yielding in a loop takes CPU from the threads
                 // that produce the next job.
                 if spins > 96 {
-                    pthread_mutex_lock(&mutex)
-                    while submitted.load(ordering: .acquiring) == done
-                        && !stopping.load(ordering: .acquiring) {
-                        pthread_cond_wait(&wake, &mutex)
+                    monitor.locked {
+                        while submitted.load(ordering: .acquiring) == done
+                            && !stopping.load(ordering: .acquiring) {
+                            monitor.wait(on: wake)
+                        }
                     }
-                    pthread_mutex_unlock(&mutex)
                     spins = 0
                 }
             }
@@ -185,9 +171,7 @@ final class HashWorker: @unchecked Sendable {
             // Seen after the store (both sequentially consistent): a caller that set the flag
             // before this load is woken; one that sets it after sees `completed` moved.
             if callerSleeping.load(ordering: .sequentiallyConsistent) {
-                pthread_mutex_lock(&mutex)
-                pthread_cond_signal(&finished)
-                pthread_mutex_unlock(&mutex)
+                monitor.locked { finished.signal() }
             }
         }
     }

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import _Posix
 #endif
 
 /// One record as the reader hands it out. `bytes` points into the reader's buffers and is valid

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import _Posix
 
 /// Appends records to a journal directory; the only writer (it holds `LOCK`).
 ///

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import _Posix
 
 /// A source of monotonic time for the `interval` durability policy. The journal never puts this
 /// time into what it stores; record timestamps come from the caller.
@@ -12,13 +10,6 @@ public protocol MonotonicClock: AnyObject {
 public final class SystemMonotonicClock: MonotonicClock {
     public init() {}
     public func nowNs() -> Int64 { monotonicNs() }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds, for durations (never stored).
-public func monotonicNs() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
 
 /// A clock the caller moves by hand (tests, simulations).

@@ -1,3 +1,4 @@
+import _Posix
 /// The first 128 bytes of every segment file (see Journal/FORMAT.md, "Segment header").
 ///
 /// ```

@@ -1,3 +1,4 @@
+import _Posix
 /// The sparse index of one segment: where each block starts, with its first sequence and time.
 /// It is a cache: rebuilt from the segment when missing, damaged or behind, never trusted over
 /// the segment itself (see Journal/FORMAT.md, "Index file").

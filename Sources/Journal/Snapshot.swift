@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import _Posix
 #endif
 
 /// The fixed header of a snapshot file (Journal/FORMAT.md, "Snapshot files").

@@ -1,6 +1,7 @@
 import Codec
 import Journal
 import Matching
+import _Posix
 
 /// Where the sequencer's timestamps come from: the wall clock (a node), or a logical clock
 /// that gives sequence `s` the time `startNs + s × stepNs` (a simulation, whose journal must be

@@ -1,5 +1,6 @@
 import Journal
 import Matching
+import _Posix
 
 /// Where a node keeps its files: `DIR/journal/` (every `--journal` tool works on it) and
 /// `DIR/snapshots/`.

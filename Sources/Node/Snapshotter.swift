@@ -1,5 +1,6 @@
 import Journal
 import Matching
+import _Posix
 
 /// Writes snapshots on its own thread, one at a time, from copies of the engine that the
 /// engine thread hands over (a copy shares the engine's storage until either side writes).

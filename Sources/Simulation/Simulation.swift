@@ -3,6 +3,7 @@ import Journal
 import Matching
 import Node
 import _JournalTesting
+import _Posix
 
 /// How often each kind of agent acts (relative weights).
 public struct AgentMix: Equatable, Sendable, CustomStringConvertible {

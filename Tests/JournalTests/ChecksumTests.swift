@@ -1,6 +1,7 @@
 import Testing
 @testable import Journal
 import _JournalTesting
+import _Posix
 
 @Suite struct ChecksumTests {
     @Test func crc32cMatchesTheStandardCheckValue() {

@@ -5,6 +5,7 @@ import Matching
 import Node
 import Testing
 import _JournalTesting
+import _Posix
 
 @Suite struct NodePipelineTests {
     /// Commands from three producer threads: every one is acknowledged once, in sequence order,

@@ -6,6 +6,7 @@ import Node
 import Simulation
 import _JournalTesting
 @_exported import _ProcessTesting
+import _Posix
 
 /// A fresh directory under /tmp, removed when the value is released.
 final class Scratch {

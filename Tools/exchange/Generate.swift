@@ -2,6 +2,7 @@ import ArgumentParser
 import Codec
 import Foundation
 import Journal
+import _Posix
 import Matching
 import Node
 import _JournalTesting
@@ -47,7 +48,7 @@ struct Generate: ParsableCommand {
             }
             var stream = OrderLikeRecords(seed: seed)
             let first = writer.lastSequence + 1
-            let start = monotonicSeconds()
+            let start = monotonicNs()
             for i in 0..<records {
                 try writer.append(stream.next(), timestampNs: stream.timestampNs)
                 if (i + 1) % batch == 0 { try writer.flush() }
@@ -55,7 +56,7 @@ struct Generate: ParsableCommand {
             try writer.flush()
             let durable = writer.durableSequence
             try writer.close()
-            let seconds = monotonicSeconds() - start
+            let seconds = Double(monotonicNs() - start) / 1e9
             let rate = seconds > 0 ? Double(records) / seconds : 0
             var line = JSONLine()
             line.add("first_seq", records > 0 ? first : 0)

@@ -3,6 +3,7 @@ import Codec
 import Journal
 #if canImport(Glibc)
 import Glibc
+import _Posix
 #endif
 
 struct Import: ParsableCommand {

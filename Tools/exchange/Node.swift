@@ -7,6 +7,7 @@ import Node
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import _Posix
 #endif
 
 // MARK: - exchange node

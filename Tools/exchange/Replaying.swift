@@ -6,6 +6,7 @@ import Matching
 import Node
 #if canImport(Glibc)
 import Glibc
+import _Posix
 #endif
 
 /// stamped at or after `sinceNs` to `events`. Shows progress on a terminal unless `quiet`.

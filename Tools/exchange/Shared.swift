@@ -5,6 +5,7 @@ import Journal
 import Node
 #if canImport(Glibc)
 import Glibc
+import _Posix
 #endif
 
 struct JournalOptionsGroup: ParsableArguments {
@@ -37,9 +38,6 @@ func runJournal<T>(_ body: () throws(JournalError) -> T) throws -> T {
     }
 }
 
-func monotonicSeconds() -> Double {
-    Double(monotonicNs()) / 1e9
-}
 
 /// Writes all of `bytes` to a file descriptor; false when it is closed.
 @discardableResult

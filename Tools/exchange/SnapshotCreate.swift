@@ -6,6 +6,7 @@ import Matching
 import Node
 #if canImport(Glibc)
 import Glibc
+import _Posix
 #endif
 
 struct SnapshotCreate: ParsableCommand {

@@ -2,9 +2,12 @@
 import Glibc
 #endif
 
-/// A mutex with a condition variable (and more on request, `Condition`): the node's threads
-/// hand work to each other under it, a batch at a time (the lock is taken per batch, not per
-/// command).
+// Threads, locks and conditions: the one wrapper of pthreads that the journal, the node and the
+// CLI use. Every pthread object lives in memory allocated for it (a Swift stored property has no
+// fixed address to hand to C), and every call that can fail is checked.
+
+/// A mutex with a condition variable (and more on request, `Condition`): threads hand work to
+/// each other under it, a batch at a time (the lock is taken per batch, not per command).
 public final class Monitor: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// The condition `wait()` and `broadcast()` use.
@@ -50,6 +53,9 @@ public final class Monitor: @unchecked Sendable {
 
         /// Wakes the threads waiting on this condition.
         public func broadcast() { pthread_cond_broadcast(condition) }
+
+        /// Wakes one thread waiting on this condition.
+        public func signal() { pthread_cond_signal(condition) }
     }
 
     /// Takes the lock, waits until `ready` holds (checked under the lock), runs `body`.
@@ -78,11 +84,11 @@ public final class Monitor: @unchecked Sendable {
 }
 
 /// A joinable thread running `body`.
-final class WorkerThread: @unchecked Sendable {
+public final class WorkerThread: @unchecked Sendable {
     private var handle = pthread_t()
     private var joined = false
 
-    init(_ body: @escaping @Sendable () -> Void) {
+    public init(_ body: @escaping @Sendable () -> Void) {
         final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
         let context = Unmanaged.passRetained(Box(body)).toOpaque()
         let code = pthread_create(&handle, nil, { context in
@@ -92,24 +98,9 @@ final class WorkerThread: @unchecked Sendable {
         precondition(code == 0, "pthread_create failed: \(code)")
     }
 
-    func join() {
+    public func join() {
         guard !joined else { return }
         joined = true
         pthread_join(handle, nil)
     }
-}
-
-/// Nanoseconds since the epoch (CLOCK_REALTIME): the only clock that reaches a journal, read by
-/// the sequencer alone (and written into snapshot headers for operators).
-public func wallClockNs() -> Int64 {
-    var t = timespec()
-    clock_gettime(CLOCK_REALTIME, &t)
-    return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
-}
-
-/// CPU time of the calling thread, in seconds.
-public func threadCPUSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
