@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Matching"),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "_JournalTesting"]),
         // Commands and events as JSON Lines (INTERCHANGE.md) and as journal records.
-        .target(name: "Codec", dependencies: ["Matching"]),
+        .target(name: "Codec", dependencies: ["Matching", "_Posix"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Matching"]),
         // The node: sequencer pipeline, snapshots, recovery, the deterministic simulator.
         .target(name: "Node", dependencies: ["Journal", "Matching", "Codec", "_Posix"]),

@@ -1,4 +1,5 @@
 import Matching
+import _Posix
 
 /// The binary encoding of commands in journal records, version 1 (Journal/FORMAT.md,
 /// "Command records"). Each record is one command, self-contained, read without any state:
@@ -163,12 +164,7 @@ public enum CommandCodec {
 
         @inline(__always)
         mutating func varint(_ value: UInt64) {
-            var v = value
-            while v >= 0x80 {
-                byte(UInt8(truncatingIfNeeded: v) | 0x80)
-                v >>= 7
-            }
-            byte(UInt8(v))
+            q += Varint.write(value, to: UnsafeMutableRawPointer(q), at: 0)
         }
 
         mutating func string(_ s: String) {
@@ -183,7 +179,7 @@ public enum CommandCodec {
         @inline(__always)
         mutating func decimal(_ d: ExactDecimal) {
             byte(UInt8(d.scale))
-            varint(UInt64(bitPattern: (d.mantissa << 1) ^ (d.mantissa >> 63)))
+            varint(Varint.zigzag(d.mantissa))
         }
     }
 
