@@ -14,7 +14,7 @@ let package = Package(
         .library(name: "Codec", targets: ["Codec"]),
         .library(name: "Node", targets: ["Node"]),
         .library(name: "Simulation", targets: ["Simulation"]),
-        .library(name: "_JournalTesting", targets: ["_JournalTesting"]),
+        .library(name: "Workloads", targets: ["Workloads"]),
         .library(name: "_Posix", targets: ["_Posix"]),
         .executable(name: "exchange", targets: ["exchange"]),
     ],
@@ -44,18 +44,19 @@ let package = Package(
         ),
         // The matching state machine: pure Swift, no I/O, depends on nothing of ours.
         .target(name: "Matching"),
-        .testTarget(name: "MatchingTests", dependencies: ["Matching", "_JournalTesting"]),
+        .testTarget(name: "MatchingTests", dependencies: ["Matching", "Workloads"]),
         // Commands and events as JSON Lines (INTERCHANGE.md) and as journal records.
         .target(name: "Codec", dependencies: ["Matching", "_Posix"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Matching"]),
         // The node: sequencer pipeline, snapshots, recovery, the deterministic simulator.
         .target(name: "Node", dependencies: ["Journal", "Matching", "Codec", "_Posix"]),
         // Seeded agents that trade through a real node (`exchange sim`).
-        .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "_JournalTesting", "_Posix"]),
+        .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "Workloads", "_Posix"]),
         // Running programs from the test suites (the CLI, /bin/sh): only test targets use it.
         .target(name: "_ProcessTesting"),
-        // Seeded workloads shared by tests, benchmarks and `exchange journal generate`.
-        .target(name: "_JournalTesting"),
+        // Seeded workloads: the generator every seeded part draws from (the simulator, the
+        // tests), and the journal benchmark's order-like records (`exchange journal generate`).
+        .target(name: "Workloads"),
         .executableTarget(
             name: "exchange",
             dependencies: [
@@ -64,7 +65,7 @@ let package = Package(
                 "Codec",
                 "Node",
                 "Simulation",
-                "_JournalTesting",
+                "Workloads",
                 "_Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -72,11 +73,11 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["Node", "Simulation", "Journal", "Matching", "Codec", "_JournalTesting", "_Posix", "_ProcessTesting", "exchange"]
+            dependencies: ["Node", "Simulation", "Journal", "Matching", "Codec", "Workloads", "_Posix", "_ProcessTesting", "exchange"]
         ),
         .testTarget(
             name: "JournalTests",
-            dependencies: ["Journal", "_JournalTesting", "_Posix", "_ProcessTesting", "exchange"]
+            dependencies: ["Journal", "Workloads", "_Posix", "_ProcessTesting", "exchange"]
         ),
     ]
 )

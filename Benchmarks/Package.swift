@@ -19,7 +19,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Journal", package: "exchange"),
-                .product(name: "_JournalTesting", package: "exchange"),
+                .product(name: "Workloads", package: "exchange"),
                 .product(name: "_Posix", package: "exchange"),
             ],
             path: "Journal",
@@ -33,7 +33,7 @@ let package = Package(
                 .product(name: "Codec", package: "exchange"),
                 .product(name: "Journal", package: "exchange"),
                 .product(name: "Simulation", package: "exchange"),
-                .product(name: "_JournalTesting", package: "exchange"),
+                .product(name: "Workloads", package: "exchange"),
                 .product(name: "_Posix", package: "exchange"),
             ],
             path: "Matching",

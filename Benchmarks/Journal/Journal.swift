@@ -1,6 +1,6 @@
 import Benchmark
 import Journal
-import _JournalTesting
+import Workloads
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -6,7 +6,7 @@ import Simulation
 #if canImport(Glibc)
 import Glibc
 #endif
-import _JournalTesting
+import Workloads
 
 // The matching engine alone (commands already decoded), on a mix like exchange-core's: mostly
 // new limits near the touch and cancels (cancel/replace), some IOC and market orders, around a

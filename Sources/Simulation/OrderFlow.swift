@@ -1,5 +1,5 @@
 import Matching
-import _JournalTesting
+import Workloads
 
 /// A seeded order flow, for tests and benchmarks that need commands without agents.
 public struct OrderFlow: Sendable {

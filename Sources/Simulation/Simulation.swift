@@ -2,7 +2,7 @@ import Codec
 import Journal
 import Matching
 import Node
-import _JournalTesting
+import Workloads
 import _Posix
 
 /// How often each kind of agent acts (relative weights).

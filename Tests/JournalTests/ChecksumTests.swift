@@ -1,6 +1,6 @@
 import Testing
 @testable import Journal
-import _JournalTesting
+import Workloads
 import _Posix
 
 @Suite struct ChecksumTests {

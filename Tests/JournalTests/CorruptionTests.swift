@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import Journal
-import _JournalTesting
+import Workloads
 
 /// A flipped bit anywhere in a journal is detected and located.
 @Suite struct CorruptionTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import Journal
-import _JournalTesting
+import Workloads
 
 /// `exchange journal import | export | replay` and `exchange state`, end to end through the
 /// real binary and a real journal.

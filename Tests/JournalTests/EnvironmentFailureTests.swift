@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import Journal
-import _JournalTesting
+import Workloads
 
 /// Whether this process may mount file systems (root, as CI runs). The tests that need a small
 /// tmpfs are skipped otherwise, and the test run says so.

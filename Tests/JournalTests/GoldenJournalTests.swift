@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import Journal
-import _JournalTesting
+import Workloads
 
 /// The package root, found from this file's path.
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

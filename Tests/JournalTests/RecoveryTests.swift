@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import Journal
-import _JournalTesting
+import Workloads
 
 /// A torn write at every byte offset of the last block: the journal keeps exactly the records
 /// of the complete blocks, says what it cut, and appending goes on.

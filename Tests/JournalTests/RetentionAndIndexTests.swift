@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import Journal
-import _JournalTesting
+import Workloads
 
 @Suite struct RetentionAndIndexTests {
     @Test func retiringSegmentsKeepsEverythingFromTheGivenSequence() throws {

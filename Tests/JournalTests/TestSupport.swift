@@ -1,6 +1,6 @@
 import Foundation
 @testable import Journal
-import _JournalTesting
+import Workloads
 @_exported import _ProcessTesting
 
 /// A fresh directory under /tmp, removed when the value is released.

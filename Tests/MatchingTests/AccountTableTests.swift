@@ -1,6 +1,6 @@
 import Testing
 @testable import Matching
-import _JournalTesting
+import Workloads
 
 @Suite struct AccountTableTests {
     @Test func findsEveryKeyAndNothingElseAcrossGrowth() {

@@ -1,6 +1,6 @@
 import Testing
 @testable import Matching
-import _JournalTesting
+import Workloads
 
 extension SplitMix64 {
     init(state: UInt64) { self.init(seed: state) }

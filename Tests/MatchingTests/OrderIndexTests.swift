@@ -1,6 +1,6 @@
 import Testing
 @testable import Matching
-import _JournalTesting
+import Workloads
 
 /// The order index against a dictionary, across blocks: a block emptied of its orders goes
 /// back to the spare list and serves newer ids, and every look-up stays right.

@@ -1,6 +1,6 @@
 import Testing
 @testable import Matching
-import _JournalTesting
+import Workloads
 
 /// A snapshot's body is the canonical state; restoring it must give an engine that is the same
 /// in everything that decides what happens next (priority, client ids, balances, counters).

@@ -4,7 +4,7 @@ import Journal
 import Matching
 import Node
 import Testing
-import _JournalTesting
+import Workloads
 
 /// A real node process fed on stdin, killed with SIGKILL at seeded random moments, restarted
 /// again and again on the same data directory.

@@ -4,7 +4,7 @@ import Journal
 import Matching
 import Node
 import Testing
-import _JournalTesting
+import Workloads
 import _Posix
 
 @Suite struct NodePipelineTests {

@@ -4,7 +4,7 @@ import Journal
 import Matching
 import Node
 import Simulation
-import _JournalTesting
+import Workloads
 @_exported import _ProcessTesting
 import _Posix
 

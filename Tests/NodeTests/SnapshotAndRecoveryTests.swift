@@ -4,7 +4,7 @@ import Journal
 import Matching
 import Node
 import Testing
-import _JournalTesting
+import Workloads
 
 @Suite struct SnapshotAndRecoveryTests {
     @Test func aSnapshotFileReadsBackAndEveryDamageIsFound() throws {

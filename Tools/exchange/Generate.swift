@@ -5,7 +5,7 @@ import Journal
 import _Posix
 import Matching
 import Node
-import _JournalTesting
+import Workloads
 #if canImport(Glibc)
 import Glibc
 #endif
