@@ -4,7 +4,6 @@ import Foundation
 import Journal
 import Matching
 import Node
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 import _Posix
@@ -47,7 +46,7 @@ struct NodeCommand: ParsableCommand {
         options.keepSnapshots = keepSnapshots
         options.checkpointEvery = checkpointEvery
         options.retainJournalFromSnapshots = retainJournal
-        installSignalHandlers()
+        ProcessSignals.install()
         // Human output goes to stderr when stdout carries acknowledgements.
         let toStderr = stdin
         let say: (String) -> Void = { line in
@@ -73,15 +72,15 @@ struct NodeCommand: ParsableCommand {
         var lines = 0, skipped = 0
         if stdin {
             func signalled() -> Bool {
-                if signalFlags.bitwiseAnd(~2, ordering: .relaxed).oldValue & 2 != 0 { node.requestSnapshot() }
-                return signalFlags.load(ordering: .relaxed) & 1 != 0
+                if ProcessSignals.takeSnapshotRequest() { node.requestSnapshot() }
+                return ProcessSignals.stopRequested
             }
             (lines, skipped) = feedCommandLines(from: 0, into: node, sink: sink, stop: signalled) { line, why in
                 printError("exchange: stdin line \(line): \(why); skipped (nothing journaled)")
             }
         } else {
-            while signalFlags.load(ordering: .relaxed) & 1 == 0 && node.failed == nil {
-                if signalFlags.bitwiseAnd(~2, ordering: .relaxed).oldValue & 2 != 0 { node.requestSnapshot() }
+            while !ProcessSignals.stopRequested && node.failed == nil {
+                if ProcessSignals.takeSnapshotRequest() { node.requestSnapshot() }
                 usleep(50_000)
             }
         }
