@@ -305,8 +305,10 @@ public final class Node: @unchecked Sendable {
         while true {
             var end: UInt64 = 0, stop = false, retire: UInt64 = 0
             monitor.locked {
-                // With `interval:MS` it also wakes every MS to sync what waits for it.
-                while submitted == cursor && !stopping {
+                // With `interval:MS` it also wakes every MS to sync what waits for it. A retire
+                // request wakes it too: one posted after its last pass would otherwise wait for
+                // the next submission.
+                while submitted == cursor && !stopping && retireBelow == 0 {
                     monitor.wait(on: submittedMoved, timeoutNs: intervalWaitNs)
                     if intervalWaitNs != nil { break }
                 }
