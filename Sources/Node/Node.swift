@@ -286,7 +286,13 @@ public final class Node: @unchecked Sendable {
         sink = nil
         snapshotter.shutdown()
         if let failure = monitor.locked({ failure }) { throw failure }
-        if let error = snapshotter.failure { throw .journal(error) }
+    }
+
+    /// Snapshot writes that failed (a full disk, say), and the last one's error; read once
+    /// `stop()` has returned. A failed snapshot does not stop the node: the journal holds every
+    /// command, and the next trigger tries again.
+    public var snapshotFailures: (count: Int, last: JournalError?) {
+        (snapshotter.failures, snapshotter.failure)
     }
 
     // MARK: - Sequencer

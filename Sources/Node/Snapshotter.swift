@@ -14,8 +14,10 @@ final class Snapshotter: @unchecked Sendable {
     private var thread: WorkerThread?
     /// The sequence of the newest snapshot written or found (engine thread only).
     var lastSequence: UInt64 = 0
-    /// The last write that failed (reported when the node stops; the node keeps running).
+    /// The last write that failed, and how many did: a failed snapshot is reported, not fatal
+    /// (the journal holds everything; the next one is tried at the next trigger).
     private(set) var failure: JournalError?
+    private(set) var failures = 0
     /// Snapshots written, and the time the last one took (ns).
     private(set) var written = 0
     private(set) var lastWriteNs: Int64 = 0
@@ -65,6 +67,7 @@ final class Snapshotter: @unchecked Sendable {
                     written += 1
                 } catch {
                     failure = error
+                    failures += 1
                 }
                 lastWriteNs = monotonicNs() - started
                 monitor.locked {

@@ -133,4 +133,31 @@ let canMount = geteuid() == 0
             #expect(resumed == (try run(exchangeExecutable, ["journal", "export", "--journal", roomy]).stdout))
         }
     }
+
+    /// A snapshot that meets a full disk is reported, and the node goes on: every command is
+    /// acknowledged and journaled, and the process ends well.
+    @Test(.enabled(if: canMount, "mounting a tmpfs needs root: skipped"))
+    func aSnapshotThatMeetsAFullDiskDoesNotStopTheNode() throws {
+        let dir = TemporaryDirectory("snapshot-full")
+        let data = dir.sub("data")
+        try FileManager.default.createDirectory(atPath: data + "/snapshots", withIntermediateDirectories: true)
+        #expect(try shell("mount -t tmpfs -o size=64k tmpfs \(data)/snapshots") == 0)
+        defer { _ = try? shell("umount \(data)/snapshots") }
+        // The snapshots' file system is full before the node starts.
+        _ = try shell("head -c 1000000 /dev/zero > \(data)/snapshots/ballast")
+        let golden = try String(contentsOfFile: packageRoot + "/Journal/golden/commands-v1/commands.jsonl", encoding: .utf8)
+        let deposits = (0..<2_000).map { _ in #"{"cmd":"deposit","account":1,"asset":"USD","amount":"1"}"# }
+        let input = golden + deposits.joined(separator: "\n") + "\n"
+        let result = try run(exchangeExecutable, ["node", "--data", data, "--stdin", "--fsync", "none",
+                                                  "--snapshot-every", "500", "--json"], stdin: input)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("snapshot writes failed"), "\(result.stderr)")
+        let summary = lastJSON(result.stderr)
+        #expect((summary["snapshot_failures"] as? Int ?? 0) >= 1)
+        #expect(summary["acknowledged"] as? Int == 2_045)
+        // Everything acknowledged is in the journal, and it replays to the node's state.
+        let replay = lastJSON(try run(exchangeExecutable, ["journal", "replay", "--journal", data + "/journal", "--json"]).stdout)
+        #expect(replay["last_seq"] as? Int == 2_045)
+        #expect(replay["state_digest"] as? String == summary["state_digest"] as? String)
+    }
 }

@@ -86,6 +86,10 @@ struct NodeCommand: ParsableCommand {
         }
         do { try node.stop() } catch { throw fail(error.description) }
         let state = node.state
+        let snapshots = node.snapshotFailures
+        if snapshots.count > 0, let last = snapshots.last {
+            printError("exchange: \(snapshots.count) snapshot writes failed (the journal holds every command); the last: \(last)")
+        }
         let seconds = Double(monotonicNs() - started) / 1e9
         let acknowledged = sink.acknowledged
         let digest = state.digest.hex
@@ -96,6 +100,7 @@ struct NodeCommand: ParsableCommand {
             o.add("acknowledged", acknowledged)
             o.add("skipped_lines", skipped)
             o.add("seconds", seconds)
+            o.add("snapshot_failures", snapshots.count)
             say(o.text)
         } else {
             say("stopped at seq \(state.lastSequence): \(acknowledged) commands acknowledged in \(format(seconds, decimals: 3)) s; state digest \(digest)")
