@@ -57,9 +57,18 @@ extension SegmentMap {
                 sequence = block.header.lastSequence + 1
                 chain = block.header.chain
             case let .failure(fault):
-                let end = try classifyEnd(at: offset, fault: fault, expectedSequence: sequence,
-                                          decoder: decoder)
-                return (end, sequence, chain)
+                do {
+                    let end = try classifyEnd(at: offset, fault: fault, expectedSequence: sequence,
+                                              decoder: decoder)
+                    return (end, sequence, chain)
+                } catch {
+                    // A live writer may have published this block while the walk looked past
+                    // it. It stores each block's magic last, so a valid block seen after this
+                    // one means this one is whole by now: look again once, then it is corruption.
+                    if case .success = decoder.decode(in: bytes, at: offset, expectedSequence: sequence,
+                                                      previousChain: chain) { continue }
+                    throw error
+                }
             }
         }
     }
