@@ -96,13 +96,19 @@ import Testing
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Wait for its pid file (written once it has recovered).
-        for _ in 0..<500 where !FileManager.default.fileExists(atPath: scratch.path + "/node.pid") { usleep(10_000) }
+        // Wait for the line that says it is up (printed after its pid file is written).
+        var early = Data()
+        while !String(decoding: early, as: UTF8.self).contains("node on ") {
+            let more = output.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            early.append(more)
+        }
+        #expect(FileManager.default.fileExists(atPath: scratch.path + "/node.pid"))
         let created = try exchange(["snapshot", "create", "--data", scratch.path, "--json", "--timeout", "20"])
         #expect(created.status == 0, "\(created.stderr)")
         let snapshot = lastJSON(created.stdout)
         kill(process.processIdentifier, SIGTERM)
-        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let out = String(decoding: early + output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         let stopped = lastJSON(out)

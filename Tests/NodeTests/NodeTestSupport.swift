@@ -66,6 +66,21 @@ final class CollectingSink: NodeSink, @unchecked Sendable {
     func wait(for count: Int) {
         monitor.whenReady({ acknowledged.count + failures.count >= count }) {}
     }
+
+    /// Waits as `wait(for:)`, giving up after `limitNs`: for what a node must do on its own
+    /// (a periodic sync), where a node that never does it fails the test instead of hanging
+    /// it. The limit is a liveness bound far above any expected time, not a measurement.
+    func wait(for count: Int, limitNs: Int64) -> Bool {
+        let deadline = monotonicNs() + limitNs
+        return monitor.locked {
+            while acknowledged.count + failures.count < count {
+                let left = deadline - monotonicNs()
+                if left <= 0 { return false }
+                monitor.wait(timeoutNs: left)
+            }
+            return true
+        }
+    }
 }
 
 /// A market's setup and a seeded stream of orders, cancels and transfers.

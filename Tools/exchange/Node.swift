@@ -68,6 +68,9 @@ struct NodeCommand: ParsableCommand {
         }
         say("recovered: \(node.recovery.summary)")
         say("node on \(data) (fsync \(durability)), pid \(getpid()): \(stdin ? "reading commands from stdin" : "waiting for SIGINT/SIGTERM; SIGUSR1 takes a snapshot")")
+        // The line that says the node is up (its pid file written) leaves at once, even into a
+        // pipe: supervisors and tests wait for it.
+        fflush(nil)
         let started = monotonicNs()
         var lines = 0, skipped = 0
         if stdin {
