@@ -132,6 +132,42 @@ import _Posix
         #expect(restarted.recovery.replayer.checkpointsVerified + restarted.recovery.replayer.checkpointsUnverified > 0)
     }
 
+    /// The journal below a snapshot is retired even when nothing is submitted after it: the
+    /// snapshot thread's request wakes the idle sequencer (it used to wait for the next
+    /// submission, so a node that went quiet kept the segments).
+    @Test func anIdleNodeRetiresTheJournalBelowANewSnapshot() throws {
+        let scratch = Scratch("retire-idle")
+        var options = NodeOptions(data: scratch.data)
+        options.journal = JournalOptions(segmentBytes: 32 << 10, blockBytesMax: 4 << 10, recordBytesMax: 4 << 10, durability: .none)
+        options.keepSnapshots = 1
+        options.retainJournalFromSnapshots = true
+        let commands = marketCommands(seed: 5, count: 8_000)
+        let sink = CollectingSink()
+        let node = try Node(options: options, sink: sink)
+        #expect(node.submit(batch: commands, firstTag: 0) == .queued)
+        sink.wait(for: commands.count)
+        let segments = try JournalDirectory.segments(scratch.data.journal).count
+        #expect(segments > 2, "\(segments) segments")
+        // All acknowledged and nothing more to come: the node is idle. A snapshot now, then
+        // the retirement must follow without another command (60 s is a liveness bound).
+        node.requestSnapshot()
+        let deadline = monotonicNs() + 60_000_000_000
+        var first: UInt64 = 1
+        while first == 1 && monotonicNs() < deadline {
+            usleep(1_000)
+            first = try JournalDirectory.segments(scratch.data.journal).first!.firstSequence
+        }
+        let snapshot = try SnapshotStore.list(scratch.data.snapshots).first?.sequence
+        try node.stop()
+        #expect(snapshot == UInt64(commands.count))
+        #expect(first > 1, "the segments below the snapshot were retired while the node was idle")
+        #expect(first <= UInt64(commands.count) + 1)
+        // And the data directory still recovers to the same state.
+        let restarted = try Node(options: options, sink: CollectingSink())
+        try restarted.stop()
+        #expect(restarted.state.digest == node.state.digest)
+    }
+
     @Test func theSameSimulationSeedGivesTheSameJournalAndDigest() throws {
         let a = Scratch("sim-a"), b = Scratch("sim-b"), c = Scratch("sim-c")
         // Enough commands for the node's checkpoints (one per 10,000 sequences) to appear.
