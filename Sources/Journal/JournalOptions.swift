@@ -45,6 +45,10 @@ public struct JournalOptions: Equatable, Sendable {
     /// of another kind is refused (`JournalError.wrongRecordKind`). Nil: whatever the journal
     /// holds (a tool that appends nothing, such as retention).
     public var recordKind: RecordKind?
+    /// Open a journal whose blocks end before its durable mark (records that were synced, so
+    /// possibly acknowledged, are damaged or missing) by cutting them off, instead of refusing.
+    /// An operator's decision, reported in `RecoveryReport.acknowledgedRecordsLost`.
+    public var acceptDataLoss = false
 
     public init(segmentBytes: Int = 64 << 20, blockBytesMax: Int = 64 << 10,
                 blockRecordsMax: Int = 16_384, recordBytesMax: Int = 1 << 20,

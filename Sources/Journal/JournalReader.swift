@@ -91,9 +91,15 @@ public final class JournalReader {
         guard FileSystem.isDirectory(directory) else {
             throw JournalError.io(operation: "open journal", path: directory, errno: ENOENT)
         }
+        // The mark first: a live writer stores it only after the blocks it covers.
+        durableMark = DurableMark.read(directory: directory)?.mark.sequence ?? 0
         segments = try SegmentCatalog.list(directory)
         if let first = segments.first { try open(position: 0, sequence: first.firstSequence) }
     }
+
+    /// What the journal's durable mark said when the reader opened: its blocks must reach it,
+    /// so a torn tail or a missing block at or below it is corruption, not the end.
+    private let durableMark: UInt64
 
     deinit { hashWorker?.shutdown() }
 
@@ -379,16 +385,21 @@ public final class JournalReader {
             // The last segment. Nothing there yet is the end so far: a live writer publishes a
             // block by storing its magic last, so no block is ever seen half-written. A damaged
             // block is a torn tail (the end, reported) unless valid blocks follow it.
-            if fault == .noBlock { return false }
-            do {
-                if case .torn = try segment.classifyEnd(at: offset, fault: fault,
-                                                        expectedSequence: blockSequence, decoder: decoder) {
-                    tornTail = (segment.file.name, offset)
+            if fault != .noBlock {
+                do {
+                    if case .torn = try segment.classifyEnd(at: offset, fault: fault,
+                                                            expectedSequence: blockSequence, decoder: decoder) {
+                        tornTail = (segment.file.name, offset)
+                    }
+                } catch {
+                    // A writer recovering the tail may have replaced it meanwhile: look again once.
+                    if case .success = decoder.checkedHeader(in: segment.bytes, at: offset) { return true }
+                    throw error
                 }
-            } catch {
-                // A writer recovering the tail may have replaced it meanwhile: look again once.
-                if case .success = decoder.checkedHeader(in: segment.bytes, at: offset) { return true }
-                throw error
+            }
+            if blockSequence <= durableMark {
+                throw segment.corrupt(offset, blockSequence,
+                                      "\(fault.reason): the valid blocks end at sequence \(blockSequence - 1), but records through \(durableMark) were synced and may have been acknowledged (the DURABLE mark)")
             }
             return false
         }

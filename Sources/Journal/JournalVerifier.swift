@@ -15,6 +15,9 @@ public struct VerifyReport: Sendable {
     /// The raw payload bytes checked.
     public var rawBytes: Int = 0
     public var tornTail: (segment: String, offset: Int, bytes: Int)? = nil
+    /// The sequence the journal's durable mark says was synced (nil without a mark): the valid
+    /// blocks must reach it.
+    public var durableMark: UInt64? = nil
     /// The first corruption found; checking stops there.
     public var error: JournalError? = nil
 }
@@ -30,6 +33,9 @@ public enum JournalVerifier {
         var sequence: UInt64 = 0
         var chain = Digest32.zero
         var previousIndex: UInt64 = 0
+        // Read before the blocks: a live writer stores a mark only after the blocks it covers.
+        let mark = DurableMark.read(directory: directory)?.mark
+        report.durableMark = mark?.sequence
         do throws(JournalError) {
             for (i, file) in segments.enumerated() {
                 let segment = try SegmentMap(file)
@@ -69,6 +75,11 @@ public enum JournalVerifier {
                     }
                     report.tornTail = (file.name, offset, bytes)
                 }
+            }
+            if let mark, mark.sequence > (sequence == 0 ? 0 : sequence - 1) {
+                let name = segments.last?.name ?? DurableMark.fileName
+                throw JournalError.corrupt(segment: name, offset: report.tornTail?.offset ?? 0, sequence: sequence,
+                                           reason: "the valid blocks end at sequence \(sequence == 0 ? 0 : sequence - 1), but records through \(mark.sequence) were synced and may have been acknowledged (the DURABLE mark)")
             }
         } catch {
             report.ok = false

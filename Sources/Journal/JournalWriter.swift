@@ -42,6 +42,8 @@ public final class JournalWriter {
     /// writer refuses to go on rather than acknowledge anything more.
     private var failure: JournalError?
     private var isClosed = false
+    /// Where the durable mark is kept (see `DurableMark`).
+    private let marks: DurableMarkFile
     /// What the journal's records are: its first segment's kind, or for a new journal the
     /// options' (every segment this writer creates carries it).
     public private(set) var recordKind: RecordKind = .unspecified
@@ -67,6 +69,10 @@ public final class JournalWriter {
         self.directory = directory
         self.options = options
         self.lock = lock
+        do { marks = try DurableMarkFile(directory: directory) } catch {
+            lock.close()
+            throw error
+        }
         self.clock = clock
         block = BlockBuilder(capacity: options.blockRawMax)
         compressed = .allocate(byteCount: LZ4.compressBound(options.blockRawMax), alignment: 16)
@@ -77,7 +83,8 @@ public final class JournalWriter {
             segments = try SegmentCatalog.list(directory)
             report.segments = segments.count
             if let last = segments.last {
-                let recovered = try JournalRecovery.recover(last, decoder: decoder, report: &report)
+                let recovered = try JournalRecovery.recover(last, decoder: decoder, durableThrough: marks.sequence,
+                                                            acceptingLoss: options.acceptDataLoss, report: &report)
                 let kind = recovered.segment.header.recordKind
                 if let wanted = options.recordKind, kind != .unspecified, kind != wanted {
                     recovered.map.unmap()
@@ -88,13 +95,23 @@ public final class JournalWriter {
                 chainHead = recovered.chainHead
                 lastSequence = recovered.nextSequence - 1
             } else {
+                if marks.sequence > 0 && !options.acceptDataLoss {
+                    throw JournalError.corrupt(segment: DurableMark.fileName, offset: 0, sequence: 1,
+                                               reason: "no segment, but records through \(marks.sequence) were synced (the DURABLE mark): the journal's files are missing")
+                }
+                report.acknowledgedRecordsLost = marks.sequence
                 chainHead = .zero
                 lastSequence = 0
                 recordKind = options.recordKind ?? .unspecified
             }
+            if report.acknowledgedRecordsLost > 0 {
+                // The loss was accepted: the mark comes down to what the journal holds.
+                try marks.write(sequence: lastSequence, chain: chainHead)
+            }
             report.lastSequence = lastSequence
             recovery = report
         } catch {
+            marks.close()
             lock.close()
             hashWorker.shutdown()
             throw error
@@ -175,6 +192,21 @@ public final class JournalWriter {
         return durableSequence
     }
 
+    /// Syncs what was written and records the durable point in the journal's mark (one more
+    /// small write and fsync, skipped when the mark is already there). Call it when the writer
+    /// goes idle after acknowledging: under load the blocks' own syncs are all there is, and
+    /// the mark catches up at the next pause or on close.
+    public func markDurable() throws(JournalError) {
+        try sync()
+        guard durableSequence > marks.sequence else { return }
+        do {
+            try marks.write(sequence: durableSequence, chain: chainHead)
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+
     /// Syncs what is in the map (not the open block).
     private func syncWritten() throws(JournalError) {
         if let active {
@@ -197,10 +229,11 @@ public final class JournalWriter {
             isClosed = true
             active?.map.unmap()
             active = nil
+            marks.close()
             lock.close()
             hashWorker.shutdown()
         }
-        if failure == nil { try sync() }
+        if failure == nil { try markDurable() }
         if let active { active.saveIndex() }
     }
 

@@ -14,6 +14,9 @@ public struct RecoveryReport: Equatable, Sendable {
     /// Records the torn block's header claimed, when that header was readable; those records
     /// were never durable, so never acknowledged.
     public var recordsDropped: Int = 0
+    /// Records the durable mark said were synced that the journal no longer holds, cut off
+    /// because the writer was opened accepting the loss (`JournalOptions.acceptDataLoss`).
+    public var acknowledgedRecordsLost: UInt64 = 0
     /// Stale temporary files (from an interrupted segment creation) that were removed.
     public var temporaryFilesRemoved: Int = 0
 

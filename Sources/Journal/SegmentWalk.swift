@@ -77,7 +77,12 @@ extension SegmentMap {
 enum JournalRecovery {
     /// Checks every block of the last segment, cuts off a torn tail (zeroing it and syncing),
     /// restores a truncated file to its full size, and returns the segment ready for appending.
-    static func recover(_ file: SegmentFile, decoder: BlockDecoder,
+    ///
+    /// `durableThrough` is the journal's durable mark: when the valid blocks end before it,
+    /// the bad or missing bytes held acknowledged records, and recovery throws, naming where
+    /// they end, with nothing changed, unless `acceptingLoss`.
+    static func recover(_ file: SegmentFile, decoder: BlockDecoder, durableThrough: UInt64 = 0,
+                        acceptingLoss: Bool = false,
                         report: inout RecoveryReport) throws(JournalError) -> ActiveSegment {
         var segment = try SegmentMap(file, writable: true)
         let header = segment.header
@@ -89,6 +94,19 @@ enum JournalRecovery {
             checked += 1
         }
         report.blocksChecked = checked
+        let kept = walked.nextSequence - 1
+        if durableThrough > kept {
+            let at: Int
+            switch walked.end {
+            case let .clean(offset): at = offset
+            case let .torn(offset, _, _): at = offset
+            }
+            guard acceptingLoss else {
+                throw segment.corrupt(at, walked.nextSequence,
+                                      "the valid blocks end at sequence \(kept), but records through \(durableThrough) were synced and may have been acknowledged (the DURABLE mark): acknowledged data is damaged or missing; nothing was changed (a writer that accepts the loss cuts it off)")
+            }
+            report.acknowledgedRecordsLost = durableThrough - kept
+        }
         let endOffset: Int
         switch walked.end {
         case let .clean(offset):

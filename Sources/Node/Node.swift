@@ -368,6 +368,15 @@ public final class Node: @unchecked Sendable {
                 }
             }
             if stop && cursor == submittedCount() && nowDurable == cursor { break }
+            // Idle with everything acknowledged: the durable mark catches up, so that damage to
+            // the last acknowledged block is refused at recovery rather than cut off as a torn
+            // write. (Under load the mark waits for the next pause: no extra sync per block.)
+            if end > 0 && options.journal.durability != .none && nowDurable == cursor && submittedCount() == cursor {
+                do { try writer.markDurable() } catch {
+                    fail(.journal(error), fromSlot: cursor)
+                    break
+                }
+            }
         }
         try? writer.close()
         sequencerCPUSeconds = threadCPUSeconds()

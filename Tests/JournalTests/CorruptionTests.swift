@@ -75,13 +75,37 @@ import Workloads
         #expect(try JournalVerifier.verify(directory: dir.path).ok)
     }
 
-    @Test func aFlippedBitInTheLastBlockReadsAsATornTailAndIsReported() throws {
-        // Nothing after it can tell a damaged last block from a cut-short write: it is reported
-        // (verify's torn tail, the reader's tornTail, recovery's report), never read as records.
+    @Test func aFlippedBitInASyncedLastBlockIsCorruption() throws {
+        // The durable mark (stored when the writer closed) covers the last block: damage to it
+        // is not a write cut short, and every reader says so.
+        let dir = TemporaryDirectory("flip-last-synced")
+        let layout = try makeJournal(dir)
+        let s = layout.segments.count - 1
+        let last = layout.blocks[s].last!
+        try flipBit(layout.segments[s].path, offset: last.offset + 100, bit: 0)
+        let report = try JournalVerifier.verify(directory: dir.path)
+        #expect(!report.ok && report.lastSequence == last.header.firstSequence - 1)
+        guard case let .corrupt(_, _, sequence, reason)? = report.error else {
+            Issue.record("verify must report corruption: \(String(describing: report.error))")
+            return
+        }
+        #expect(sequence == last.header.firstSequence && reason.contains("DURABLE"))
+        let reader = try JournalReader(directory: dir.path)
+        var count = 0
+        #expect(throws: JournalError.self) { while try reader.nextRecord() != nil { count += 1 } }
+        #expect(UInt64(count) == last.header.firstSequence - 1)
+    }
+
+    @Test func aFlippedBitInAnUnsyncedLastBlockReadsAsATornTailAndIsReported() throws {
+        // Without a mark covering it (as a crash before the mark leaves it), nothing can tell a
+        // damaged last block from a cut-short write: it is reported (verify's torn tail, the
+        // reader's tornTail, recovery's report), never read as records.
         let dir = TemporaryDirectory("flip-last")
         let layout = try makeJournal(dir)
         let s = layout.segments.count - 1
         let last = layout.blocks[s].last!
+        try FileSystem.writeAtomically(DurableMark(generation: 1, sequence: last.header.firstSequence - 1, chain: .zero).encoded(),
+                                       to: DurableMark.path(in: dir.path), durable: false)
         try flipBit(layout.segments[s].path, offset: last.offset + 100, bit: 0)
         let report = try JournalVerifier.verify(directory: dir.path)
         #expect(report.ok && report.tornTail?.offset == last.offset)

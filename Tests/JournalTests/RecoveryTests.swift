@@ -18,13 +18,23 @@ import Workloads
         let segment = writer.segments.last!.path
         let all = try blocks(inSegment: segment)
         #expect(all.count >= 3)
+        // As a crash would leave it: the last block written, its sync not yet recorded in the
+        // durable mark (so never acknowledged), which names the block before.
+        try FileSystem.writeAtomically(DurableMark(generation: 1, sequence: all.last!.header.firstSequence - 1, chain: .zero).encoded(),
+                                       to: DurableMark.path(in: dir.path), durable: false)
         return (segment, try FileSystem.readFile(segment), all.last!)
     }
 
-    func restore(_ path: String, _ bytes: [UInt8]) throws {
+
+    /// Puts the segment back as `bytes`, with the mark as `journalWithBlocks` left it (the
+    /// writer of the previous round moved it on).
+    func restore(_ path: String, _ bytes: [UInt8], markedThrough sequence: UInt64) throws {
         let handle = try OpenFile.open(path, flags: O_RDWR | O_TRUNC)
         defer { handle.close() }
         try handle.write(bytes, at: 0)
+        let directory = String(path[..<path.lastIndex(of: "/")!])
+        try FileSystem.writeAtomically(DurableMark(generation: 1, sequence: sequence, chain: .zero).encoded(),
+                                       to: DurableMark.path(in: directory), durable: false)
     }
 
     func checkRecovered(_ dir: TemporaryDirectory, keptThrough: UInt64, damage: String) throws -> RecoveryReport {
@@ -47,7 +57,7 @@ import Workloads
         let kept = last.header.firstSequence - 1
         let end = last.offset + last.header.totalBytes
         for cut in last.offset..<end {
-            try restore(segment, Array(original[..<cut]))
+            try restore(segment, Array(original[..<cut]), markedThrough: last.header.firstSequence - 1)
             let report = try checkRecovered(dir, keptThrough: kept, damage: "truncated at \(cut)")
             let partial = cut - last.offset
             if partial >= 4 {
@@ -70,7 +80,7 @@ import Workloads
         for cut in last.offset..<end {
             var damaged = original
             for i in cut..<end { damaged[i] = 0 }
-            try restore(segment, damaged)
+            try restore(segment, damaged, markedThrough: last.header.firstSequence - 1)
             let report = try checkRecovered(dir, keptThrough: kept, damage: "zeroed from \(cut)")
             let nonZero = original[last.offset..<cut].lastIndex { $0 != 0 }.map { $0 + 1 - last.offset } ?? 0
             #expect(report.bytesDropped == nonZero, "zeroed from \(cut)")
@@ -83,7 +93,7 @@ import Workloads
         let (segment, original, last) = try journalWithBlocks(dir, seed: 23)
         var damaged = original
         for i in last.offset..<(last.offset + 4) { damaged[i] = 0 }
-        try restore(segment, damaged)
+        try restore(segment, damaged, markedThrough: last.header.firstSequence - 1)
         let report = try checkRecovered(dir, keptThrough: last.header.firstSequence - 1, damage: "magic")
         let end = last.offset + last.header.totalBytes
         let reach = original[last.offset..<end].lastIndex { $0 != 0 }! + 1 - last.offset
@@ -129,6 +139,83 @@ import Workloads
         let again = try JournalWriter(directory: dir.path, options: smallOptions())
         #expect(again.recovery.temporaryFilesRemoved == 1)
         #expect(!FileSystem.exists(dir.sub("00000000000000000099.seg.tmp")))
+        try again.close()
+    }
+}
+
+/// Damage to a last block whose records were synced (the durable mark covers them) is not a
+/// torn write: opening refuses, naming the block, and changes nothing; an operator may accept
+/// the loss.
+@Suite struct AcknowledgedTailTests {
+    @Test func aDamagedSyncedLastBlockIsRefusedUnlessTheLossIsAccepted() throws {
+        let dir = TemporaryDirectory("acked-tail")
+        let options = smallOptions(durability: .always, blockBytesMax: 512)
+        let writer = try JournalWriter(directory: dir.path, options: options)
+        for record in variedRecords(count: 40, seed: 31) {
+            try writer.append(Array(record.bytes.prefix(60)), timestampNs: record.timestampNs)
+        }
+        try writer.markDurable()
+        #expect(DurableMark.read(directory: dir.path)?.mark.sequence == 40)
+        try writer.close()
+        let segment = writer.segments.last!.path
+        let last = try blocks(inSegment: segment).last!
+        #expect(last.header.lastSequence == 40)
+        var bytes = try FileSystem.readFile(segment)
+        bytes[last.offset + BlockHeader.size + 5] ^= 0x10  // one bit of its payload
+        try FileSystem.writeAtomically(bytes, to: segment, durable: false)
+
+        let opened = Result { () throws(JournalError) in try JournalWriter(directory: dir.path, options: options) }
+        guard case let .failure(.corrupt(name, offset, sequence, reason)) = opened else {
+            Issue.record("a damaged synced block must be refused: \(opened)")
+            return
+        }
+        #expect(name == URL(fileURLWithPath: segment).lastPathComponent)
+        #expect(offset == last.offset && sequence == last.header.firstSequence)
+        #expect(reason.contains("through 40"))
+        #expect(try FileSystem.readFile(segment) == bytes, "nothing was changed")
+        let verified = try JournalVerifier.verify(directory: dir.path)
+        #expect(!verified.ok && verified.durableMark == 40 && verified.lastSequence == last.header.firstSequence - 1)
+
+        var accepting = options
+        accepting.acceptDataLoss = true
+        let accepted = try JournalWriter(directory: dir.path, options: accepting)
+        #expect(accepted.lastSequence == last.header.firstSequence - 1)
+        #expect(accepted.recovery.acknowledgedRecordsLost == 40 - accepted.lastSequence)
+        try accepted.close()
+        // The mark came down with the loss: the journal opens and verifies as it is now.
+        #expect(DurableMark.read(directory: dir.path)?.mark.sequence == last.header.firstSequence - 1)
+        #expect(try JournalVerifier.verify(directory: dir.path).ok)
+        let again = try JournalWriter(directory: dir.path, options: options)
+        #expect(again.recovery.acknowledgedRecordsLost == 0)
+        try again.close()
+    }
+
+    @Test func aMissingJournalUnderAMarkIsRefused() throws {
+        let dir = TemporaryDirectory("acked-missing")
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions())
+        try writer.append([1, 2, 3], timestampNs: 1)
+        try writer.close()
+        for file in try JournalDirectory.segments(dir.path) { try FileSystem.remove(file.path) }
+        #expect(throws: JournalError.self) { try JournalWriter(directory: dir.path, options: smallOptions()) }
+        #expect(try !JournalVerifier.verify(directory: dir.path).ok)
+    }
+
+    /// A torn mark (a crash while writing it) leaves the other slot: the mark before it counts.
+    @Test func aTornMarkFallsBackToTheOtherSlot() throws {
+        let dir = TemporaryDirectory("mark-slots")
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions(durability: .always))
+        try writer.append([1], timestampNs: 1)
+        try writer.markDurable()  // slot 0: 1
+        try writer.append([2], timestampNs: 2)
+        try writer.markDurable()  // slot 1: 2
+        try writer.close()        // nothing new: no write
+        #expect(DurableMark.read(directory: dir.path)?.mark.sequence == 2)
+        var bytes = try FileSystem.readFile(DurableMark.path(in: dir.path))
+        bytes[DurableMark.slotStride + 20] ^= 1
+        try FileSystem.writeAtomically(bytes, to: DurableMark.path(in: dir.path), durable: false)
+        #expect(DurableMark.read(directory: dir.path)?.mark.sequence == 1)
+        let again = try JournalWriter(directory: dir.path, options: smallOptions(durability: .always))
+        #expect(again.lastSequence == 2)
         try again.close()
     }
 }

@@ -1,7 +1,9 @@
+import Codec
 import Foundation
 import Journal
 import Node
 import Testing
+import _Posix
 
 /// `exchange sim | snapshot | journal replay --from-snapshot --since --until | node`, through
 /// the real binary.
@@ -132,5 +134,63 @@ import Testing
         #expect(created.status == 0, "\(created.stderr)")
         #expect(bystander.isRunning, "snapshot create signalled a process that is not a node")
         #expect(try SnapshotStore.list(scratch.data.snapshots).count == 1)
+    }
+
+    /// A node that has acknowledged everything and gone idle has recorded its durable point, so
+    /// damage to its last block is refused at the next start (not cut off as a torn write),
+    /// unless the operator passes --accept-data-loss.
+    @Test func damageToAcknowledgedCommandsIsRefusedAtStartUnlessAccepted() throws {
+        let scratch = Scratch("acked-damage")
+        let lines = marketCommands(seed: 9, count: 300).map { CommandJSON.encode($0, seq: 0, timestampNs: 0) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: exchangeExecutable)
+        process.arguments = ["node", "--data", scratch.path, "--stdin", "--fsync", "always"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        // Read acknowledgements until the last command's ({"seq":N,...} lines).
+        let last = lines.count
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("{\"seq\":\(last),") {
+            let more = output.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            seen.append(more)
+        }
+        // Idle now (stdin still open): the mark reaches the last command. 60 s is a liveness bound.
+        let deadline = monotonicNs() + 60_000_000_000
+        var mark: UInt64?
+        while mark != UInt64(last) && monotonicNs() < deadline {
+            usleep(1_000)
+            mark = try JournalVerifier.verify(directory: scratch.data.journal).durableMark
+        }
+        #expect(mark == UInt64(last))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try? input.fileHandleForWriting.close()
+
+        // One bit of the last block's payload (the last non-zero bytes of the last segment).
+        let segment = try JournalDirectory.segments(scratch.data.journal).last!.path
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment)))
+        let end = bytes.lastIndex { $0 != 0 }!
+        bytes[end - 4] ^= 0x08
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+
+        let refused = try exchange(["node", "--data", scratch.path, "--stdin"], stdin: "")
+        #expect(refused.stdout.isEmpty)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("DURABLE") && refused.stderr.contains("through \(last)"), "\(refused.stderr)")
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment))) == bytes, "a refusal changes nothing")
+        let verify = try exchange(["journal", "verify", "--journal", scratch.data.journal])
+        #expect(verify.status != 0)
+
+        let accepted = try exchange(["node", "--data", scratch.path, "--stdin", "--accept-data-loss", "--json"], stdin: "")
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        #expect(accepted.stderr.contains("ACCEPTED THE LOSS"))
+        let kept = lastJSON(accepted.stderr)["last_seq"] as? Int ?? -1
+        #expect(kept >= 0 && kept < last)
+        #expect(try exchange(["journal", "verify", "--journal", scratch.data.journal]).status == 0)
     }
 }

@@ -34,6 +34,9 @@ struct NodeCommand: ParsableCommand {
     var checkpointEvery: UInt64 = 1_000_000
     @Flag(name: .customLong("retain-journal"), help: "Delete journal segments wholly below the oldest kept snapshot.")
     var retainJournal = false
+    @Flag(name: .customLong("accept-data-loss"),
+          help: "Start even if the journal's last blocks hold acknowledged commands that are damaged or missing (its DURABLE mark is ahead of its valid blocks): they are cut off, and the loss reported. Without it the node refuses, naming the block.")
+    var acceptDataLoss = false
     @Flag(help: "Take commands from standard input, acknowledge on standard output.") var stdin = false
     @Flag(help: "Print one JSON object as the last line (on stderr with --stdin).") var json = false
 
@@ -41,6 +44,7 @@ struct NodeCommand: ParsableCommand {
         let durability = fsync
         var options = NodeOptions(data: DataDirectory(data))
         options.journal.durability = durability
+        options.journal.acceptDataLoss = acceptDataLoss
         options.snapshotEveryCommands = snapshotEvery
         options.snapshotEveryNs = Int64(snapshotInterval * 1e9)
         options.keepSnapshots = keepSnapshots
@@ -65,6 +69,9 @@ struct NodeCommand: ParsableCommand {
         let tail = node.journalRecovery
         if tail.droppedAnything {
             say("recovered the journal: dropped a torn tail of \(tail.bytesDropped) bytes (\(tail.recordsDropped) records) at \(tail.tornSegment ?? "?") offset \(tail.tornOffset ?? 0)")
+        }
+        if tail.acknowledgedRecordsLost > 0 {
+            say("recovered the journal: ACCEPTED THE LOSS of \(tail.acknowledgedRecordsLost) synced (possibly acknowledged) records, damaged or missing; the journal now ends at seq \(tail.lastSequence)")
         }
         say("recovered: \(node.recovery.summary)")
         say("node on \(data) (fsync \(durability)), pid \(getpid()): \(stdin ? "reading commands from stdin" : "waiting for SIGINT/SIGTERM; SIGUSR1 takes a snapshot")")
