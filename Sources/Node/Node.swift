@@ -308,15 +308,22 @@ public final class Node: @unchecked Sendable {
             if case let .interval(ms) = options.journal.durability { return Int64(ms) * 1_000_000 }
             return nil
         }()
+        // The journal's durable mark is behind what was acknowledged (see `markQuietNs`).
+        var markBehind = false
         while true {
             var end: UInt64 = 0, stop = false, retire: UInt64 = 0
+            var quiet = false
             monitor.locked {
                 // With `interval:MS` it also wakes every MS to sync what waits for it. A retire
                 // request wakes it too: one posted after its last pass would otherwise wait for
-                // the next submission.
+                // the next submission. With the durable mark behind, it wakes once after
+                // `markQuietNs` without submissions to store it.
                 while submitted == cursor && !stopping && retireBelow == 0 {
-                    monitor.wait(on: submittedMoved, timeoutNs: intervalWaitNs)
-                    if intervalWaitNs != nil { break }
+                    monitor.wait(on: submittedMoved, timeoutNs: intervalWaitNs ?? (markBehind ? Self.markQuietNs : nil))
+                    if intervalWaitNs != nil || markBehind {
+                        quiet = submitted == cursor
+                        break
+                    }
                 }
                 // A bounded group commit (unless blocks follow submissions): the engine starts
                 // on it while the next one is journaled, instead of the stages taking turns.
@@ -368,13 +375,18 @@ public final class Node: @unchecked Sendable {
                 }
             }
             if stop && cursor == submittedCount() && nowDurable == cursor { break }
-            // Idle with everything acknowledged: the durable mark catches up, so that damage to
-            // the last acknowledged block is refused at recovery rather than cut off as a torn
-            // write. (Under load the mark waits for the next pause: no extra sync per block.)
-            if end > 0 && options.journal.durability != .none && nowDurable == cursor && submittedCount() == cursor {
-                do { try writer.markDurable() } catch {
-                    fail(.journal(error), fromSlot: cursor)
-                    break
+            // Quiet with everything acknowledged: the durable mark catches up, so that damage
+            // to the last acknowledged block is refused at recovery rather than cut off as a
+            // torn write. Under load it waits for the next pause: no extra sync per batch.
+            if options.journal.durability != .none {
+                if quiet && markBehind && nowDurable == cursor {
+                    do { try writer.markDurable() } catch {
+                        fail(.journal(error), fromSlot: cursor)
+                        break
+                    }
+                    markBehind = false
+                } else if end > 0 {
+                    markBehind = true
                 }
             }
         }
@@ -387,6 +399,12 @@ public final class Node: @unchecked Sendable {
     }
 
     private func submittedCount() -> UInt64 { monitor.locked { submitted } }
+
+    /// How long the sequencer waits without submissions before it stores the journal's durable
+    /// mark (an fsync of its own). Shorter pauses, as under load, do not pay for it; a node
+    /// that stops or crashes within it leaves a mark that lags (the records are still in the
+    /// journal, only damage to them would read as a torn write).
+    static let markQuietNs: Int64 = 5_000_000
 
     /// Stops the node after a journal failure: nothing from `slot` on will be acknowledged.
     private func fail(_ error: NodeError, fromSlot slot: UInt64) {

@@ -183,8 +183,10 @@ import _Posix
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("DURABLE") && refused.stderr.contains("through \(last)"), "\(refused.stderr)")
         #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment))) == bytes, "a refusal changes nothing")
-        let verify = try exchange(["journal", "verify", "--journal", scratch.data.journal])
+        let verify = try exchange(["journal", "verify", "--journal", scratch.data.journal, "--json"])
         #expect(verify.status != 0)
+        let verified = lastJSON(verify.stdout)
+        #expect(verified["ok"] as? Bool == false && verified["durable_mark"] as? Int == last)
 
         let accepted = try exchange(["node", "--data", scratch.path, "--stdin", "--accept-data-loss", "--json"], stdin: "")
         #expect(accepted.status == 0, "\(accepted.stderr)")

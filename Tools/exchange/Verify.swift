@@ -35,6 +35,7 @@ struct Verify: ParsableCommand {
         } else {
             line.addNull("torn_tail")
         }
+        if let mark = report.durableMark { line.add("durable_mark", mark) } else { line.addNull("durable_mark") }
         if let error = report.error { line.add("error", error.description) } else { line.addNull("error") }
         if common.json {
             print(line.text)
@@ -47,6 +48,7 @@ struct Verify: ParsableCommand {
                 print("CORRUPT: before the damage, \(report.blocks) blocks in \(report.segments) segments checked out, \(range)")
                 print("chain head of the last good block \(report.chainHead.hex)")
             }
+            if let mark = report.durableMark { print("durable mark: synced through seq \(mark)") }
             if let torn = report.tornTail {
                 print("torn tail: \(torn.bytes) bytes at \(torn.segment) offset \(torn.offset) (the next writer cuts it off)")
             }
