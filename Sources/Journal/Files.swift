@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import _Posix
 
 // The journal's only contact with the operating system: descriptors, directories, memory maps.
 // Everything unsafe about them stays in this file.
@@ -160,9 +161,9 @@ enum FileSystem {
     }
 
     static func readFile(_ path: String) throws(JournalError) -> [UInt8] {
-        let file = try OpenFile.open(path, flags: O_RDONLY)
-        defer { file.close() }
-        return try file.read(count: try file.size(), at: 0)
+        do { return try readWholeFile(path) } catch {
+            throw JournalError.io(operation: error.operation, path: error.path, errno: error.errno)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import Codec
 import Journal
 import Matching
+import _Posix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -111,15 +112,3 @@ public final class EventLinesSink: NodeSink, @unchecked Sendable {
 }
 
 
-/// Writes all of `bytes` to a file descriptor; false when it stops taking them.
-@discardableResult
-public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-    var done = 0
-    while done < bytes.count {
-        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return false }
-        done += n
-    }
-    return true
-}

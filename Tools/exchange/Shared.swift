@@ -87,20 +87,7 @@ struct TimeArgument: ExpressibleByArgument {
 /// The whole of a file's bytes, or the failure saying why not ("no such file", "is a
 /// directory", …).
 func readFile(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else {
-        throw fail(errno == ENOENT ? "no such file: \(path)" : "cannot read \(path): \(String(cString: strerror(errno)))")
-    }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n >= 0 else { throw fail("cannot read \(path): \(String(cString: strerror(errno)))") }
-        if n == 0 { return bytes }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
+    do { return try readWholeFile(path) } catch { throw fail(error.description) }
 }
 
 /// Writes a whole file (created or replaced); false when it cannot.
