@@ -65,6 +65,12 @@ struct DurableMark: Equatable {
 
     static func path(in directory: String) -> String { FileSystem.join(directory, fileName) }
 
+    /// Why valid blocks that end at `validThrough`, below a mark at `marked`, are corruption:
+    /// the one wording for the writer, the reader and verify.
+    static func shortfall(validThrough: UInt64, marked: UInt64) -> String {
+        "the valid blocks end at sequence \(validThrough), but records through \(marked) were synced and may have been acknowledged (the DURABLE mark)"
+    }
+
     /// The newest valid mark of a journal directory, nil when there is none (a journal written
     /// before marks existed, or copied without it).
     static func read(directory: String) -> (mark: DurableMark, slot: Int)? {

@@ -399,7 +399,7 @@ public final class JournalReader {
             }
             if blockSequence <= durableMark {
                 throw segment.corrupt(offset, blockSequence,
-                                      "\(fault.reason): the valid blocks end at sequence \(blockSequence - 1), but records through \(durableMark) were synced and may have been acknowledged (the DURABLE mark)")
+                                      "\(fault.reason): " + DurableMark.shortfall(validThrough: blockSequence - 1, marked: durableMark))
             }
             return false
         }

@@ -79,7 +79,7 @@ public enum JournalVerifier {
             if let mark, mark.sequence > (sequence == 0 ? 0 : sequence - 1) {
                 let name = segments.last?.name ?? DurableMark.fileName
                 throw JournalError.corrupt(segment: name, offset: report.tornTail?.offset ?? 0, sequence: sequence,
-                                           reason: "the valid blocks end at sequence \(sequence == 0 ? 0 : sequence - 1), but records through \(mark.sequence) were synced and may have been acknowledged (the DURABLE mark)")
+                                           reason: DurableMark.shortfall(validThrough: sequence == 0 ? 0 : sequence - 1, marked: mark.sequence))
             }
         } catch {
             report.ok = false

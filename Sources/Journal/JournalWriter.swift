@@ -97,7 +97,7 @@ public final class JournalWriter {
             } else {
                 if marks.sequence > 0 && !options.acceptDataLoss {
                     throw JournalError.corrupt(segment: DurableMark.fileName, offset: 0, sequence: 1,
-                                               reason: "no segment, but records through \(marks.sequence) were synced (the DURABLE mark): the journal's files are missing")
+                                               reason: DurableMark.shortfall(validThrough: 0, marked: marks.sequence) + ": the journal has no segment")
                 }
                 report.acknowledgedRecordsLost = marks.sequence
                 chainHead = .zero

@@ -103,7 +103,8 @@ enum JournalRecovery {
             }
             guard acceptingLoss else {
                 throw segment.corrupt(at, walked.nextSequence,
-                                      "the valid blocks end at sequence \(kept), but records through \(durableThrough) were synced and may have been acknowledged (the DURABLE mark): acknowledged data is damaged or missing; nothing was changed (a writer that accepts the loss cuts it off)")
+                                      DurableMark.shortfall(validThrough: kept, marked: durableThrough)
+                                      + ": acknowledged data is damaged or missing; nothing was changed (a writer that accepts the loss cuts it off)")
             }
             report.acknowledgedRecordsLost = durableThrough - kept
         }
