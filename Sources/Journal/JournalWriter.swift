@@ -192,6 +192,9 @@ public final class JournalWriter {
         return durableSequence
     }
 
+    /// The sequence the journal's durable mark holds (0 without one).
+    public var markedSequence: UInt64 { marks.sequence }
+
     /// Syncs what was written and records the durable point in the journal's mark (one more
     /// small write and fsync, skipped when the mark is already there). Call it when the writer
     /// goes idle after acknowledging: under load the blocks' own syncs are all there is, and

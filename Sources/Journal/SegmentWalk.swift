@@ -10,6 +10,13 @@ enum SegmentEnd: Equatable {
     /// the mark of a write cut short. `bytes` is how far the non-zero bytes reach; `records` the
     /// count a readable header of that block claimed (else 0).
     case torn(offset: Int, bytes: Int, records: Int)
+
+    /// Where the valid blocks end (the next block goes there once a torn tail is cut).
+    var offset: Int {
+        switch self {
+        case let .clean(offset), let .torn(offset, _, _): return offset
+        }
+    }
 }
 
 extension SegmentMap {
@@ -96,24 +103,14 @@ enum JournalRecovery {
         report.blocksChecked = checked
         let kept = walked.nextSequence - 1
         if durableThrough > kept {
-            let at: Int
-            switch walked.end {
-            case let .clean(offset): at = offset
-            case let .torn(offset, _, _): at = offset
-            }
             guard acceptingLoss else {
-                throw segment.corrupt(at, walked.nextSequence,
+                throw segment.corrupt(walked.end.offset, walked.nextSequence,
                                       DurableMark.shortfall(validThrough: kept, marked: durableThrough)
                                       + ": acknowledged data is damaged or missing; nothing was changed (a writer that accepts the loss cuts it off)")
             }
             report.acknowledgedRecordsLost = durableThrough - kept
         }
-        let endOffset: Int
-        switch walked.end {
-        case let .clean(offset):
-            endOffset = offset
-        case let .torn(offset, bytes, records):
-            endOffset = offset
+        if case let .torn(offset, bytes, records) = walked.end {
             segment.map.zero(offset..<(offset + bytes))
             try segment.map.sync(offset..<(offset + bytes))
             report.tornSegment = file.name
@@ -129,7 +126,7 @@ enum JournalRecovery {
             try handle.sync()
             segment = try SegmentMap(file, writable: true)
         }
-        return ActiveSegment(segment: segment, writeOffset: endOffset, chainHead: walked.chain,
+        return ActiveSegment(segment: segment, writeOffset: walked.end.offset, chainHead: walked.chain,
                              nextSequence: walked.nextSequence, index: index)
     }
 }

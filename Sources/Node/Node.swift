@@ -308,11 +308,12 @@ public final class Node: @unchecked Sendable {
             if case let .interval(ms) = options.journal.durability { return Int64(ms) * 1_000_000 }
             return nil
         }()
-        // The journal's durable mark is behind what was acknowledged (see `markQuietNs`).
-        var markBehind = false
+        // Whether the journal's durable mark is behind what was synced (see `markQuietNs`).
+        let marks = options.journal.durability != .none
         while true {
             var end: UInt64 = 0, stop = false, retire: UInt64 = 0
             var quiet = false
+            let markBehind = marks && writer.durableSequence > writer.markedSequence
             monitor.locked {
                 // With `interval:MS` it also wakes every MS to sync what waits for it. A retire
                 // request wakes it too: one posted after its last pass would otherwise wait for
@@ -378,15 +379,10 @@ public final class Node: @unchecked Sendable {
             // Quiet with everything acknowledged: the durable mark catches up, so that damage
             // to the last acknowledged block is refused at recovery rather than cut off as a
             // torn write. Under load it waits for the next pause: no extra sync per batch.
-            if options.journal.durability != .none {
-                if quiet && markBehind && nowDurable == cursor {
-                    do { try writer.markDurable() } catch {
-                        fail(.journal(error), fromSlot: cursor)
-                        break
-                    }
-                    markBehind = false
-                } else if end > 0 {
-                    markBehind = true
+            if quiet && marks && nowDurable == cursor && writer.durableSequence > writer.markedSequence {
+                do { try writer.markDurable() } catch {
+                    fail(.journal(error), fromSlot: cursor)
+                    break
                 }
             }
         }
