@@ -104,8 +104,7 @@ import Workloads
         let layout = try makeJournal(dir)
         let s = layout.segments.count - 1
         let last = layout.blocks[s].last!
-        try FileSystem.writeAtomically(DurableMark(generation: 1, sequence: last.header.firstSequence - 1, chain: .zero).encoded(),
-                                       to: DurableMark.path(in: dir.path), durable: false)
+        try setDurableMark(dir.path, through: last.header.firstSequence - 1)
         try flipBit(layout.segments[s].path, offset: last.offset + 100, bit: 0)
         let report = try JournalVerifier.verify(directory: dir.path)
         #expect(report.ok && report.tornTail?.offset == last.offset)

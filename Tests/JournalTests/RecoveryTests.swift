@@ -20,8 +20,7 @@ import Workloads
         #expect(all.count >= 3)
         // As a crash would leave it: the last block written, its sync not yet recorded in the
         // durable mark (so never acknowledged), which names the block before.
-        try FileSystem.writeAtomically(DurableMark(generation: 1, sequence: all.last!.header.firstSequence - 1, chain: .zero).encoded(),
-                                       to: DurableMark.path(in: dir.path), durable: false)
+        try setDurableMark(dir.path, through: all.last!.header.firstSequence - 1)
         return (segment, try FileSystem.readFile(segment), all.last!)
     }
 
@@ -32,9 +31,7 @@ import Workloads
         let handle = try OpenFile.open(path, flags: O_RDWR | O_TRUNC)
         defer { handle.close() }
         try handle.write(bytes, at: 0)
-        let directory = String(path[..<path.lastIndex(of: "/")!])
-        try FileSystem.writeAtomically(DurableMark(generation: 1, sequence: sequence, chain: .zero).encoded(),
-                                       to: DurableMark.path(in: directory), durable: false)
+        try setDurableMark(String(path[..<path.lastIndex(of: "/")!]), through: sequence)
     }
 
     func checkRecovered(_ dir: TemporaryDirectory, keptThrough: UInt64, damage: String) throws -> RecoveryReport {

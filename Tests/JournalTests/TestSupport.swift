@@ -84,3 +84,10 @@ func flipBit(_ path: String, offset: Int, bit: Int) throws {
     byte[0] ^= UInt8(1 << bit)
     try handle.write(byte, at: offset)
 }
+
+/// Replaces the journal's durable mark by one saying records through `sequence` were synced:
+/// the state a crash leaves between a block's sync and the mark that would cover it.
+func setDurableMark(_ directory: String, through sequence: UInt64) throws {
+    try FileSystem.writeAtomically(DurableMark(generation: 1, sequence: sequence, chain: .zero).encoded(),
+                                   to: DurableMark.path(in: directory), durable: false)
+}

@@ -5,7 +5,6 @@ import Matching
 import Node
 import Testing
 import Workloads
-import _Posix
 
 /// A real node process fed on stdin, killed with SIGKILL at seeded random moments, restarted
 /// again and again on the same data directory.
@@ -58,10 +57,11 @@ import _Posix
             // every 700 commands and waits for more input once the batch is in), so every
             // restart has a snapshot written by a node that was then killed. The limit is a
             // liveness bound, not a measurement. Then the kill comes at a seeded moment.
-            let deadline = monotonicNs() + 60_000_000_000
-            while !batch.isEmpty && process.isRunning && monotonicNs() < deadline,
-                  ((try? SnapshotStore.list(scratch.data.snapshots))?.map(\.sequence).max() ?? 0) <= before {
-                usleep(1_000)
+            if !batch.isEmpty {
+                eventually {
+                    !process.isRunning
+                        || ((try? SnapshotStore.list(scratch.data.snapshots))?.map(\.sequence).max() ?? 0) > before
+                }
             }
             usleep(UInt32(random.next() % 200_000))
             kill(process.processIdentifier, SIGKILL)

@@ -3,7 +3,6 @@ import Foundation
 import Journal
 import Node
 import Testing
-import _Posix
 
 /// `exchange sim | snapshot | journal replay --from-snapshot --since --until | node`, through
 /// the real binary.
@@ -160,11 +159,10 @@ import _Posix
             seen.append(more)
         }
         // Idle now (stdin still open): the mark reaches the last command. 60 s is a liveness bound.
-        let deadline = monotonicNs() + 60_000_000_000
         var mark: UInt64?
-        while mark != UInt64(last) && monotonicNs() < deadline {
-            usleep(1_000)
+        try eventually {
             mark = try JournalVerifier.verify(directory: scratch.data.journal).durableMark
+            return mark == UInt64(last)
         }
         #expect(mark == UInt64(last))
         kill(process.processIdentifier, SIGKILL)

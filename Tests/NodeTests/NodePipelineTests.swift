@@ -151,11 +151,10 @@ import _Posix
         // All acknowledged and nothing more to come: the node is idle. A snapshot now, then
         // the retirement must follow without another command (60 s is a liveness bound).
         node.requestSnapshot()
-        let deadline = monotonicNs() + 60_000_000_000
         var first: UInt64 = 1
-        while first == 1 && monotonicNs() < deadline {
-            usleep(1_000)
+        try eventually {
             first = try JournalDirectory.segments(scratch.data.journal).first!.firstSequence
+            return first > 1
         }
         let snapshot = try SnapshotStore.list(scratch.data.snapshots).first?.sequence
         try node.stop()
@@ -204,10 +203,9 @@ import _Posix
         #expect(sink.wait(for: commands.count, limitNs: 60_000_000_000))
         // Idle now: the time-based snapshot comes without another command.
         var snapshots: [SnapshotFile] = []
-        let deadline = monotonicNs() + 60_000_000_000
-        while snapshots.isEmpty && monotonicNs() < deadline {
-            usleep(10_000)
+        try eventually {
             snapshots = try SnapshotStore.list(scratch.data.snapshots)
+            return !snapshots.isEmpty
         }
         try node.stop()
         #expect(snapshots.first?.sequence == UInt64(commands.count))

@@ -83,6 +83,20 @@ final class CollectingSink: NodeSink, @unchecked Sendable {
     }
 }
 
+/// Polls `ready` every millisecond until it holds or `limitNs` passes; whether it held. For
+/// what a node does on its own (a snapshot, a retirement, its durable mark): the limit is a
+/// liveness bound far above any expected time, so that a node that never does it fails the
+/// test instead of hanging it, not a measurement.
+@discardableResult
+func eventually(limitNs: Int64 = 60_000_000_000, _ ready: () throws -> Bool) rethrows -> Bool {
+    let deadline = monotonicNs() + limitNs
+    while true {
+        if try ready() { return true }
+        if monotonicNs() >= deadline { return false }
+        usleep(1_000)
+    }
+}
+
 /// A market's setup and a seeded stream of orders, cancels and transfers.
 func marketCommands(seed: UInt64, count: Int) -> [Command] { OrderFlow.commands(seed: seed, count: count) }
 
