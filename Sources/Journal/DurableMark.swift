@@ -73,8 +73,8 @@ struct DurableMark: Equatable {
 
     /// The newest valid mark of a journal directory, nil when there is none (a journal written
     /// before marks existed, or copied without it).
-    static func read(directory: String) -> (mark: DurableMark, slot: Int)? {
-        guard let bytes = try? FileSystem.readFile(path(in: directory)) else { return nil }
+    static func read(directory: String, storage: any Storage) -> (mark: DurableMark, slot: Int)? {
+        guard let bytes = try? storage.readFile(path(in: directory)) else { return nil }
         var best: (mark: DurableMark, slot: Int)?
         for slot in 0..<2 where bytes.count >= slot * slotStride + size {
             if let mark = decode(bytes[(slot * slotStride)...]), mark.generation >= (best?.mark.generation ?? 0) {
@@ -87,14 +87,14 @@ struct DurableMark: Equatable {
 
 /// Writes a journal's marks, alternating slots, each one synced before `write` returns.
 final class DurableMarkFile {
-    private let file: OpenFile
+    private let file: any StoredFile
     private var nextSlot: Int
     private var generation: UInt64
     private(set) var sequence: UInt64
 
-    init(directory: String) throws(JournalError) {
-        let existing = DurableMark.read(directory: directory)
-        file = try OpenFile.open(DurableMark.path(in: directory), flags: O_RDWR | O_CREAT)
+    init(directory: String, storage: any Storage) throws(JournalError) {
+        let existing = DurableMark.read(directory: directory, storage: storage)
+        file = try storage.open(DurableMark.path(in: directory), .create)
         nextSlot = existing.map { 1 - $0.slot } ?? 0
         sequence = existing?.mark.sequence ?? 0
         generation = existing?.mark.generation ?? 0

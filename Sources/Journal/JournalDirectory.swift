@@ -1,17 +1,17 @@
 /// A journal directory on disk: what tools ask of one before they touch it.
 public enum JournalDirectory {
     /// Whether `path` is an existing directory.
-    public static func exists(_ path: String) -> Bool { FileSystem.isDirectory(path) }
+    public static func exists(_ path: String, storage: any Storage = PosixStorage.shared) -> Bool { storage.isDirectory(path) }
 
     /// The segment files, in sequence order.
-    public static func segments(_ path: String) throws(JournalError) -> [SegmentFile] {
-        try SegmentCatalog.list(path)
+    public static func segments(_ path: String, storage: any Storage = PosixStorage.shared) throws(JournalError) -> [SegmentFile] {
+        try SegmentCatalog.list(path, storage: storage)
     }
 
     /// The names in a directory (without `.` and `..`); nil when `path` is no readable directory.
     public static func entries(_ path: String) -> [String]? {
-        guard FileSystem.isDirectory(path) else { return nil }
-        return try? FileSystem.list(path)
+        guard PosixStorage.shared.isDirectory(path) else { return nil }
+        return try? PosixStorage.shared.list(path)
     }
 
     /// What a path holds, as a tool that would write a journal there must know first.
@@ -27,7 +27,7 @@ public enum JournalDirectory {
     }
 
     public static func contents(_ path: String) -> Contents {
-        guard FileSystem.exists(path) else { return .missing }
+        guard PosixStorage.shared.exists(path) else { return .missing }
         guard let names = entries(path) else { return .other }
         if names.isEmpty { return .empty }
         let isJournal = names.contains {
@@ -42,8 +42,8 @@ public enum JournalDirectory {
 
     /// The header of an existing journal's last segment, nil when it has none or it does not read.
     public static func lastSegmentHeader(_ path: String) -> SegmentHeader? {
-        guard let last = try? SegmentCatalog.list(path).last,
-              let map = try? SegmentMap(last, writable: false) else { return nil }
+        guard let last = try? SegmentCatalog.list(path, storage: PosixStorage.shared).last,
+              let map = try? SegmentMap(last, storage: PosixStorage.shared) else { return nil }
         defer { map.map.unmap() }
         return map.header
     }

@@ -31,6 +31,7 @@ public struct JournalRecord {
 public final class JournalReader {
     public let directory: String
     public let verifiesChain: Bool
+    public let storage: any Storage
     /// Set when reading stopped at a torn tail: (segment name, byte offset).
     public private(set) var tornTail: (segment: String, offset: Int)?
 
@@ -84,16 +85,17 @@ public final class JournalReader {
     /// Opens a journal directory for reading, positioned at its first record.
     /// - Parameter verifyChain: check each block's chain hash (SHA-256) too; CRC and framing
     ///   are always checked.
-    public init(directory: String, verifyChain: Bool = true) throws(JournalError) {
+    public init(directory: String, verifyChain: Bool = true, storage: any Storage = PosixStorage.shared) throws(JournalError) {
         self.directory = directory
+        self.storage = storage
         self.verifiesChain = verifyChain
         hashWorker = verifyChain ? HashWorker() : nil
-        guard FileSystem.isDirectory(directory) else {
+        guard storage.isDirectory(directory) else {
             throw JournalError.io(operation: "open journal", path: directory, errno: ENOENT)
         }
         // The mark first: a live writer stores it only after the blocks it covers.
-        durableMark = DurableMark.read(directory: directory)?.mark.sequence ?? 0
-        segments = try SegmentCatalog.list(directory)
+        durableMark = DurableMark.read(directory: directory, storage: storage)?.mark.sequence ?? 0
+        segments = try SegmentCatalog.list(directory, storage: storage)
         if let first = segments.first { try open(position: 0, sequence: first.firstSequence) }
     }
 
@@ -117,7 +119,7 @@ public final class JournalReader {
     /// beyond the end).
     /// - Throws: `.sequenceUnavailable` for a sequence below the first segment kept.
     public func seek(to sequence: UInt64) throws(JournalError) {
-        segments = try SegmentCatalog.list(directory)
+        segments = try SegmentCatalog.list(directory, storage: storage)
         guard let first = segments.first, sequence >= first.firstSequence else {
             throw JournalError.sequenceUnavailable(
                 requested: sequence, first: segments.first?.firstSequence ?? 1, last: 0)
@@ -129,17 +131,17 @@ public final class JournalReader {
     /// Positions the reader at the first block that may hold records at or after `timestampNs`
     /// (by the blocks' first timestamps in the index; records come back from there).
     public func seek(toTimestamp timestampNs: Int64) throws(JournalError) {
-        segments = try SegmentCatalog.list(directory)
+        segments = try SegmentCatalog.list(directory, storage: storage)
         guard !segments.isEmpty else { return }
         // The last segment whose first block starts before the time.
         var at = 0
         for i in 1..<max(1, segments.count) {
-            let segment = try SegmentMap(segments[i])
+            let segment = try SegmentMap(segments[i], storage: storage)
             let index = SegmentIndex.load(for: segment, decoder: decoder)
             guard let start = index.firstTimestamps.first, start < timestampNs else { break }
             at = i
         }
-        let segment = try SegmentMap(segments[at])
+        let segment = try SegmentMap(segments[at], storage: storage)
         let index = SegmentIndex.load(for: segment, decoder: decoder)
         let entry = index.entry(atOrBefore: timestampNs)
         try open(position: at, sequence: entry.map { index.firstSequences[$0] } ?? segments[at].firstSequence)
@@ -178,12 +180,11 @@ public final class JournalReader {
     /// to 2 ms.
     /// - Returns: true when there is something new, false when `timeoutNs` passed first.
     public func waitForData(timeoutNs: Int64) throws(JournalError) -> Bool {
-        let clock = SystemMonotonicClock()
-        let deadline = clock.nowNs() + timeoutNs
+        let deadline = monotonicNs() + timeoutNs
         var pauseNs: Int64 = 20_000
         while true {
             if try hasData() { return true }
-            let now = clock.nowNs()
+            let now = monotonicNs()
             if now >= deadline { return false }
             var pause = timespec(tv_sec: 0, tv_nsec: Int(min(pauseNs, deadline - now)))
             nanosleep(&pause, nil)
@@ -202,7 +203,7 @@ public final class JournalReader {
                 return true
             }
         }
-        let listed = try SegmentCatalog.list(directory)
+        let listed = try SegmentCatalog.list(directory, storage: storage)
         if current == nil, let first = listed.first {
             segments = listed
             try open(position: 0, sequence: first.firstSequence)
@@ -216,7 +217,7 @@ public final class JournalReader {
     /// Maps segment `position`, finds the block holding `sequence` through the index, and
     /// takes the chain hash before it from the block before it (or the segment header).
     private func open(position: Int, sequence: UInt64) throws(JournalError) {
-        let segment = try SegmentMap(segments[position])
+        let segment = try SegmentMap(segments[position], storage: storage)
         let index = SegmentIndex.load(for: segment, decoder: decoder)
         segment.map.prefault(0..<index.endOffset, forWriting: false)
         dropFlights()
@@ -380,7 +381,7 @@ public final class JournalReader {
         case .noBlock, .badHeader, .badChecksum: break
         default: throw segment.corrupt(offset, blockSequence, fault.reason)
         }
-        if position + 1 >= segments.count { segments = try SegmentCatalog.list(directory) }
+        if position + 1 >= segments.count { segments = try SegmentCatalog.list(directory, storage: storage) }
         guard position + 1 < segments.count else {
             // The last segment. Nothing there yet is the end so far: a live writer publishes a
             // block by storing its magic last, so no block is ever seen half-written. A damaged
@@ -412,7 +413,7 @@ public final class JournalReader {
                                                 expectedSequence: blockSequence, decoder: decoder) {
             throw segment.corrupt(offset, blockSequence, "\(fault.reason) in a segment that has a successor")
         }
-        let next = try SegmentMap(segments[position + 1])
+        let next = try SegmentMap(segments[position + 1], storage: storage)
         guard next.header.firstSequence == blockSequence else {
             throw next.corrupt(0, blockSequence,
                                "segment starts at \(next.header.firstSequence), expected \(blockSequence)")

@@ -26,19 +26,19 @@ public enum JournalVerifier {
     /// Checks every segment header, every block (CRC-32C, decompression, framing, chain hash)
     /// and the links between segments (index, first sequence, carried chain hash), in order.
     /// Corruption stops the check and is returned in `error`; nothing is modified.
-    public static func verify(directory: String) throws(JournalError) -> VerifyReport {
+    public static func verify(directory: String, storage: any Storage = PosixStorage.shared) throws(JournalError) -> VerifyReport {
         var report = VerifyReport(ok: true)
-        let segments = try SegmentCatalog.list(directory)
+        let segments = try SegmentCatalog.list(directory, storage: storage)
         let decoder = BlockDecoder()
         var sequence: UInt64 = 0
         var chain = Digest32.zero
         var previousIndex: UInt64 = 0
         // Read before the blocks: a live writer stores a mark only after the blocks it covers.
-        let mark = DurableMark.read(directory: directory)?.mark
+        let mark = DurableMark.read(directory: directory, storage: storage)?.mark
         report.durableMark = mark?.sequence
         do throws(JournalError) {
             for (i, file) in segments.enumerated() {
-                let segment = try SegmentMap(file)
+                let segment = try SegmentMap(file, storage: storage)
                 let h = segment.header
                 if i == 0 {
                     // The first segment kept anchors the chain (earlier ones may be retired).
@@ -116,11 +116,11 @@ public struct JournalInfo: Sendable {
     public var compressionRatio: Double { storedBytes == 0 ? 0 : Double(rawBytes) / Double(storedBytes) }
 
     /// Walks the block headers of every segment (through the index, CRC-checked).
-    public static func read(directory: String) throws(JournalError) -> JournalInfo {
+    public static func read(directory: String, storage: any Storage = PosixStorage.shared) throws(JournalError) -> JournalInfo {
         var info = JournalInfo()
         let decoder = BlockDecoder()
-        for file in try SegmentCatalog.list(directory) {
-            let segment = try SegmentMap(file)
+        for file in try SegmentCatalog.list(directory, storage: storage) {
+            let segment = try SegmentMap(file, storage: storage)
             if info.segments == 0 { info.firstSequence = file.firstSequence }
             info.segments += 1
             info.allocatedBytes += segment.bytes.count

@@ -29,8 +29,10 @@ public final class JournalWriter {
     public private(set) var chainHead: Digest32
     public private(set) var segments: [SegmentFile]
 
-    private let lock: OpenFile
-    private let clock: MonotonicClock
+    private let lock: any StoredFile
+    private let clock: any TimeSource
+    /// Where the files are (the file system, or a simulation's memory).
+    public let storage: any Storage
     private var active: ActiveSegment?
     private var block: BlockBuilder
     private let compressed: UnsafeMutableRawBufferPointer
@@ -54,14 +56,14 @@ public final class JournalWriter {
     ///   - directory: the journal directory.
     ///   - options: limits and durability; checked before anything is touched.
     ///   - clock: time for the `interval` policy.
+    ///   - storage: where the files are.
     /// - Throws: `JournalError.locked` when another writer has it, `.readOnly`, `.corrupt` for
     ///   damage that is not a torn tail, `.invalidOptions`.
     public init(directory: String, options: JournalOptions = JournalOptions(),
-                clock: MonotonicClock = SystemMonotonicClock()) throws(JournalError) {
+                clock: any TimeSource = SystemTime.shared, storage: any Storage = PosixStorage.shared) throws(JournalError) {
         try options.validate()
-        try FileSystem.createDirectory(directory)
-        let lock = try OpenFile.open(FileSystem.join(directory, SegmentCatalog.lockName),
-                                     flags: O_RDWR | O_CREAT)
+        try storage.createDirectory(directory)
+        let lock = try storage.open(FileSystem.join(directory, SegmentCatalog.lockName), .create)
         guard try lock.tryLock() else {
             lock.close()
             throw JournalError.locked(path: lock.path)
@@ -69,21 +71,22 @@ public final class JournalWriter {
         self.directory = directory
         self.options = options
         self.lock = lock
-        do { marks = try DurableMarkFile(directory: directory) } catch {
+        self.storage = storage
+        do { marks = try DurableMarkFile(directory: directory, storage: storage) } catch {
             lock.close()
             throw error
         }
         self.clock = clock
         block = BlockBuilder(capacity: options.blockRawMax)
         compressed = .allocate(byteCount: LZ4.compressBound(options.blockRawMax), alignment: 16)
-        lastSyncNs = clock.nowNs()
+        lastSyncNs = clock.monotonicNs()
         do throws(JournalError) {
             var report = RecoveryReport()
-            report.temporaryFilesRemoved = try Self.removeTemporaryFiles(directory)
-            segments = try SegmentCatalog.list(directory)
+            report.temporaryFilesRemoved = try Self.removeTemporaryFiles(directory, storage: storage)
+            segments = try SegmentCatalog.list(directory, storage: storage)
             report.segments = segments.count
             if let last = segments.last {
-                let recovered = try JournalRecovery.recover(last, decoder: decoder, durableThrough: marks.sequence,
+                let recovered = try JournalRecovery.recover(last, storage: storage, decoder: decoder, durableThrough: marks.sequence,
                                                             acceptingLoss: options.acceptDataLoss, report: &report)
                 let kind = recovered.segment.header.recordKind
                 if let wanted = options.recordKind, kind != .unspecified, kind != wanted {
@@ -147,7 +150,7 @@ public final class JournalWriter {
         lastSequence += 1
         block.append(record, timestampNs: timestampNs, sequence: lastSequence)
         if case let .interval(ms) = options.durability,
-           clock.nowNs() - lastSyncNs >= Int64(ms) * 1_000_000 {
+           clock.monotonicNs() - lastSyncNs >= Int64(ms) * 1_000_000 {
             try writeBlock()
             try sync()
         }
@@ -169,7 +172,7 @@ public final class JournalWriter {
         try checkUsable()
         try writeBlock()
         if case let .interval(ms) = options.durability,
-           clock.nowNs() - lastSyncNs >= Int64(ms) * 1_000_000 {
+           clock.monotonicNs() - lastSyncNs >= Int64(ms) * 1_000_000 {
             try sync()
         }
         return durableSequence
@@ -178,7 +181,7 @@ public final class JournalWriter {
     /// Syncs if the `interval` policy is due (a node calls this from a timer).
     public func syncIfDue() throws(JournalError) {
         guard case let .interval(ms) = options.durability,
-              clock.nowNs() - lastSyncNs >= Int64(ms) * 1_000_000 else { return }
+              clock.monotonicNs() - lastSyncNs >= Int64(ms) * 1_000_000 else { return }
         try writeBlock()
         try sync()
     }
@@ -222,7 +225,7 @@ public final class JournalWriter {
             active.syncedOffset = active.writeOffset
         }
         durableSequence = writtenSequence
-        lastSyncNs = clock.nowNs()
+        lastSyncNs = clock.monotonicNs()
     }
 
     /// Flushes, syncs, saves the active segment's index and releases the lock.
@@ -246,19 +249,19 @@ public final class JournalWriter {
     @discardableResult
     public func removeSegments(below sequence: UInt64, movingTo archive: String? = nil) throws(JournalError) -> [SegmentFile] {
         try checkUsable()
-        if let archive { try FileSystem.createDirectory(archive) }
+        if let archive { try storage.createDirectory(archive) }
         var removed: [SegmentFile] = []
         while segments.count > 1 && segments[1].firstSequence <= sequence {
             let segment = segments.removeFirst()
             if let archive {
-                try FileSystem.rename(segment.path, FileSystem.join(archive, segment.name))
+                try storage.rename(segment.path, FileSystem.join(archive, segment.name))
             } else {
-                try FileSystem.remove(segment.path)
+                try storage.remove(segment.path)
             }
-            try FileSystem.remove(segment.indexPath)
+            try storage.remove(segment.indexPath)
             removed.append(segment)
         }
-        if !removed.isEmpty { try FileSystem.syncDirectory(directory) }
+        if !removed.isEmpty { try storage.syncDirectory(directory) }
         return removed
     }
 
@@ -327,8 +330,8 @@ public final class JournalWriter {
             previousChain: chainHead, recordKind: recordKind)
         let file = SegmentFile(firstSequence: firstSequence,
                                path: FileSystem.join(directory, SegmentCatalog.name(firstSequence)))
-        try Self.createSegment(file, header: header, directory: directory)
-        let mapped = try SegmentMap(file, writable: true)
+        try Self.createSegment(file, header: header, directory: directory, storage: storage)
+        let mapped = try SegmentMap(file, storage: storage, writable: true)
         active?.map.unmap()
         active = ActiveSegment(segment: mapped, writeOffset: SegmentHeader.size,
                                chainHead: chainHead, nextSequence: firstSequence)
@@ -338,28 +341,29 @@ public final class JournalWriter {
     /// Creates a segment atomically: a preallocated temporary file with its header, synced,
     /// renamed into place, and the directory synced. A crash leaves either no segment or a
     /// whole one; a full disk leaves nothing.
-    static func createSegment(_ file: SegmentFile, header: SegmentHeader, directory: String) throws(JournalError) {
+    static func createSegment(_ file: SegmentFile, header: SegmentHeader, directory: String,
+                              storage: any Storage) throws(JournalError) {
         let temporary = file.path + ".tmp"
-        _ = unlink(temporary)
-        let handle = try OpenFile.open(temporary, flags: O_RDWR | O_CREAT | O_EXCL)
+        try? storage.remove(temporary)
+        let handle = try storage.open(temporary, .createNew)
         do {
             try handle.preallocate(Int(header.segmentBytes))
             try handle.write(header.encoded, at: 0)
             try handle.sync()
             handle.close()
-            try FileSystem.rename(temporary, file.path)
-            try FileSystem.syncDirectory(directory)
+            try storage.rename(temporary, file.path)
+            try storage.syncDirectory(directory)
         } catch {
             handle.close()
-            _ = unlink(temporary)
+            try? storage.remove(temporary)
             throw error
         }
     }
 
-    private static func removeTemporaryFiles(_ directory: String) throws(JournalError) -> Int {
+    private static func removeTemporaryFiles(_ directory: String, storage: any Storage) throws(JournalError) -> Int {
         var removed = 0
-        for name in try FileSystem.list(directory) where name.hasSuffix(".tmp") {
-            try FileSystem.remove(FileSystem.join(directory, name))
+        for name in try storage.list(directory) where name.hasSuffix(".tmp") {
+            try storage.remove(FileSystem.join(directory, name))
             removed += 1
         }
         return removed
@@ -394,7 +398,7 @@ final class ActiveSegment {
 
     /// Writes the index file; a failure is ignored because the index is rebuilt when missing.
     func saveIndex() {
-        try? FileSystem.writeAtomically(index.encoded, to: segment.file.indexPath, durable: false)
+        try? segment.storage.writeAtomically(index.encoded, to: segment.file.indexPath, durable: false)
     }
 }
 

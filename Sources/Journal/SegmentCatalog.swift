@@ -29,9 +29,9 @@ enum SegmentCatalog {
     }
 
     /// The segments in `directory`, in sequence order.
-    static func list(_ directory: String) throws(JournalError) -> [SegmentFile] {
+    static func list(_ directory: String, storage: any Storage) throws(JournalError) -> [SegmentFile] {
         var segments: [SegmentFile] = []
-        for name in try FileSystem.list(directory) where name.hasSuffix(segmentSuffix) {
+        for name in try storage.list(directory) where name.hasSuffix(segmentSuffix) {
             let stem = name.dropLast(segmentSuffix.count)
             guard stem.count == 20, stem.allSatisfy(\.isASCII), let first = UInt64(stem) else {
                 continue
@@ -57,17 +57,19 @@ final class SegmentMap {
     let file: SegmentFile
     let map: MappedFile
     let header: SegmentHeader
+    let storage: any Storage
 
     /// Maps the whole file as it is now (never past its end: that would be SIGBUS).
-    init(_ file: SegmentFile, writable: Bool = false) throws(JournalError) {
-        let handle = try OpenFile.open(file.path, flags: writable ? O_RDWR : O_RDONLY)
+    init(_ file: SegmentFile, storage: any Storage, writable: Bool = false) throws(JournalError) {
+        self.storage = storage
+        let handle = try storage.open(file.path, writable ? .readWrite : .read)
         defer { handle.close() }
         let size = try handle.size()
         guard size >= SegmentHeader.size else {
             throw JournalError.corrupt(segment: file.name, offset: 0, sequence: file.firstSequence,
                                        reason: "file of \(size) bytes is shorter than a segment header")
         }
-        map = try MappedFile(file: handle, count: size, writable: writable)
+        map = try handle.map(count: size, writable: writable)
         self.file = file
         switch SegmentHeader.decode(map.base!) {
         case let .failure(why):

@@ -106,7 +106,7 @@ struct SegmentIndex: Equatable {
     /// read-only journal is still readable without one).
     static func load(for segment: SegmentMap, decoder: BlockDecoder) -> SegmentIndex {
         let first = segment.file.firstSequence
-        let stored = (try? FileSystem.readFile(segment.file.indexPath)).flatMap {
+        let stored = (try? segment.storage.readFile(segment.file.indexPath)).flatMap {
             decode($0, segmentFirstSequence: first)
         }
         var index = stored.flatMap { $0.agrees(with: segment, decoder: decoder) ? $0 : nil }
@@ -118,7 +118,7 @@ struct SegmentIndex: Equatable {
             offset += h.totalBytes
         }
         if stored == nil || index.count != before {
-            try? FileSystem.writeAtomically(index.encoded, to: segment.file.indexPath, durable: false)
+            try? segment.storage.writeAtomically(index.encoded, to: segment.file.indexPath, durable: false)
         }
         return index
     }

@@ -88,10 +88,10 @@ enum JournalRecovery {
     /// `durableThrough` is the journal's durable mark: when the valid blocks end before it,
     /// the bad or missing bytes held acknowledged records, and recovery throws, naming where
     /// they end, with nothing changed, unless `acceptingLoss`.
-    static func recover(_ file: SegmentFile, decoder: BlockDecoder, durableThrough: UInt64 = 0,
+    static func recover(_ file: SegmentFile, storage: any Storage, decoder: BlockDecoder, durableThrough: UInt64 = 0,
                         acceptingLoss: Bool = false,
                         report: inout RecoveryReport) throws(JournalError) -> ActiveSegment {
-        var segment = try SegmentMap(file, writable: true)
+        var segment = try SegmentMap(file, storage: storage, writable: true)
         let header = segment.header
         var index = SegmentIndex(segmentFirstSequence: file.firstSequence)
         var checked = 0
@@ -120,11 +120,11 @@ enum JournalRecovery {
         }
         if segment.bytes.count < Int(header.segmentBytes) {
             // Someone cut the file short; give it back its reserved size before mapping it.
-            let handle = try OpenFile.open(file.path, flags: O_RDWR)
+            let handle = try storage.open(file.path, .readWrite)
             defer { handle.close() }
             try handle.preallocate(Int(header.segmentBytes))
             try handle.sync()
-            segment = try SegmentMap(file, writable: true)
+            segment = try SegmentMap(file, storage: storage, writable: true)
         }
         return ActiveSegment(segment: segment, writeOffset: walked.end.offset, chainHead: walked.chain,
                              nextSequence: walked.nextSequence, index: index)

@@ -110,10 +110,10 @@ public enum SnapshotStore {
 
     /// The snapshot files of `directory`, newest (highest sequence) first; none when it does
     /// not exist. Files are not opened.
-    public static func list(_ directory: String) throws(JournalError) -> [SnapshotFile] {
-        guard FileSystem.isDirectory(directory) else { return [] }
+    public static func list(_ directory: String, storage: any Storage = PosixStorage.shared) throws(JournalError) -> [SnapshotFile] {
+        guard storage.isDirectory(directory) else { return [] }
         var files: [SnapshotFile] = []
-        for name in try FileSystem.list(directory) where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
+        for name in try storage.list(directory) where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
             let digits = name.dropFirst(prefix.count).dropLast(suffix.count)
             guard digits.count == 20, let sequence = UInt64(digits) else { continue }
             files.append(SnapshotFile(path: FileSystem.join(directory, name), name: name, sequence: sequence))
@@ -122,12 +122,13 @@ public enum SnapshotStore {
     }
 
     /// Writes `body` (a canonical state) as the snapshot at `sequence`: LZ4, header, then
-    /// `FileSystem.writeAtomically` (temporary file, fsync, rename, fsync of the directory).
+    /// `Storage.writeAtomically` (temporary file, fsync, rename, fsync of the directory).
     /// Then keeps only the newest `keep` files (0 keeps all). Returns the header written.
     @discardableResult
     public static func write(_ body: [UInt8], sequence: UInt64, timestampNs: Int64, createdNs: Int64,
-                             to directory: String, keep: Int = 0) throws(JournalError) -> SnapshotHeader {
-        try FileSystem.createDirectory(directory)
+                             to directory: String, keep: Int = 0,
+                             storage: any Storage = PosixStorage.shared) throws(JournalError) -> SnapshotHeader {
+        try storage.createDirectory(directory)
         var stored = body
         var compressed = false
         if body.count > 0 && body.count <= compressibleMax {
@@ -144,9 +145,9 @@ public enum SnapshotStore {
             rawBytes: UInt64(body.count), storedBytes: UInt64(stored.count),
             stateDigest: SHA256Hasher.hash(body), bodyHash: compressed ? SHA256Hasher.hash(stored) : SHA256Hasher.hash(body))
         let path = FileSystem.join(directory, fileName(sequence: sequence))
-        try FileSystem.writeAtomically(header.encoded(), stored, to: path, durable: true)
+        try storage.writeAtomically(header.encoded(), stored, to: path, durable: true)
         if keep > 0 {
-            for old in try list(directory).dropFirst(keep) { try FileSystem.remove(old.path) }
+            for old in try list(directory, storage: storage).dropFirst(keep) { try storage.remove(old.path) }
         }
         return header
     }
@@ -154,8 +155,8 @@ public enum SnapshotStore {
     /// Reads and checks a snapshot file: header CRC, the body's SHA-256, decompression to the
     /// stated size, and the state digest of what it gives. Any failure is `.badSnapshot` naming
     /// the file and the byte offset.
-    public static func read(_ path: String) throws(JournalError) -> (header: SnapshotHeader, body: [UInt8]) {
-        let bytes = try FileSystem.readFile(path)
+    public static func read(_ path: String, storage: any Storage = PosixStorage.shared) throws(JournalError) -> (header: SnapshotHeader, body: [UInt8]) {
+        let bytes = try storage.readFile(path)
         func corrupt(_ problem: SnapshotProblem, _ sequence: UInt64 = 0) -> JournalError {
             .badSnapshot(path: path, offset: problem.offset, reason: problem.reason)
         }
@@ -198,8 +199,8 @@ public enum SnapshotStore {
     }
 
     /// Reads and checks only the header of a snapshot file.
-    public static func header(_ path: String) throws(JournalError) -> SnapshotHeader {
-        let file = try OpenFile.open(path, flags: O_RDONLY)
+    public static func header(_ path: String, storage: any Storage = PosixStorage.shared) throws(JournalError) -> SnapshotHeader {
+        let file = try storage.open(path, .read)
         defer { file.close() }
         switch SnapshotHeader.decode(try file.read(count: SnapshotHeader.size, at: 0)) {
         case let .success(h): return h
@@ -208,10 +209,10 @@ public enum SnapshotStore {
     }
 
     /// Removes leftover temporary files of writes that a crash interrupted.
-    public static func removeTemporaries(_ directory: String) throws(JournalError) {
-        guard FileSystem.isDirectory(directory) else { return }
-        for name in try FileSystem.list(directory) where name.hasPrefix(prefix) && name.hasSuffix(suffix + ".tmp") {
-            try FileSystem.remove(FileSystem.join(directory, name))
+    public static func removeTemporaries(_ directory: String, storage: any Storage = PosixStorage.shared) throws(JournalError) {
+        guard storage.isDirectory(directory) else { return }
+        for name in try storage.list(directory) where name.hasPrefix(prefix) && name.hasSuffix(suffix + ".tmp") {
+            try storage.remove(FileSystem.join(directory, name))
         }
     }
 }

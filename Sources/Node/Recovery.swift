@@ -61,11 +61,13 @@ public struct RebuildOptions: Sendable {
     public var untilNs: Int64?
     /// Only snapshots below this sequence (a replay that must show the events from there).
     public var snapshotBelow: UInt64?
+    /// Where the journal and the snapshots are.
+    public var storage: any Storage
 
     public init(snapshots: String? = nil, snapshotFile: String? = nil, toSeq: UInt64? = nil,
-                untilNs: Int64? = nil, snapshotBelow: UInt64? = nil) {
+                untilNs: Int64? = nil, snapshotBelow: UInt64? = nil, storage: any Storage = PosixStorage.shared) {
         self.snapshots = snapshots; self.snapshotFile = snapshotFile; self.toSeq = toSeq
-        self.untilNs = untilNs; self.snapshotBelow = snapshotBelow
+        self.untilNs = untilNs; self.snapshotBelow = snapshotBelow; self.storage = storage
     }
 }
 
@@ -107,20 +109,20 @@ public enum Recovery {
                                progress: ((_ reached: UInt64, _ last: UInt64) -> Void)? = nil,
                                onRecord: ((inout Replayer, Command, JournalRecord) throws(NodeError) -> Void)? = nil)
         throws(NodeError) -> StateRecovery {
-        let snapshotFile = options.snapshotFile, toSeq = options.toSeq
+        let snapshotFile = options.snapshotFile, toSeq = options.toSeq, storage = options.storage
         let started = monotonicNs()
         let info: JournalInfo
-        do { info = try JournalInfo.read(directory: journal) } catch { throw .journal(error) }
+        do { info = try JournalInfo.read(directory: journal, storage: storage) } catch { throw .journal(error) }
         let lastInJournal = info.lastSequence
         let firstInJournal: UInt64
-        do { firstInJournal = try JournalDirectory.segments(journal).first?.firstSequence ?? 1 } catch { throw .journal(error) }
+        do { firstInJournal = try JournalDirectory.segments(journal, storage: storage).first?.firstSequence ?? 1 } catch { throw .journal(error) }
 
         var candidates: [SnapshotFile] = []
         if let snapshotFile {
             let name = String(snapshotFile.split(separator: "/").last ?? "")
             candidates = [SnapshotFile(path: snapshotFile, name: name, sequence: 0)]
         } else if let snapshots = options.snapshots {
-            do { candidates = try SnapshotStore.list(snapshots) } catch { throw .journal(error) }
+            do { candidates = try SnapshotStore.list(snapshots, storage: storage) } catch { throw .journal(error) }
         }
         var recovery = StateRecovery(replayer: Replayer())
         for file in candidates {
@@ -129,7 +131,7 @@ public enum Recovery {
             do {
                 // The header alone decides whether the file fits; only then is the body read
                 // and checked (hashing and decompressing a snapshot that cannot be used is waste).
-                let header = try SnapshotStore.header(file.path)
+                let header = try SnapshotStore.header(file.path, storage: storage)
                 guard header.sequence <= lastInJournal else {
                     throw NodeError.snapshot(path: file.path, reason: "it is at sequence \(header.sequence), past the journal's end (\(lastInJournal))")
                 }
@@ -148,7 +150,7 @@ public enum Recovery {
                 guard header.sequence + 1 >= firstInJournal else {
                     throw NodeError.snapshot(path: file.path, reason: "the journal starts at \(firstInJournal), after it")
                 }
-                let (checked, body) = try SnapshotStore.read(file.path)
+                let (checked, body) = try SnapshotStore.read(file.path, storage: storage)
                 guard checked == header else {
                     throw NodeError.snapshot(path: file.path, reason: "it changed while being read")
                 }
@@ -176,7 +178,7 @@ public enum Recovery {
         }
         if lastInJournal >= start && toSeq.map({ $0 >= start }) ?? true {
             do {
-                let reader = try JournalReader(directory: journal)
+                let reader = try JournalReader(directory: journal, storage: storage)
                 if start > firstInJournal { try reader.seek(to: start) }
                 while let record = try reader.nextView() {
                     if let toSeq, record.sequence > toSeq { break }

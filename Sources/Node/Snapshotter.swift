@@ -2,18 +2,25 @@ import Journal
 import Matching
 import _Posix
 
-/// Writes snapshots on its own thread, one at a time, from copies of the engine that the
-/// engine thread hands over (a copy shares the engine's storage until either side writes).
+/// Writes snapshots one at a time from copies of the engine that the engine hands over (a copy
+/// shares the engine's storage until either side writes). A threaded node writes them on a
+/// thread of their own (`startThread`); a simulation calls `writePending()` as one of its steps.
 final class Snapshotter: @unchecked Sendable {
     private let directory: String
     private let keep: Int
+    private let storage: any Storage
+    private let time: any TimeSource
     private let monitor = Monitor()
-    private var job: (engine: MatchingEngine, sequence: UInt64, timestampNs: Int64, retire: ((UInt64) -> Void)?)?
+    private typealias Job = (engine: MatchingEngine, sequence: UInt64, timestampNs: Int64, retire: ((UInt64) -> Void)?)
+    private var job: Job?
     private var busy = false
     private var stopping = false
     private var thread: WorkerThread?
-    /// The sequence of the newest snapshot written or found (engine thread only).
+    private let usesThread: Bool
+    /// The sequence of the newest snapshot offered or found (engine side only).
     var lastSequence: UInt64 = 0
+    /// The newest snapshot known to be written and synced (found at start, or written since).
+    private(set) var newestWritten: UInt64 = 0
     /// The last write that failed, and how many did: a failed snapshot is reported, not fatal
     /// (the journal holds everything; the next one is tried at the next trigger).
     private(set) var failure: JournalError?
@@ -22,9 +29,14 @@ final class Snapshotter: @unchecked Sendable {
     private(set) var written = 0
     private(set) var lastWriteNs: Int64 = 0
 
-    init(directory: String, keep: Int) {
+    init(directory: String, keep: Int, storage: any Storage, time: any TimeSource, newest: UInt64, usesThread: Bool) {
         self.directory = directory
         self.keep = keep
+        self.storage = storage
+        self.time = time
+        self.usesThread = usesThread
+        lastSequence = newest
+        newestWritten = newest
     }
 
     /// Hands over a state to write; false when one is being written (try again later) or the
@@ -41,45 +53,58 @@ final class Snapshotter: @unchecked Sendable {
         }
         guard accepted else { return false }
         lastSequence = sequence
-        if thread == nil { thread = WorkerThread { [self] in run() } }
+        if usesThread && thread == nil { thread = WorkerThread { [self] in run() } }
         return true
     }
 
+    /// Whether a snapshot waits to be written.
+    var hasPending: Bool { monitor.locked { job != nil } }
+
+    /// Writes the snapshot handed over, if there is one; false when there was none.
+    @discardableResult
+    func writePending() -> Bool {
+        guard let next = monitor.locked({ () -> Job? in
+            defer { job = nil }
+            return job
+        }) else { return false }
+        let started = time.monotonicNs()
+        do {
+            try SnapshotStore.write(next.engine.canonicalState(), sequence: next.sequence,
+                                    timestampNs: next.timestampNs, createdNs: time.wallNs(),
+                                    to: directory, keep: keep, storage: storage)
+            monitor.locked { newestWritten = next.sequence }
+            if let retire = next.retire, let oldest = try SnapshotStore.list(directory, storage: storage).last {
+                retire(oldest.sequence)
+            }
+            written += 1
+        } catch {
+            failure = error
+            failures += 1
+        }
+        lastWriteNs = time.monotonicNs() - started
+        monitor.locked {
+            busy = false
+            monitor.broadcast()
+        }
+        return true
+    }
+
+    /// The newest snapshot written, read from any thread.
+    var newestWrittenSequence: UInt64 { monitor.locked { newestWritten } }
+
     private func run() {
         while true {
-            var next: (engine: MatchingEngine, sequence: UInt64, timestampNs: Int64, retire: ((UInt64) -> Void)?)?
-            var stop = false
-            monitor.locked {
+            let stop = monitor.locked { () -> Bool in
                 while job == nil && !stopping { monitor.wait() }
-                next = job
-                job = nil
-                stop = stopping
+                return stopping && job == nil
             }
-            if let next {
-                let started = monotonicNs()
-                do {
-                    try SnapshotStore.write(next.engine.canonicalState(), sequence: next.sequence,
-                                            timestampNs: next.timestampNs, createdNs: wallClockNs(),
-                                            to: directory, keep: keep)
-                    if let retire = next.retire, let oldest = try SnapshotStore.list(directory).last {
-                        retire(oldest.sequence)
-                    }
-                    written += 1
-                } catch {
-                    failure = error
-                    failures += 1
-                }
-                lastWriteNs = monotonicNs() - started
-                monitor.locked {
-                    busy = false
-                    monitor.broadcast()
-                }
-            }
-            if stop && next == nil { return }
+            if stop { return }
+            writePending()
         }
     }
 
-    /// Finishes the snapshot being written, then stops the thread.
+    /// Finishes the snapshot being written (a threaded one; a simulation's pending one is
+    /// dropped, as a crash would), then stops the thread.
     func shutdown() {
         monitor.locked {
             stopping = true

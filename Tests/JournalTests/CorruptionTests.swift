@@ -122,13 +122,13 @@ import Workloads
         let layout = try makeJournal(dir)
         let victim = layout.blocks[0][1]
         let path = layout.segments[0].path
-        var bytes = try FileSystem.readFile(path)
+        var bytes = try PosixStorage.shared.readFile(path)
         bytes[victim.offset + 48] ^= 0xFF
         let crc = bytes.withUnsafeBytes {
             BlockHeader.computeCRC($0.baseAddress! + victim.offset, storedBytes: Int(victim.header.storedBytes))
         }
         withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[victim.offset + 92 + i] = $0[i] } }
-        try FileSystem.writeAtomically(bytes, to: path, durable: false)
+        try PosixStorage.shared.writeAtomically(bytes, to: path, durable: false)
         let report = try JournalVerifier.verify(directory: dir.path)
         guard case let .corrupt(_, offset, sequence, reason)? = report.error else {
             Issue.record("a broken chain was not reported"); return

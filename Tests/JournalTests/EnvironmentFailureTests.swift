@@ -59,7 +59,7 @@ let canMount = geteuid() == 0
                 }
             }
             #expect(failure == .noSpace(path: journal + "/" + SegmentCatalog.name(writer.writtenSequence + 1) + ".tmp"))
-            #expect(!(try FileSystem.list(journal)).contains { $0.hasSuffix(".tmp") }, "no half-made segment")
+            #expect(!(try PosixStorage.shared.list(journal)).contains { $0.hasSuffix(".tmp") }, "no half-made segment")
             // What was acknowledged is on disk; the refused record was not appended.
             #expect(writer.durableSequence == writer.writtenSequence)
             #expect(UInt64(appended.count) == writer.lastSequence)
@@ -81,7 +81,7 @@ let canMount = geteuid() == 0
             let writer = try JournalWriter(directory: journal, options: smallOptions())
             try appendAll(variedRecords(count: 300, seed: 41), to: writer)
             try writer.close()
-            try FileSystem.remove(journal + "/" + SegmentCatalog.name(1).replacingOccurrences(of: ".seg", with: ".idx"))
+            try PosixStorage.shared.remove(journal + "/" + SegmentCatalog.name(1).replacingOccurrences(of: ".seg", with: ".idx"))
             #expect(try shell("mount -o remount,ro \(mount)") == 0)
             #expect(throws: JournalError.readOnly(path: journal + "/LOCK")) {
                 try JournalWriter(directory: journal, options: smallOptions())

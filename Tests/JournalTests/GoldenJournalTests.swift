@@ -111,7 +111,7 @@ func independentVerify(_ directory: String) throws -> [String: Any] {
         #expect(wrap.status == 0, "\(wrap.stderr)")
         let unpacked = try run("/usr/bin/env", ["lz4", "-d", "-f", "-q", framed, dir.sub("block.raw")])
         #expect(unpacked.status == 0, "the lz4 tool (Debian package lz4) must be installed: \(unpacked.stderr)")
-        let raw = try FileSystem.readFile(dir.sub("block.raw"))
+        let raw = try PosixStorage.shared.readFile(dir.sub("block.raw"))
         #expect(raw.count == Int(block.header.rawBytes))
         // The raw payload is the framed records: the first is 48 bytes with a zero time delta.
         #expect(Array(raw[0..<2]) == [48, 0])

@@ -127,7 +127,7 @@ import Workloads
 
     @Test func intervalSyncsWhenTheClockSaysSo() throws {
         let dir = TemporaryDirectory()
-        let clock = ManualClock()
+        let clock = ManualTime()
         let writer = try JournalWriter(directory: dir.path,
                                        options: smallOptions(durability: .interval(milliseconds: 5)),
                                        clock: clock)

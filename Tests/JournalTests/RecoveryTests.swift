@@ -21,14 +21,14 @@ import Workloads
         // As a crash would leave it: the last block written, its sync not yet recorded in the
         // durable mark (so never acknowledged), which names the block before.
         try setDurableMark(dir.path, through: all.last!.header.firstSequence - 1)
-        return (segment, try FileSystem.readFile(segment), all.last!)
+        return (segment, try PosixStorage.shared.readFile(segment), all.last!)
     }
 
 
     /// Puts the segment back as `bytes`, with the mark as `journalWithBlocks` left it (the
     /// writer of the previous round moved it on).
     func restore(_ path: String, _ bytes: [UInt8], markedThrough sequence: UInt64) throws {
-        let handle = try OpenFile.open(path, flags: O_RDWR | O_TRUNC)
+        let handle = try PosixStorage.shared.open(path, .replace)
         defer { handle.close() }
         try handle.write(bytes, at: 0)
         try setDurableMark(String(path[..<path.lastIndex(of: "/")!]), through: sequence)
@@ -65,7 +65,7 @@ import Workloads
                     #expect(report.recordsDropped == Int(last.header.recordCount), "cut \(cut)")
                 }
             }
-            #expect(try FileSystem.readFile(segment).count == original.count, "the file regains its size")
+            #expect(try PosixStorage.shared.readFile(segment).count == original.count, "the file regains its size")
         }
     }
 
@@ -131,11 +131,11 @@ import Workloads
         let writer = try JournalWriter(directory: dir.path, options: smallOptions())
         try writer.append([1], timestampNs: 1)
         try writer.close()
-        try FileSystem.writeAtomically([1, 2, 3], to: dir.sub("00000000000000000099.seg.tmp.x"), durable: false)
-        try FileSystem.rename(dir.sub("00000000000000000099.seg.tmp.x"), dir.sub("00000000000000000099.seg.tmp"))
+        try PosixStorage.shared.writeAtomically([1, 2, 3], to: dir.sub("00000000000000000099.seg.tmp.x"), durable: false)
+        try PosixStorage.shared.rename(dir.sub("00000000000000000099.seg.tmp.x"), dir.sub("00000000000000000099.seg.tmp"))
         let again = try JournalWriter(directory: dir.path, options: smallOptions())
         #expect(again.recovery.temporaryFilesRemoved == 1)
-        #expect(!FileSystem.exists(dir.sub("00000000000000000099.seg.tmp")))
+        #expect(!PosixStorage.shared.exists(dir.sub("00000000000000000099.seg.tmp")))
         try again.close()
     }
 }
@@ -152,14 +152,14 @@ import Workloads
             try writer.append(Array(record.bytes.prefix(60)), timestampNs: record.timestampNs)
         }
         try writer.markDurable()
-        #expect(DurableMark.read(directory: dir.path)?.mark.sequence == 40)
+        #expect(DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == 40)
         try writer.close()
         let segment = writer.segments.last!.path
         let last = try blocks(inSegment: segment).last!
         #expect(last.header.lastSequence == 40)
-        var bytes = try FileSystem.readFile(segment)
+        var bytes = try PosixStorage.shared.readFile(segment)
         bytes[last.offset + BlockHeader.size + 5] ^= 0x10  // one bit of its payload
-        try FileSystem.writeAtomically(bytes, to: segment, durable: false)
+        try PosixStorage.shared.writeAtomically(bytes, to: segment, durable: false)
 
         let opened = Result { () throws(JournalError) in try JournalWriter(directory: dir.path, options: options) }
         guard case let .failure(.corrupt(name, offset, sequence, reason)) = opened else {
@@ -169,7 +169,7 @@ import Workloads
         #expect(name == URL(fileURLWithPath: segment).lastPathComponent)
         #expect(offset == last.offset && sequence == last.header.firstSequence)
         #expect(reason.contains("through 40"))
-        #expect(try FileSystem.readFile(segment) == bytes, "nothing was changed")
+        #expect(try PosixStorage.shared.readFile(segment) == bytes, "nothing was changed")
         let verified = try JournalVerifier.verify(directory: dir.path)
         #expect(!verified.ok && verified.durableMark == 40 && verified.lastSequence == last.header.firstSequence - 1)
 
@@ -180,7 +180,7 @@ import Workloads
         #expect(accepted.recovery.acknowledgedRecordsLost == 40 - accepted.lastSequence)
         try accepted.close()
         // The mark came down with the loss: the journal opens and verifies as it is now.
-        #expect(DurableMark.read(directory: dir.path)?.mark.sequence == last.header.firstSequence - 1)
+        #expect(DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == last.header.firstSequence - 1)
         #expect(try JournalVerifier.verify(directory: dir.path).ok)
         let again = try JournalWriter(directory: dir.path, options: options)
         #expect(again.recovery.acknowledgedRecordsLost == 0)
@@ -192,7 +192,7 @@ import Workloads
         let writer = try JournalWriter(directory: dir.path, options: smallOptions())
         try writer.append([1, 2, 3], timestampNs: 1)
         try writer.close()
-        for file in try JournalDirectory.segments(dir.path) { try FileSystem.remove(file.path) }
+        for file in try JournalDirectory.segments(dir.path) { try PosixStorage.shared.remove(file.path) }
         #expect(throws: JournalError.self) { try JournalWriter(directory: dir.path, options: smallOptions()) }
         #expect(try !JournalVerifier.verify(directory: dir.path).ok)
     }
@@ -206,11 +206,11 @@ import Workloads
         try writer.append([2], timestampNs: 2)
         try writer.markDurable()  // slot 1: 2
         try writer.close()        // nothing new: no write
-        #expect(DurableMark.read(directory: dir.path)?.mark.sequence == 2)
-        var bytes = try FileSystem.readFile(DurableMark.path(in: dir.path))
+        #expect(DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == 2)
+        var bytes = try PosixStorage.shared.readFile(DurableMark.path(in: dir.path))
         bytes[DurableMark.slotStride + 20] ^= 1
-        try FileSystem.writeAtomically(bytes, to: DurableMark.path(in: dir.path), durable: false)
-        #expect(DurableMark.read(directory: dir.path)?.mark.sequence == 1)
+        try PosixStorage.shared.writeAtomically(bytes, to: DurableMark.path(in: dir.path), durable: false)
+        #expect(DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == 1)
         let again = try JournalWriter(directory: dir.path, options: smallOptions(durability: .always))
         #expect(again.lastSequence == 2)
         try again.close()

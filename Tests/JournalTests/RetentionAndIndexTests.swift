@@ -15,7 +15,7 @@ import Workloads
         let removed = try writer.removeSegments(below: keep, movingTo: dir.sub("archive"))
         #expect(removed == Array(before[0..<2]))
         #expect(writer.segments.first == before[2])
-        #expect(try FileSystem.list(dir.sub("archive")) == before[0..<2].map(\.name))
+        #expect(try PosixStorage.shared.list(dir.sub("archive")) == before[0..<2].map(\.name))
         // The active segment always stays, whatever the sequence.
         try writer.removeSegments(below: UInt64.max)
         #expect(writer.segments.count == 1)
@@ -36,22 +36,22 @@ import Workloads
         try appendAll(Array(records[..<500]), to: writer)
         try writer.close()
         let segment = try JournalDirectory.segments(dir.path)[0]
-        let stale = try FileSystem.readFile(segment.indexPath)
+        let stale = try PosixStorage.shared.readFile(segment.indexPath)
 
         let more = try JournalWriter(directory: dir.path, options: smallOptions(segmentBytes: 1 << 20))
         try appendAll(Array(records[500...]), to: more)
         try more.flush()
         // Put back the index of the first 500 records while the segment holds 1,000.
-        try FileSystem.writeAtomically(stale, to: segment.indexPath, durable: false)
+        try PosixStorage.shared.writeAtomically(stale, to: segment.indexPath, durable: false)
         #expect(try readAll(dir.path, from: 900).first?.bytes == records[899].bytes)
-        let rebuilt = SegmentIndex.decode(try FileSystem.readFile(segment.indexPath),
+        let rebuilt = SegmentIndex.decode(try PosixStorage.shared.readFile(segment.indexPath),
                                           segmentFirstSequence: 1)!
         #expect(rebuilt.count == (try blocks(inSegment: segment.path)).count)
         #expect(rebuilt.offsets == (try blocks(inSegment: segment.path)).map(\.offset))
         // A damaged index is ignored and rewritten.
-        try FileSystem.writeAtomically([1, 2, 3], to: segment.indexPath, durable: false)
+        try PosixStorage.shared.writeAtomically([1, 2, 3], to: segment.indexPath, durable: false)
         #expect(try readAll(dir.path, from: 777).first?.bytes == records[776].bytes)
-        #expect(SegmentIndex.decode(try FileSystem.readFile(segment.indexPath), segmentFirstSequence: 1) == rebuilt)
+        #expect(SegmentIndex.decode(try PosixStorage.shared.readFile(segment.indexPath), segmentFirstSequence: 1) == rebuilt)
         try more.close()
     }
 

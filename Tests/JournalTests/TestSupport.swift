@@ -59,7 +59,7 @@ func readAll(_ directory: String, from sequence: UInt64? = nil, verifyChain: Boo
 
 /// The blocks of a segment as (offset, header), walking the file.
 func blocks(inSegment path: String) throws -> [(offset: Int, header: BlockHeader)] {
-    let bytes = try FileSystem.readFile(path)
+    let bytes = try PosixStorage.shared.readFile(path)
     var out: [(offset: Int, header: BlockHeader)] = []
     bytes.withUnsafeBytes { raw in
         var offset = SegmentHeader.size
@@ -78,7 +78,7 @@ func shell(_ command: String) throws -> Int32 {
 }
 
 func flipBit(_ path: String, offset: Int, bit: Int) throws {
-    let handle = try OpenFile.open(path, flags: O_RDWR)
+    let handle = try PosixStorage.shared.open(path, .readWrite)
     defer { handle.close() }
     var byte = try handle.read(count: 1, at: offset)
     byte[0] ^= UInt8(1 << bit)
@@ -88,6 +88,6 @@ func flipBit(_ path: String, offset: Int, bit: Int) throws {
 /// Replaces the journal's durable mark by one saying records through `sequence` were synced:
 /// the state a crash leaves between a block's sync and the mark that would cover it.
 func setDurableMark(_ directory: String, through sequence: UInt64) throws {
-    try FileSystem.writeAtomically(DurableMark(generation: 1, sequence: sequence, chain: .zero).encoded(),
+    try PosixStorage.shared.writeAtomically(DurableMark(generation: 1, sequence: sequence, chain: .zero).encoded(),
                                    to: DurableMark.path(in: directory), durable: false)
 }

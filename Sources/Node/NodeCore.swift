@@ -1,0 +1,542 @@
+import Codec
+import Journal
+import Matching
+import _Posix
+
+/// What a step of the node's core did, and what its driver does next.
+public enum NodeStep: Equatable, Sendable {
+    /// It did something and may have more: step again.
+    case progressed
+    /// Nothing to do: wait for work, or at most this long (nil: no limit) before stepping again.
+    case idle(timeoutNs: Int64?)
+    /// This stage is done (the node stopped or failed).
+    case finished
+}
+
+/// The node's decisions as a state machine, advanced by explicit steps: which commands form a
+/// group commit, when a command may be acknowledged, when to checkpoint, snapshot, store the
+/// durable mark and retire journal segments, how to fail and stop. Time comes from
+/// `options.time` and files from `options.storage`, so one thread can drive it step by step
+/// with simulated time and storage (`FaultSimulator`) and get the same run every time.
+///
+/// `Node` drives it with three threads: the **sequencer** calls `sequencerStep` (stamp, append,
+/// sync), the **engine** `engineStep` (apply durable commands, acknowledge), the snapshot
+/// thread `writePendingSnapshot`; each waits with `wait…` when its step is idle. The stages
+/// share one ring of slots and three cursors, `submitted` (callers) ≥ `durable` (sequencer:
+/// journaled and durable under the policy) ≥ `applied` (engine), moved under one lock once per
+/// batch. A slot is written by a caller, then read by the sequencer, then by the engine, then
+/// reused. Every step checks the invariants.
+public final class NodeCore: @unchecked Sendable {
+    public let options: NodeOptions
+    /// How the state was rebuilt when the node started.
+    public let recovery: StateRecovery
+    /// What the journal found at its tail when it opened (a torn write it dropped, if any).
+    public let journalRecovery: RecoveryReport
+
+    private struct Slot {
+        var tag: UInt64 = 0
+        var isInternal = false
+        /// The last command of a `submit(batch:)` or a checkpoint: its block ends here.
+        var endsBlock = false
+        var timestampNs: Int64 = 0
+    }
+
+    private let monitor = Monitor()
+    // Under `monitor`'s lock, one condition per kind of waiter: the sequencer waits for
+    // submissions, the engine for durable commands, callers for room.
+    private let submittedMoved = Monitor.Condition()
+    private let durableMoved = Monitor.Condition()
+    private let roomFreed = Monitor.Condition()
+
+    private func wakeEveryone() {
+        submittedMoved.broadcast()
+        durableMoved.broadcast()
+        roomFreed.broadcast()
+    }
+    private let slots: UnsafeMutablePointer<Slot>
+    /// The slots' commands, apart: initialized by a caller's submit, read in place by the
+    /// sequencer, moved out by the engine (so a command is never copied inside the node).
+    /// Initialized exactly in `applied..<submitted`.
+    private let commands: UnsafeMutablePointer<Command>
+    private let mask: UInt64
+    /// Slots kept free for the node's own commands (checkpoints), so they never wait.
+    private static let reserve: UInt64 = 8
+    /// The most commands one group commit takes, and how often the engine gives slots back.
+    private static let groupCommitMax: UInt64 = 4_096
+    private static let releaseEvery: UInt64 = 256
+    // Cursors, counted in slots since start (guarded by `monitor`).
+    private var submitted: UInt64 = 0
+    private var durable: UInt64 = 0
+    private var applied: UInt64 = 0
+    private var stopping = false
+    private var sequencerDone = false
+    private var failure: NodeError?
+    private var snapshotRequested = false
+    private var retireBelow: UInt64 = 0
+    /// Sequence of slot 0 minus one.
+    private let sequenceBase: UInt64
+
+    private let writer: JournalWriter
+    private let time: any TimeSource
+    /// Held strongly until `finish()` (a sink may hold the node: `finish` ends that cycle).
+    /// Not weakly: a weakly referenced object gets a side table, and every retain and release
+    /// of it (one per acknowledgement) then takes the runtime's slow path.
+    private var sink: NodeSink?
+    private let snapshotter: Snapshotter
+
+    // The sequencer's own state (only `sequencerStep` touches it).
+    private var sequenced: UInt64 = 0
+    private var encoded: [UInt8] = []
+    private var lastTimestamp: Int64
+    private var lastBusyNs: Int64
+
+    // The engine's own state (only `engineStep` touches it). The state goes into the step as
+    // an `inout` argument, so that the hot loop pays one exclusivity check per step, none per
+    // command, and no reference counting of the engine's storage.
+    private var replayer: Replayer
+    private var engineCursor: UInt64 = 0
+    private var sinceCheckpoint: UInt64 = 0
+    private var checkpointInFlight = false
+    private var sinceSnapshot: UInt64 = 0
+    private var lastSnapshotNs: Int64
+    private var lastAcknowledged: UInt64
+
+    /// Recovers the state of `options.data` (snapshot + journal tail).
+    /// - Parameter snapshotThread: write snapshots on a thread of their own (a running node);
+    ///   without it they wait for `writePendingSnapshot()` (a simulation's step).
+    public init(options: NodeOptions, sink: NodeSink, snapshotThread: Bool) throws(NodeError) {
+        guard options.queueCapacity >= 16, options.queueCapacity & (options.queueCapacity - 1) == 0 else {
+            throw .invalidOptions("queue capacity must be a power of two ≥ 16")
+        }
+        self.options = options
+        self.sink = sink
+        time = options.time
+        let storage = options.storage
+        do {
+            var journalOptions = options.journal
+            journalOptions.recordKind = .commands
+            writer = try JournalWriter(directory: options.data.journal, options: journalOptions, clock: time, storage: storage)
+            try SnapshotStore.removeTemporaries(options.data.snapshots, storage: storage)
+        } catch {
+            throw .journal(error)
+        }
+        journalRecovery = writer.recovery
+        let recovery: StateRecovery
+        do {
+            recovery = try Recovery.rebuild(journal: options.data.journal,
+                                            RebuildOptions(snapshots: options.data.snapshots, storage: storage))
+        } catch {
+            try? writer.close()
+            throw error
+        }
+        self.recovery = recovery
+        replayer = recovery.replayer
+        sequenceBase = writer.lastSequence
+        precondition(recovery.replayer.lastSequence == sequenceBase, "recovery stopped before the journal's end")
+        lastAcknowledged = sequenceBase
+        lastTimestamp = writer.lastSequence == 0 ? Int64.min : recovery.replayer.lastTimestampNs
+        lastBusyNs = time.monotonicNs()
+        lastSnapshotNs = lastBusyNs
+        encoded.reserveCapacity(1 << 10)
+        slots = .allocate(capacity: options.queueCapacity)
+        slots.initialize(repeating: Slot(), count: options.queueCapacity)
+        commands = .allocate(capacity: options.queueCapacity)
+        mask = UInt64(options.queueCapacity - 1)
+        snapshotter = Snapshotter(directory: options.data.snapshots, keep: options.keepSnapshots, storage: storage,
+                                  time: time, newest: recovery.snapshotHeader?.sequence ?? 0, usesThread: snapshotThread)
+    }
+
+    deinit {
+        for k in applied..<submitted { (commands + Int(k & mask)).deinitialize(count: 1) }
+        commands.deallocate()
+        slots.deinitialize(count: options.queueCapacity)
+        slots.deallocate()
+        if !sequencerDone { try? writer.close() }
+    }
+
+    // MARK: - Callers
+
+    /// The most commands one `submit(batch:)` can queue (a larger batch is always `busy`).
+    public var submissionMax: Int { options.queueCapacity - Int(Self.reserve) }
+
+    /// Queues a command; the sink hears of it with `tag`.
+    public func submit(_ command: Command, tag: UInt64) -> SubmitResult {
+        monitor.locked { enqueue(command, tag: tag, isInternal: false) }
+    }
+
+    /// Queues commands together (all or none), tagged `firstTag`, `firstTag + 1`, …; with
+    /// `waitingForRoom`, a full queue makes the call wait instead of answering `busy` (a batch
+    /// larger than the queue is always `busy`).
+    public func submit(batch commands: [Command], firstTag: UInt64, waitingForRoom: Bool = false) -> SubmitResult {
+        monitor.locked {
+            if let refused = room(for: commands.count, waiting: waitingForRoom) { return refused }
+            for (i, command) in commands.enumerated() {
+                put(command, tag: firstTag + UInt64(i), isInternal: false, endsBlock: i == commands.count - 1)
+            }
+            submittedMoved.broadcast()
+            return .queued
+        }
+    }
+
+    /// `submit(batch:)` for a caller that gives its commands away: they are moved into the
+    /// queue, not copied, and `batch` is left empty (its storage kept for the next batch).
+    public func submit(taking batch: inout [Command], firstTag: UInt64, waitingForRoom: Bool = false) -> SubmitResult {
+        monitor.locked {
+            if let refused = room(for: batch.count, waiting: waitingForRoom) { return refused }
+            var taken = Command.halt(symbol: "")  // a placeholder that owns nothing
+            for i in batch.indices {
+                swap(&taken, &batch[i])
+                put(consume taken, tag: firstTag + UInt64(i), isInternal: false, endsBlock: i == batch.count - 1)
+                taken = .halt(symbol: "")
+            }
+            batch.removeAll(keepingCapacity: true)
+            submittedMoved.broadcast()
+            return .queued
+        }
+    }
+
+    /// With the lock held: nil when `count` more callers' commands fit now (after waiting for
+    /// room if asked), else the answer to give.
+    private func room(for count: Int, waiting: Bool) -> SubmitResult? {
+        let room = mask + 1 - Self.reserve
+        guard UInt64(count) <= room else { return .busy }
+        while waiting && !stopping && failure == nil && submitted - applied + UInt64(count) > room {
+            monitor.wait(on: roomFreed)
+        }
+        guard !stopping, failure == nil else { return .stopped }
+        guard submitted - applied + UInt64(count) <= room else { return .busy }
+        return nil
+    }
+
+    /// With the lock held and room checked: the command into the next slot.
+    private func put(_ command: consuming Command, tag: UInt64, isInternal: Bool, endsBlock: Bool) {
+        (commands + Int(submitted & mask)).initialize(to: command)
+        let slot = slots + Int(submitted & mask)
+        slot.pointee.tag = tag
+        slot.pointee.isInternal = isInternal
+        slot.pointee.endsBlock = endsBlock
+        submitted += 1
+    }
+
+    /// With the lock held.
+    private func enqueue(_ command: Command, tag: UInt64, isInternal: Bool, endsBlock: Bool = false) -> SubmitResult {
+        guard !stopping, failure == nil else { return .stopped }
+        let limit = isInternal ? mask + 1 : mask + 1 - Self.reserve
+        guard submitted - applied < limit else { return .busy }
+        put(command, tag: tag, isInternal: isInternal, endsBlock: endsBlock)
+        submittedMoved.broadcast()
+        return .queued
+    }
+
+    /// Asks for a snapshot as soon as the engine finishes what it is applying.
+    public func requestSnapshot() {
+        monitor.locked {
+            snapshotRequested = true
+            durableMoved.broadcast()
+        }
+    }
+
+    /// Stops taking commands; the stages apply and acknowledge what is queued, sync, and
+    /// finish.
+    public func beginStop() {
+        monitor.locked {
+            stopping = true
+            wakeEveryone()
+        }
+    }
+
+    /// Once both stages have finished: finishes the snapshot being written and lets go of the
+    /// sink. Throws the failure that stopped the node early, if any.
+    public func finish() throws(NodeError) {
+        sink = nil
+        snapshotter.shutdown()
+        if let failure = monitor.locked({ failure }) { throw failure }
+    }
+
+    /// The failure that stopped the node, if one did.
+    public var failed: NodeError? { monitor.locked { failure } }
+
+    /// The engine's state and counters; read it once the engine stage has finished.
+    public var state: Replayer { replayer }
+
+    /// The last sequence applied (and acknowledged).
+    public var appliedSequence: UInt64 { monitor.locked { sequenceBase + applied } }
+
+    /// The cursors as sequences: submitted (queued), durable (may be acknowledged), applied.
+    public var cursors: (submitted: UInt64, durable: UInt64, applied: UInt64) {
+        monitor.locked { (sequenceBase + submitted, sequenceBase + durable, sequenceBase + applied) }
+    }
+
+    /// Snapshot writes that failed (a full disk, say), and the last one's error. A failed
+    /// snapshot does not stop the node: the journal holds every command, and the next trigger
+    /// tries again.
+    public var snapshotFailures: (count: Int, last: JournalError?) {
+        (snapshotter.failures, snapshotter.failure)
+    }
+
+    /// Writes the snapshot the engine handed over, if any (a simulation's step; a node's
+    /// snapshot thread does it by itself).
+    @discardableResult
+    public func writePendingSnapshot() -> Bool { snapshotter.writePending() }
+
+    /// With the lock held: the cursors' order, on every step.
+    private func checkInvariants() {
+        precondition(submitted >= durable && durable >= applied,
+                     "node cursors out of order: submitted \(submitted), durable \(durable), applied \(applied)")
+        precondition(durable <= sequenced, "commands counted durable before they were sequenced")
+    }
+
+    // MARK: - Sequencer
+
+    /// How long the sequencer waits without submissions before it stores the journal's durable
+    /// mark (an fsync of its own). Shorter pauses, as under load, do not pay for it; a node
+    /// that stops or crashes within it leaves a mark that lags (the records are still in the
+    /// journal, only damage to them would read as a torn write).
+    public static let markQuietNs: Int64 = 5_000_000
+
+    /// Waits (on the sequencer's thread) until a submission, a stop or a retire request, or
+    /// until `timeoutNs` passed.
+    public func waitForSequencerWork(timeoutNs: Int64?) {
+        monitor.locked {
+            while submitted == sequenced && !stopping && retireBelow == 0 {
+                monitor.wait(on: submittedMoved, timeoutNs: timeoutNs)
+                if timeoutNs != nil { break }
+            }
+        }
+    }
+
+    /// Stamps what was submitted since the last step (at most one bounded group commit, so that
+    /// the engine starts on it while the next one is journaled), appends it to the journal as
+    /// one block, syncs as the policy says, and publishes what may now be acknowledged. Also
+    /// retires segments when asked, and stores the durable mark once quiet.
+    public func sequencerStep() -> NodeStep {
+        var end: UInt64 = 0, stop = false, retire: UInt64 = 0
+        let cursor = sequenced
+        monitor.locked {
+            end = options.blockPerSubmission ? submitted : min(submitted, cursor + Self.groupCommitMax)
+            stop = stopping
+            retire = retireBelow
+            retireBelow = 0
+        }
+        let now = time.monotonicNs()
+        if end > cursor { lastBusyNs = now }
+        var bytes: [UInt8] = []
+        swap(&bytes, &encoded)
+        defer { swap(&bytes, &encoded) }
+        do {
+            // One reading of the clock per group commit: the commands drained together are
+            // stamped with the time they were sequenced.
+            let wall = options.clock == .wall && end > cursor ? max(lastTimestamp, time.wallNs()) : 0
+            let clock = options.clock
+            for k in cursor..<end {
+                let slot = slots + Int(k & mask)
+                let sequence = sequenceBase + k + 1
+                let ts: Int64
+                switch clock {
+                case .wall: ts = wall
+                case let .logical(start, step): ts = start &+ Int64(truncatingIfNeeded: sequence) &* step
+                }
+                lastTimestamp = ts
+                slot.pointee.timestampNs = ts
+                bytes.removeAll(keepingCapacity: true)
+                CommandCodec.encode(UnsafePointer(commands + Int(k & mask)), into: &bytes)
+                _ = try writer.append(bytes, timestampNs: ts)
+                // With `blockPerSubmission`, a batch submitted together is a block of its
+                // own, so that a caller that waits for each batch gets the same blocks on
+                // every run.
+                if options.blockPerSubmission && slot.pointee.endsBlock && k + 1 < end { try writer.flush() }
+            }
+            if end > cursor { try writer.flush() }
+            try writer.syncIfDue()
+            if stop && end == submittedCount() { _ = try writer.sync() }
+            if retire > 0 {
+                // Recovery needs a snapshot at or after the journal's new start.
+                precondition(retire <= snapshotter.newestWrittenSequence + 1,
+                             "retiring below \(retire) with the newest snapshot at \(snapshotter.newestWrittenSequence)")
+                _ = try writer.removeSegments(below: retire)
+            }
+        } catch {
+            return failSequencer(.journal(error), fromSlot: cursor)
+        }
+        sequenced = end
+        // What may be acknowledged: synced (`always`, and `interval` once its sync ran), or
+        // with `none` in the page cache (it survives a crash of this process).
+        let ackable = options.journal.durability == .none ? writer.writtenSequence : writer.durableSequence
+        let nowDurable = ackable - sequenceBase
+        var more = false
+        monitor.locked {
+            if nowDurable > durable {
+                durable = nowDurable
+                durableMoved.broadcast()
+            }
+            checkInvariants()
+            more = submitted != end || retireBelow != 0
+        }
+        if stop && !more && nowDurable == end {
+            finishSequencer()
+            return .finished
+        }
+        if more || end > cursor || retire > 0 { return .progressed }
+        // Quiet with everything acknowledged: the durable mark catches up, so that damage to
+        // the last acknowledged block is refused at recovery rather than cut off as a torn
+        // write. Under load it waits for the next pause: no extra sync per batch.
+        var timeout: Int64? = nil
+        if case let .interval(ms) = options.journal.durability { timeout = Int64(ms) * 1_000_000 }
+        if options.journal.durability != .none && nowDurable == end && writer.durableSequence > writer.markedSequence {
+            let quietFor = now - lastBusyNs
+            if quietFor >= Self.markQuietNs {
+                do { try writer.markDurable() } catch {
+                    return failSequencer(.journal(error), fromSlot: end)
+                }
+            } else {
+                timeout = min(timeout ?? .max, Self.markQuietNs - quietFor)
+            }
+        }
+        return .idle(timeoutNs: timeout)
+    }
+
+    private func submittedCount() -> UInt64 { monitor.locked { submitted } }
+
+    private func failSequencer(_ error: NodeError, fromSlot slot: UInt64) -> NodeStep {
+        fail(error, fromSlot: slot)
+        finishSequencer()
+        return .finished
+    }
+
+    private func finishSequencer() {
+        try? writer.close()
+        monitor.locked {
+            sequencerDone = true
+            durableMoved.broadcast()
+        }
+    }
+
+    /// Stops the node after a failure: nothing from `slot` on will be acknowledged.
+    private func fail(_ error: NodeError, fromSlot slot: UInt64) {
+        var end: UInt64 = 0
+        monitor.locked {
+            if failure == nil { failure = error }
+            stopping = true
+            end = submitted
+            wakeEveryone()
+        }
+        for k in slot..<end where !slots[Int(k & mask)].isInternal {
+            sink?.failed(tag: slots[Int(k & mask)].tag, error: error)
+        }
+    }
+
+    // MARK: - Engine
+
+    /// The engine's idle wait when snapshots are taken by time (it must wake to look).
+    public var engineIdleTimeoutNs: Int64? {
+        options.snapshotEveryNs > 0 ? min(options.snapshotEveryNs, 1_000_000_000) : nil
+    }
+
+    /// Waits (on the engine's thread) until commands are durable, the sequencer finished or a
+    /// snapshot is asked for, or until `timeoutNs` passed.
+    public func waitForEngineWork(timeoutNs: Int64?) {
+        monitor.locked {
+            while durable == engineCursor && !sequencerDone && !snapshotRequested {
+                monitor.wait(on: durableMoved, timeoutNs: timeoutNs)
+                if timeoutNs != nil { break }
+            }
+        }
+    }
+
+    /// Applies every command that is durable, in sequence order, and acknowledges each to the
+    /// sink; queues a checkpoint when one is due; hands a copy of the state to the snapshotter
+    /// when one is due.
+    public func engineStep() -> NodeStep { engineStep(&replayer) }
+
+    private func engineStep(_ replayer: inout Replayer) -> NodeStep {
+        var end: UInt64 = 0, done = false, snapshotNow = false
+        let cursor = engineCursor
+        monitor.locked {
+            end = durable
+            done = sequencerDone && durable == cursor
+            snapshotNow = snapshotRequested
+            snapshotRequested = false
+        }
+        let sink = self.sink
+        var lastAcknowledged = self.lastAcknowledged
+        for k in cursor..<end {
+            let slot = slots + Int(k & mask)
+            let sequence = sequenceBase + k + 1
+            let command = (commands + Int(k & mask)).move()
+            do {
+                try replayer.apply(command, sequence: sequence, timestampNs: slot.pointee.timestampNs)
+            } catch {
+                // Only a checkpoint can fail here, and only if this engine diverged from the
+                // one that computed it: stop, acknowledging nothing more.
+                monitor.locked { applied = k + 1 }  // its command is moved out
+                engineCursor = k + 1
+                self.lastAcknowledged = lastAcknowledged
+                fail(error, fromSlot: k)
+                return .finished
+            }
+            sinceCheckpoint += 1
+            sinceSnapshot += 1
+            // A checkpoint goes into the queue before the command that made it due is
+            // acknowledged, so its place in the journal depends only on what was submitted
+            // before that acknowledgement.
+            if options.checkpointEvery > 0 && sinceCheckpoint >= options.checkpointEvery && !checkpointInFlight {
+                let c = replayer.lastCheckpoint.map { last in
+                    Checkpoint(verifiedSequence: last.sequence, stateDigest: last.digest.bytes)
+                } ?? .first
+                if monitor.locked({ enqueue(.checkpoint(c), tag: 0, isInternal: true, endsBlock: true) }) == .queued {
+                    checkpointInFlight = true
+                    sinceCheckpoint = 0
+                }
+            }
+            if slot.pointee.isInternal {
+                // Counted from where the checkpoint landed: records are ≥ N apart.
+                if case .checkpoint = command {
+                    checkpointInFlight = false
+                    sinceCheckpoint = 0
+                }
+            } else {
+                precondition(sequence > lastAcknowledged, "acknowledgements out of sequence order")
+                lastAcknowledged = sequence
+                sink?.acknowledged(tag: slot.pointee.tag, sequence: sequence, timestampNs: slot.pointee.timestampNs,
+                                   command: command, events: replayer.buffer.events,
+                                   engine: replayer.engine)
+            }
+            // Give slots back as it goes, so that callers refill them meanwhile.
+            if (k + 1) % Self.releaseEvery == 0 && k + 1 < end {
+                monitor.locked {
+                    applied = k + 1
+                    roomFreed.broadcast()
+                }
+            }
+        }
+        self.lastAcknowledged = lastAcknowledged
+        if end > cursor {
+            engineCursor = end
+            sink?.caughtUp(to: sequenceBase + end)
+            monitor.locked {
+                applied = end
+                roomFreed.broadcast()
+                checkInvariants()
+            }
+        }
+        let now = time.monotonicNs()
+        let byCount = options.snapshotEveryCommands > 0 && sinceSnapshot >= options.snapshotEveryCommands
+        let byTime = options.snapshotEveryNs > 0 && sinceSnapshot > 0 && now - lastSnapshotNs >= options.snapshotEveryNs
+        if snapshotNow || byCount || byTime {
+            // A copy of the engine is a few references: its arrays are copied when this
+            // thread next writes them, which is the only stall a snapshot causes here.
+            if snapshotter.offer(replayer.engine, sequence: replayer.lastSequence, timestampNs: replayer.lastTimestampNs,
+                                 retire: options.retainJournalFromSnapshots ? { [self] oldest in
+                                     monitor.locked {
+                                         retireBelow = oldest + 1
+                                         submittedMoved.broadcast()
+                                     }
+                                 } : nil) {
+                sinceSnapshot = 0
+                lastSnapshotNs = now
+            }
+        }
+        if done { return .finished }
+        return end > cursor || snapshotNow ? .progressed : .idle(timeoutNs: engineIdleTimeoutNs)
+    }
+}
