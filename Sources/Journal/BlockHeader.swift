@@ -8,12 +8,15 @@ import _Posix
 ///  +------+------+------+--------------+------+------+------+------+-----------+-----------+
 ///  48                                  80                  92     96
 ///  +-----------------------------------+-------------------+------+------------------------+
-///  | chain hash (32)                   | reserved, zero    |crc32c| payload (stored bytes) |
+///  | chain hash (32)                   |synced|rsvd, zero  |crc32c| payload (stored bytes) |
 ///  +-----------------------------------+-------------------+------+------------------------+
 /// ```
 /// The CRC covers header bytes 0..<92 and then the stored payload. The chain hash is
 /// SHA-256(previous chain ‖ first seq ‖ count ‖ raw ‖ first ts ‖ last ts ‖ raw payload): it
 /// covers what the block means, not how it is stored, so recompressing a block keeps the chain.
+/// `synced` (8 bytes at 80) is 1 + the last sequence the writer had synced when it wrote the
+/// block (0: not recorded): recovery's evidence that a damaged block was synced before a block
+/// that follows it was written.
 public struct BlockHeader: Equatable, Sendable {
     public static let size = 96
     /// "XBLK" as bytes in file order.
@@ -30,6 +33,8 @@ public struct BlockHeader: Equatable, Sendable {
     public var lastTimestampNs: Int64
     public var chain: Digest32
     public var crc: UInt32
+    /// 1 + the last sequence synced when the block was written; 0 when not recorded.
+    public var syncedHint: UInt64 = 0
 
     public var isCompressed: Bool { flags & Self.flagLZ4 != 0 }
     /// Header and payload: where the next block starts, relative to this one.
@@ -49,7 +54,8 @@ public struct BlockHeader: Equatable, Sendable {
         p.storeLE(firstTimestampNs, 32)
         p.storeLE(lastTimestampNs, 40)
         chain.store(to: p + 48)
-        (p + 80).initializeMemory(as: UInt8.self, repeating: 0, count: 12)
+        p.storeLE(syncedHint, 80)
+        (p + 88).initializeMemory(as: UInt8.self, repeating: 0, count: 4)
         p.storeLE(crc, Self.crcOffset)
     }
 
@@ -78,7 +84,8 @@ public struct BlockHeader: Equatable, Sendable {
         return BlockHeader(
             flags: p.loadLE(4), firstSequence: p.loadLE(8), recordCount: p.loadLE(16),
             rawBytes: p.loadLE(20), storedBytes: p.loadLE(24), firstTimestampNs: p.loadLE(32),
-            lastTimestampNs: p.loadLE(40), chain: Digest32(loading: p + 48), crc: p.loadLE(92))
+            lastTimestampNs: p.loadLE(40), chain: Digest32(loading: p + 48), crc: p.loadLE(92),
+            syncedHint: p.loadLE(80))
     }
 
     /// The CRC-32C of a block whose header and payload lie contiguously at `p`.

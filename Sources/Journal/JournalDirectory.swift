@@ -1,5 +1,8 @@
 /// A journal directory on disk: what tools ask of one before they touch it.
 public enum JournalDirectory {
+    /// The name of the file that holds a journal's durable mark (FORMAT.md, "Durable mark").
+    public static let durableMarkName = DurableMark.fileName
+
     /// Whether `path` is an existing directory.
     public static func exists(_ path: String, storage: any Storage = PosixStorage.shared) -> Bool { storage.isDirectory(path) }
 

@@ -381,7 +381,12 @@ public final class JournalReader {
         case .noBlock, .badHeader, .badChecksum: break
         default: throw segment.corrupt(offset, blockSequence, fault.reason)
         }
-        if position + 1 >= segments.count { segments = try SegmentCatalog.list(directory, storage: storage) }
+        if position + 1 >= segments.count {
+            // Listed again, the segments may have moved: a writer that retires the journal's
+            // first segments shortens the list. Find this one's place by its first sequence.
+            segments = try SegmentCatalog.list(directory, storage: storage)
+            position = (segments.lastIndex { $0.firstSequence <= segment.file.firstSequence } ?? -1)
+        }
         guard position + 1 < segments.count else {
             // The last segment. Nothing there yet is the end so far: a live writer publishes a
             // block by storing its magic last, so no block is ever seen half-written. A damaged

@@ -243,6 +243,20 @@ public final class JournalWriter {
         if let active { active.saveIndex() }
     }
 
+    /// Lets go of the journal as a crash of this process would: the open block is dropped,
+    /// nothing is written or synced, the lock and the maps are released (a simulation's crash;
+    /// a writer that is simply dropped closes properly instead).
+    public func abandon() {
+        guard !isClosed else { return }
+        isClosed = true
+        block.reset()
+        active?.map.unmap()
+        active = nil
+        marks.close()
+        lock.close()
+        hashWorker.shutdown()
+    }
+
     /// Removes (or moves into `archive`) every segment that holds only records below
     /// `sequence`; the active segment always stays.
     /// - Returns: the segment files removed or moved.
@@ -277,6 +291,7 @@ public final class JournalWriter {
     private func writeBlock() throws(JournalError) {
         guard block.count > 0 else { return }
         var header = block.header()
+        header.syncedHint = durableSequence + 1
         // SHA-256 on the worker thread while this one compresses.
         hashWorker.submit(header, raw: block.raw, previous: chainHead)
         var stored = block.raw

@@ -17,15 +17,24 @@ enum SegmentEnd: Equatable {
         case let .clean(offset), let .torn(offset, _, _): return offset
         }
     }
+
+    /// The bytes after `offset` that a torn tail covers.
+    var droppedBytes: Int {
+        if case let .torn(_, bytes, _) = self { return bytes }
+        return 0
+    }
 }
 
 extension SegmentMap {
     /// Decides what the bytes at `offset`, where `fault` stopped the walk, are: a clean end, a
     /// torn tail, or corruption (thrown, naming segment, offset and sequence).
     ///
-    /// Only a block that fails its header checks or CRC can be torn, and only if no block that
-    /// passes them lies anywhere after it. A block with a good CRC and a bad chain, sequence,
-    /// payload or framing cannot come from a cut-short write, so it is always corruption.
+    /// Only a block that fails its header checks or CRC can be torn. Blocks that pass them
+    /// may lie after it (the page cache writes pages back in any order, so unsynced blocks can
+    /// survive a crash without the one before them); the tail is torn only if none of them was
+    /// written after the damaged records were synced (their `syncedHint` says how far the
+    /// writer had synced), else it is corruption. A block with a good CRC and a bad chain,
+    /// sequence, payload or framing cannot come from a cut-short write: always corruption.
     func classifyEnd(at offset: Int, fault: BlockDecoder.Fault, expectedSequence: UInt64,
                      decoder: BlockDecoder) throws(JournalError) -> SegmentEnd {
         switch fault {
@@ -33,14 +42,21 @@ extension SegmentMap {
         default: throw corrupt(offset, expectedSequence, fault.reason)
         }
         guard let last = lastNonZero(from: offset) else { return .clean(offset: offset) }
-        if let valid = validBlock(after: offset, decoder: decoder) {
-            throw corrupt(offset, expectedSequence,
-                          "\(fault.reason), and a valid block follows at offset \(valid)")
-        }
         var records = 0
-        if let h = BlockHeader.peek(bytes.baseAddress! + offset), offset + BlockHeader.size <= bytes.count,
+        var at = offset
+        while let valid = validBlock(after: at, decoder: decoder) {
+            let h = BlockHeader.peek(bytes.baseAddress! + valid)!
+            if h.syncedHint == 0 || h.syncedHint - 1 >= expectedSequence {
+                throw corrupt(offset, expectedSequence,
+                              "\(fault.reason), and a valid block follows at offset \(valid)"
+                              + (h.syncedHint == 0 ? "" : ", written after sequence \(h.syncedHint - 1) was synced"))
+            }
+            records += Int(h.recordCount)
+            at = valid + h.totalBytes - 1
+        }
+        if offset + BlockHeader.size <= bytes.count, let h = BlockHeader.peek(bytes.baseAddress! + offset),
            h.firstSequence == expectedSequence {
-            records = Int(h.recordCount)
+            records += Int(h.recordCount)
         }
         return .torn(offset: offset, bytes: last + 1 - offset, records: records)
     }
@@ -112,12 +128,15 @@ enum JournalRecovery {
         }
         if case let .torn(offset, bytes, records) = walked.end {
             segment.map.zero(offset..<(offset + bytes))
-            try segment.map.sync(offset..<(offset + bytes))
             report.tornSegment = file.name
             report.tornOffset = offset
             report.bytesDropped = bytes
             report.recordsDropped = records
         }
+        // What the blocks hold is synced before the writer counts it durable: a process that
+        // died after writing them leaves them in the page cache only, and a power cut would
+        // still lose them (with the zeroed torn tail, one msync).
+        try segment.map.sync(0..<(walked.end.offset + walked.end.droppedBytes))
         if segment.bytes.count < Int(header.segmentBytes) {
             // Someone cut the file short; give it back its reserved size before mapping it.
             let handle = try storage.open(file.path, .readWrite)

@@ -253,6 +253,18 @@ public final class NodeCore: @unchecked Sendable {
         if let failure = monitor.locked({ failure }) { throw failure }
     }
 
+    /// Drops everything as a crash of the process would: nothing more is written, synced or
+    /// acknowledged, and the journal is let go without closing it (a simulation's crash).
+    public func abandon() {
+        monitor.locked {
+            stopping = true
+            sequencerDone = true
+        }
+        sink = nil
+        writer.abandon()
+        snapshotter.shutdown()
+    }
+
     /// The failure that stopped the node, if one did.
     public var failed: NodeError? { monitor.locked { failure } }
 
@@ -356,7 +368,7 @@ public final class NodeCore: @unchecked Sendable {
                 _ = try writer.removeSegments(below: retire)
             }
         } catch {
-            return failSequencer(.journal(error), fromSlot: cursor)
+            return failSequencer(.journal(error))
         }
         sequenced = end
         // What may be acknowledged: synced (`always`, and `interval` once its sync ran), or
@@ -386,7 +398,7 @@ public final class NodeCore: @unchecked Sendable {
             let quietFor = now - lastBusyNs
             if quietFor >= Self.markQuietNs {
                 do { try writer.markDurable() } catch {
-                    return failSequencer(.journal(error), fromSlot: end)
+                    return failSequencer(.journal(error))
                 }
             } else {
                 timeout = min(timeout ?? .max, Self.markQuietNs - quietFor)
@@ -397,8 +409,10 @@ public final class NodeCore: @unchecked Sendable {
 
     private func submittedCount() -> UInt64 { monitor.locked { submitted } }
 
-    private func failSequencer(_ error: NodeError, fromSlot slot: UInt64) -> NodeStep {
-        fail(error, fromSlot: slot)
+    /// The sequencer's failure: what was published durable is still applied and acknowledged;
+    /// everything after it fails (written or not: recovery will tell).
+    private func failSequencer(_ error: NodeError) -> NodeStep {
+        fail(error, fromSlot: monitor.locked { durable })
         finishSequencer()
         return .finished
     }

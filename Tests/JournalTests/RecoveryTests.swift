@@ -8,9 +8,9 @@ import Workloads
 @Suite struct RecoveryTests {
     /// A journal whose last segment ends with a few blocks; returns the segment's bytes, the
     /// last block and the sequence before it.
-    func journalWithBlocks(_ dir: TemporaryDirectory, seed: UInt64) throws
+    func journalWithBlocks(_ dir: TemporaryDirectory, seed: UInt64, durability: Durability = .none) throws
         -> (segment: String, original: [UInt8], last: (offset: Int, header: BlockHeader)) {
-        let writer = try JournalWriter(directory: dir.path, options: smallOptions(blockBytesMax: 512))
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions(durability: durability, blockBytesMax: 512))
         for record in variedRecords(count: 40, seed: seed) {
             try writer.append(Array(record.bytes.prefix(60)), timestampNs: record.timestampNs)
         }
@@ -98,9 +98,38 @@ import Workloads
         #expect(report.recordsDropped == 0, "without its magic the header claims nothing")
     }
 
+    /// Each block of an `always` journal was synced before the next was written, and the next
+    /// says so (its synced hint): damage to one is corruption, whatever the mark says.
+    /// Blocks written without a sync between them can reach the disk in any order: a damaged
+    /// block followed by valid ones that were all written before it was synced, above the
+    /// durable mark, is a torn tail, cut with everything after it.
+    @Test func unsyncedBlocksThatSurviveWithoutTheOneBeforeThemAreATornTail() throws {
+        let dir = TemporaryDirectory("torn-out-of-order")
+        let (segment, _, _) = try journalWithBlocks(dir, seed: 25)
+        let all = try blocks(inSegment: segment)
+        let victim = all[all.count - 3]
+        try setDurableMark(dir.path, through: victim.header.firstSequence - 1)
+        try flipBit(segment, offset: victim.offset + BlockHeader.size + 3, bit: 2)
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions(blockBytesMax: 512))
+        #expect(writer.lastSequence == victim.header.firstSequence - 1)
+        #expect(writer.recovery.tornOffset == victim.offset)
+        let dropped = all.suffix(3).map { Int($0.header.recordCount) }.reduce(0, +)
+        #expect(writer.recovery.recordsDropped == dropped)
+        try writer.close()
+        // The same damage below the mark is refused (the mark says it was synced).
+        let again = TemporaryDirectory("torn-out-of-order-marked")
+        let (segment2, _, _) = try journalWithBlocks(again, seed: 25)
+        try setDurableMark(again.path, through: victim.header.firstSequence)
+        try flipBit(segment2, offset: victim.offset + BlockHeader.size + 3, bit: 2)
+        #expect(throws: JournalError.self) {
+            try JournalWriter(directory: again.path, options: smallOptions(blockBytesMax: 512))
+        }
+    }
+
     @Test func corruptionWithAValidBlockAfterItIsAHardError() throws {
         let dir = TemporaryDirectory("corrupt-middle")
-        let (segment, _, _) = try journalWithBlocks(dir, seed: 24)
+        let (segment, _, _) = try journalWithBlocks(dir, seed: 24, durability: .always)
+        try setDurableMark(dir.path, through: 0)
         let all = try blocks(inSegment: segment)
         let victim = all[all.count - 2]
         try flipBit(segment, offset: victim.offset + BlockHeader.size + 3, bit: 2)
