@@ -57,6 +57,15 @@ public enum JournalError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A failure of the machine (I/O error, full disk, no permission, a lock), not of the
+    /// bytes: trying again may succeed, and it proves nothing about what the files hold.
+    public var isEnvironmentFailure: Bool {
+        switch self {
+        case .io, .noSpace, .readOnly, .locked: return true
+        default: return false
+        }
+    }
+
     /// Maps an errno from an operation on `path` to the most specific case.
     static func system(_ operation: String, _ path: String, _ code: Int32 = errno) -> JournalError {
         switch code {

@@ -160,6 +160,8 @@ public enum Recovery {
                 recovery.snapshotHeader = header
                 break
             } catch {
+                // A failed read says nothing about the file: stop rather than fall back.
+                if let e = error as? JournalError, e.isEnvironmentFailure { throw .journal(e) }
                 let reason: String
                 switch error {
                 case let JournalError.badSnapshot(_, offset, why): reason = "byte offset \(offset): \(why)"
@@ -174,7 +176,9 @@ public enum Recovery {
         }
         let start = recovery.lastSequence + 1
         if recovery.snapshot == nil && firstInJournal > 1 {
-            throw NodeError.journalGap("the journal starts at sequence \(firstInJournal) and no valid snapshot covers what is before it")
+            let refused = recovery.refused.map { "\($0.name): \($0.reason)" }.joined(separator: "; ")
+            throw NodeError.journalGap("the journal starts at sequence \(firstInJournal) and no valid snapshot covers what is before it"
+                                       + (refused.isEmpty ? "" : " (refused: \(refused))"))
         }
         if lastInJournal >= start && toSeq.map({ $0 >= start }) ?? true {
             do {

@@ -86,6 +86,9 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
     /// Chance (in 1/1,000,000) that a call fails, and that one is slow.
     public var failurePpm: UInt64 = 0
     public var slowPpm: UInt64 = 0
+    /// A disk that acknowledges syncs without keeping what they cover (some consumer drives
+    /// do): no journal survives it, so a simulation run on one must fail its checks.
+    public var syncsLie = false
     /// The clock slow calls move.
     public let time: ManualTime
     /// Faults injected so far, by kind.
@@ -279,7 +282,7 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
         func sync() throws(JournalError) {
             try alive("fsync")
             try storage.call("fsync", path)
-            file.durable = Array(file.bytes)
+            if !storage.syncsLie { file.durable = Array(file.bytes) }
         }
 
         func tryLock() throws(JournalError) -> Bool {
@@ -316,7 +319,7 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
             guard handle.epoch == handle.storage.epoch else { throw .io(operation: "msync", path: map.path, errno: EBADF) }
             try handle.storage.call("msync", map.path)
             let file = handle.file
-            guard file.buffer === buffer else { return }
+            guard file.buffer === buffer, !handle.storage.syncsLie else { return }
             let page = 4_096
             let start = range.lowerBound / page * page
             let end = min(file.count, (range.upperBound + page - 1) / page * page)

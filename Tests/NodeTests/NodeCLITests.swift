@@ -31,6 +31,19 @@ import Testing
         #expect(badMix.status != 0 && badMix.stderr.split(separator: "\n").count == 1)
     }
 
+    @Test func simulateFaultsReportsItsSeedsAndReproducesAFailure() throws {
+        let run = try exchange(["simulate-faults", "--seed", "3", "--seeds", "2", "--steps", "800", "--json"])
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        let lines = run.stdout.split(separator: "\n")
+        #expect(lines.count == 3, "one line per seed and a summary: \(run.stdout)")
+        let summary = lastJSON(run.stdout)
+        #expect(summary["seeds"] as? Int == 2 && summary["seeds_per_minute"] != nil && summary["fault_kinds"] != nil)
+        let lying = try exchange(["simulate-faults", "--seed", "1", "--steps", "3000", "--lying-disk"])
+        #expect(lying.status == 1)
+        #expect(lying.stdout.contains("FAILED seed 1, step "))
+        #expect(lying.stdout.contains("reproduce: exchange simulate-faults --seed 1 --steps 3000 --lying-disk"))
+    }
+
     /// The simulator's clock gives sequence s the time 2026-01-01T00:00:00Z + s ms.
     @Test func replayTimeWindowsAndSnapshots() throws {
         let scratch = Scratch("window")

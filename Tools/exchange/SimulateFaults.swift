@@ -24,6 +24,8 @@ struct SimulateFaultsCommand: ParsableCommand {
     @Option(help: "Seeds to run (seed, seed+1, …).") var seeds: Int = 1
     @Option(help: "Steps per seed.") var steps: Int = 20_000
     @Flag(help: "No storage faults: clean stops and restarts only.") var noFaults = false
+    @Flag(help: "A disk whose syncs keep nothing: no journal survives it, and the run must report lost acknowledged commands (a check of the checks).")
+    var lyingDisk = false
     @Flag(help: "Print one JSON object per seed, and one for the whole run last.") var json = false
     @Flag(help: "Print what happens in each seed (restarts, crashes, flipped bits, failures) on standard error.")
     var trace = false
@@ -36,12 +38,12 @@ struct SimulateFaultsCommand: ParsableCommand {
         for s in seed..<(seed + UInt64(seeds)) {
             let report: FaultSimulationReport
             do {
-                let simulator = FaultSimulator(options: FaultSimulationOptions(seed: s, steps: steps, faults: !noFaults))
+                let simulator = FaultSimulator(options: FaultSimulationOptions(seed: s, steps: steps, faults: !noFaults, lyingDisk: lyingDisk))
                 if trace { simulator.trace = { line in printError("seed \(s) \(line)") } }
                 report = try simulator.run()
             } catch {
                 print("FAILED \(error)")
-                print("reproduce: exchange simulate-faults --seed \(s) --steps \(steps)\(noFaults ? " --no-faults" : "")")
+                print("reproduce: exchange simulate-faults --seed \(s) --steps \(steps)\(noFaults ? " --no-faults" : "")\(lyingDisk ? " --lying-disk" : "")")
                 throw ExitCode.failure
             }
             for (kind, n) in report.faults { faults[kind, default: 0] += n }
