@@ -207,74 +207,21 @@ public enum CommandCodec {
         @inline(never)
         private static func endsEarly() -> DecodeError { DecodeError(reason: "record ends early") }
 
-        /// LEB128, at most 64 bits (a tenth byte may only hold the top bit). One- and two-byte
-        /// values (lengths, small ids, most amounts) are read inline; longer ones loop.
+        /// LEB128, at most 64 bits (`Varint.read`, the journal's reader too).
         @inline(__always)
         mutating func varint() throws(DecodeError) -> UInt64 {
-            if at < bytes.count, let base = bytes.baseAddress {
-                let b0 = base.load(fromByteOffset: at, as: UInt8.self)
-                if b0 < 0x80 {
-                    at += 1
-                    return UInt64(b0)
-                }
-                if at + 1 < bytes.count {
-                    let b1 = base.load(fromByteOffset: at + 1, as: UInt8.self)
-                    if b1 < 0x80 {
-                        at += 2
-                        return UInt64(b0 & 0x7f) | UInt64(b1) << 7
-                    }
-                }
+            guard let base = bytes.baseAddress, let value = Varint.read(base, at: &at, end: bytes.count) else {
+                throw badVarint()
             }
-            return try longVarint()
+            return value
         }
 
-        /// Up to eight bytes (prices, ids) from one word, of eight bytes or of the four left at
-        /// a record's end; longer, or fewer bytes left, the loop, with a masking shift which the
-        /// check on the tenth byte keeps below 64.
+        /// Why `varint` failed: the record ended inside it, or it overflows 64 bits.
         @inline(never)
-        private mutating func longVarint() throws(DecodeError) -> UInt64 {
-            guard at < bytes.count, let base = bytes.baseAddress else { throw Self.endsEarly() }
-            var word: UInt64 = 0
-            var stops: UInt64 = 0  // the high bits of the bytes read
-            if at + 8 <= bytes.count {
-                word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self))
-                stops = 0x8080_8080_8080_8080
-            } else if at + 4 <= bytes.count {
-                word = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
-                stops = 0x8080_8080
-            }
-            if stops != 0 {
-                // A clear high bit ends the varint: the lowest such byte is its last.
-                let ends = ~word & stops
-                if ends != 0 {
-                    let length = (ends.trailingZeroBitCount + 1) >> 3
-                    var x = length == 8 ? word : word & Self.lowBytes(length)
-                    // Pack the 7-bit groups: pairs into 14 bits, then 28, then 56.
-                    x = (x & 0x7F00_7F00_7F00_7F00) >> 1 | (x & 0x007F_007F_007F_007F)
-                    x = (x & 0x3FFF_0000_3FFF_0000) >> 2 | (x & 0x0000_3FFF_0000_3FFF)
-                    x = (x & 0x0FFF_FFFF_0000_0000) >> 4 | (x & 0x0000_0000_0FFF_FFFF)
-                    at += length
-                    return x
-                }
-            }
-            // The first byte has its high bit set: `varint` returned a one-byte value inline.
-            var b = base.load(fromByteOffset: at, as: UInt8.self)
-            var result = UInt64(b & 0x7f)
-            var shift: UInt64 = 7
-            var i = at + 1
-            while true {
-                guard i < bytes.count else { throw Self.endsEarly() }
-                b = base.load(fromByteOffset: i, as: UInt8.self)
-                i += 1
-                // At shift 63 only the lowest bit fits, and nothing may follow.
-                guard shift < 63 || b <= 1 else { throw DecodeError(reason: "varint overflows") }
-                result |= UInt64(b & 0x7f) &<< shift
-                if b < 0x80 {
-                    at = i
-                    return result
-                }
-                shift &+= 7
-            }
+        private func badVarint() -> DecodeError {
+            var i = at
+            while i < bytes.count && bytes[i] >= 0x80 { i += 1 }
+            return i < bytes.count ? DecodeError(reason: "varint overflows") : Self.endsEarly()
         }
         mutating func string() throws(DecodeError) -> String { try string(length: try varint()) }
 

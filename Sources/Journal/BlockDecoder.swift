@@ -169,30 +169,12 @@ struct RecordCursor {
     mutating func next() -> UnsafeRawBufferPointer? {
         guard offset < raw.count, let base = raw.baseAddress else { return nil }
         var at = offset
-        guard let length = Self.varint(base, &at, raw.count),
-              let delta = Self.varint(base, &at, raw.count) else { return nil }
+        guard let length = Varint.read(base, at: &at, end: raw.count),
+              let delta = Varint.read(base, at: &at, end: raw.count) else { return nil }
         guard length <= UInt64(raw.count - at) else { return nil }
         timestampNs = timestampNs &+ Varint.unzigzag(delta)
         offset = at + Int(length)
         return UnsafeRawBufferPointer(start: base + at, count: Int(length))
-    }
-
-    /// A varint with the one- and two-byte cases inline (lengths and time deltas mostly are).
-    @inline(__always)
-    private static func varint(_ base: UnsafeRawPointer, _ at: inout Int, _ end: Int) -> UInt64? {
-        if at + 1 < end {
-            let b0 = base.load(fromByteOffset: at, as: UInt8.self)
-            if b0 < 0x80 {
-                at += 1
-                return UInt64(b0)
-            }
-            let b1 = base.load(fromByteOffset: at + 1, as: UInt8.self)
-            if b1 < 0x80 {
-                at += 2
-                return UInt64(b0 & 0x7f) | UInt64(b1) << 7
-            }
-        }
-        return Varint.read(from: base, at: &at, end: end)
     }
 
     /// Nil when the payload holds exactly `recordCount` well-framed records ending at the last

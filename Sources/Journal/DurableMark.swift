@@ -72,9 +72,13 @@ struct DurableMark: Equatable {
     }
 
     /// The newest valid mark of a journal directory, nil when there is none (a journal written
-    /// before marks existed, or copied without it).
-    static func read(directory: String, storage: any Storage) -> (mark: DurableMark, slot: Int)? {
-        guard let bytes = try? storage.readFile(path(in: directory)) else { return nil }
+    /// before marks existed, or copied without it). A mark that cannot be read (an I/O error)
+    /// is an error: going on without it would turn damage to acknowledged records into a
+    /// torn write.
+    static func read(directory: String, storage: any Storage) throws(JournalError) -> (mark: DurableMark, slot: Int)? {
+        let path = path(in: directory)
+        guard storage.exists(path) else { return nil }
+        let bytes = try storage.readFile(path)
         var best: (mark: DurableMark, slot: Int)?
         for slot in 0..<2 where bytes.count >= slot * slotStride + size {
             if let mark = decode(bytes[(slot * slotStride)...]), mark.generation >= (best?.mark.generation ?? 0) {
@@ -93,7 +97,7 @@ final class DurableMarkFile {
     private(set) var sequence: UInt64
 
     init(directory: String, storage: any Storage) throws(JournalError) {
-        let existing = DurableMark.read(directory: directory, storage: storage)
+        let existing = try DurableMark.read(directory: directory, storage: storage)
         file = try storage.open(DurableMark.path(in: directory), .create)
         nextSlot = existing.map { 1 - $0.slot } ?? 0
         sequence = existing?.mark.sequence ?? 0

@@ -94,7 +94,7 @@ public final class JournalReader {
             throw JournalError.io(operation: "open journal", path: directory, errno: ENOENT)
         }
         // The mark first: a live writer stores it only after the blocks it covers.
-        durableMark = DurableMark.read(directory: directory, storage: storage)?.mark.sequence ?? 0
+        durableMark = try DurableMark.read(directory: directory, storage: storage)?.mark.sequence ?? 0
         segments = try SegmentCatalog.list(directory, storage: storage)
         if let first = segments.first { try open(position: 0, sequence: first.firstSequence) }
     }

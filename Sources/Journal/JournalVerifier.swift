@@ -34,7 +34,7 @@ public enum JournalVerifier {
         var chain = Digest32.zero
         var previousIndex: UInt64 = 0
         // Read before the blocks: a live writer stores a mark only after the blocks it covers.
-        let mark = DurableMark.read(directory: directory, storage: storage)?.mark
+        let mark = try DurableMark.read(directory: directory, storage: storage)?.mark
         report.durableMark = mark?.sequence
         do throws(JournalError) {
             for (i, file) in segments.enumerated() {

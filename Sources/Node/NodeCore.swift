@@ -352,6 +352,7 @@ public final class NodeCore: @unchecked Sendable {
                 slot.pointee.timestampNs = ts
                 bytes.removeAll(keepingCapacity: true)
                 CommandCodec.encode(UnsafePointer(commands + Int(k & mask)), into: &bytes)
+                if bytes.count > recordBytesMax { refuseOversized(commands + Int(k & mask), bytes: &bytes) }
                 _ = try writer.append(bytes, timestampNs: ts)
                 // With `blockPerSubmission`, a batch submitted together is a block of its
                 // own, so that a caller that waits for each batch gets the same blocks on
@@ -408,6 +409,20 @@ public final class NodeCore: @unchecked Sendable {
     }
 
     private func submittedCount() -> UInt64 { monitor.locked { submitted } }
+
+    private var recordBytesMax: Int { options.journal.recordBytesMax }
+
+    /// A command whose record would be over the journal's limit becomes, in its slot and in
+    /// the journal, an invalid command saying so (its events: INVALID_COMMAND with that
+    /// detail), so that no caller can stop the node with one large command.
+    private func refuseOversized(_ command: UnsafeMutablePointer<Command>, bytes: inout [UInt8]) {
+        let detail = "its record would take \(bytes.count) bytes, over the journal's limit of \(recordBytesMax)"
+        let clientId = command.pointee.clientId.flatMap { $0.utf8.count <= 64 ? $0 : nil }
+        command.pointee = .invalid(InvalidCommand(cmd: String(command.pointee.name.prefix(64)), account: nil,
+                                                  clientId: clientId, detail: detail, text: ""))
+        bytes.removeAll(keepingCapacity: true)
+        CommandCodec.encode(UnsafePointer(command), into: &bytes)
+    }
 
     /// The sequencer's failure: what was published durable is still applied and acknowledged;
     /// everything after it fails (written or not: recovery will tell).

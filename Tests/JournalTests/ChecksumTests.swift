@@ -43,12 +43,24 @@ import _Posix
         for value in values {
             let end = Varint.write(value, to: buffer, at: 0)
             #expect(end == Varint.size(value))
+            // Bytes after the value (the next field) must not leak into it.
+            (buffer + end).initializeMemory(as: UInt8.self, repeating: 0xAA, count: 16 - end)
             var at = 0
-            #expect(Varint.read(from: buffer, at: &at, end: end) == value)
+            #expect(Varint.read(buffer, at: &at, end: 16) == value)
             #expect(at == end)
+            at = 0
+            #expect(Varint.read(buffer, at: &at, end: end) == value)
             var short = 0
-            #expect(Varint.read(from: buffer, at: &short, end: end - 1) == nil, "truncated \(value)")
+            #expect(Varint.read(buffer, at: &short, end: end - 1) == nil, "truncated \(value)")
         }
+        // Ten bytes at most, and the tenth holds only the top bit.
+        buffer.initializeMemory(as: UInt8.self, repeating: 0xFF, count: 16)
+        buffer.storeBytes(of: 0x02, toByteOffset: 9, as: UInt8.self)
+        var at = 0
+        #expect(Varint.read(buffer, at: &at, end: 16) == nil, "overflows 64 bits")
+        buffer.storeBytes(of: 0x01, toByteOffset: 9, as: UInt8.self)
+        at = 0
+        #expect(Varint.read(buffer, at: &at, end: 16) == UInt64.max && at == 10)
         for signed: Int64 in [0, -1, 1, Int64.min, Int64.max, -123_456] {
             #expect(Varint.unzigzag(Varint.zigzag(signed)) == signed)
         }

@@ -181,7 +181,7 @@ import Workloads
             try writer.append(Array(record.bytes.prefix(60)), timestampNs: record.timestampNs)
         }
         try writer.markDurable()
-        #expect(DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == 40)
+        #expect(try DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == 40)
         try writer.close()
         let segment = writer.segments.last!.path
         let last = try blocks(inSegment: segment).last!
@@ -209,7 +209,7 @@ import Workloads
         #expect(accepted.recovery.acknowledgedRecordsLost == 40 - accepted.lastSequence)
         try accepted.close()
         // The mark came down with the loss: the journal opens and verifies as it is now.
-        #expect(DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == last.header.firstSequence - 1)
+        #expect(try DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == last.header.firstSequence - 1)
         #expect(try JournalVerifier.verify(directory: dir.path).ok)
         let again = try JournalWriter(directory: dir.path, options: options)
         #expect(again.recovery.acknowledgedRecordsLost == 0)
@@ -235,11 +235,11 @@ import Workloads
         try writer.append([2], timestampNs: 2)
         try writer.markDurable()  // slot 1: 2
         try writer.close()        // nothing new: no write
-        #expect(DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == 2)
+        #expect(try DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == 2)
         var bytes = try PosixStorage.shared.readFile(DurableMark.path(in: dir.path))
         bytes[DurableMark.slotStride + 20] ^= 1
         try PosixStorage.shared.writeAtomically(bytes, to: DurableMark.path(in: dir.path), durable: false)
-        #expect(DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == 1)
+        #expect(try DurableMark.read(directory: dir.path, storage: PosixStorage.shared)?.mark.sequence == 1)
         let again = try JournalWriter(directory: dir.path, options: smallOptions(durability: .always))
         #expect(again.lastSequence == 2)
         try again.close()

@@ -64,6 +64,8 @@ import Testing
         let storage: SimulatedStorage
         var options: NodeOptions
         var acknowledged: [UInt64] = []
+        var events: [[Event]] = []
+        var commands: [Command] = []
 
         init(durability: Durability = .always) {
             storage = SimulatedStorage(seed: 7, time: time)
@@ -80,6 +82,8 @@ import Testing
         func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
                           engine: MatchingEngine) {
             acknowledged.append(sequence)
+            self.events.append(Array(events))
+            commands.append(command)
         }
         func failed(tag: UInt64, error: NodeError) {}
 
@@ -120,6 +124,34 @@ import Testing
         #expect(core.sequencerStep() == .finished)
         #expect(core.engineStep() == .finished)
         try core.finish()
+    }
+
+    /// A command too large for a journal record is journaled and acknowledged as an invalid
+    /// command that says so; the node goes on (it used to stop on the journal's error).
+    @Test func aCommandTooLargeForTheJournalIsRefusedAndTheNodeGoesOn() throws {
+        let h = Harness()
+        let core = try h.start()
+        let setup = OrderFlow.setup()
+        let huge = Command.place(PlaceOrder(account: 1, symbol: "BTCUSDT", clientId: String(repeating: "x", count: 10_000),
+                                            side: .buy, price: ExactDecimal(mantissa: 3_000_000, scale: 2),
+                                            qty: ExactDecimal(mantissa: 1, scale: 3)))
+        let after = Array(OrderFlow.commands(seed: 2, count: 5).dropFirst(setup.count))
+        #expect(core.submit(batch: setup + [huge] + after, firstTag: 0) == .queued)
+        while core.sequencerStep() == .progressed {}
+        while core.engineStep() == .progressed {}
+        #expect(core.failed == nil)
+        #expect(h.acknowledged.count == setup.count + 1 + after.count)
+        guard case let .invalid(invalid) = h.commands[setup.count] else {
+            Issue.record("expected an invalid command, got \(h.commands[setup.count])")
+            return
+        }
+        #expect(invalid.cmd == "place" && invalid.detail.contains("over the journal's limit of 4096"), "\(invalid.detail)")
+        #expect(h.events[setup.count] == [.rejected(account: nil, reason: .invalidCommand)])
+        core.abandon()
+        // The journal holds what was acknowledged: a replay gets the same state.
+        let restarted = try h.start()
+        #expect(restarted.recovery.lastSequence == UInt64(setup.count + 1 + after.count))
+        restarted.abandon()
     }
 
     /// With `interval`, written commands wait for the interval's sync before they are
