@@ -24,8 +24,9 @@ public enum Varint {
 
     /// Reads a value at `offset` (moving it past the value) no further than `end`; nil when it
     /// runs past `end`, or overflows 64 bits (a tenth byte may only hold the top bit). The one
-    /// reader of record framing and of record fields: one- and two-byte values (lengths, time
-    /// deltas within a block, small ids, most amounts) inline, longer ones in `readLong`.
+    /// reader of record framing and of record fields: values of up to three bytes (lengths,
+    /// time deltas within a block, millisecond deltas in nanoseconds, small ids, most amounts)
+    /// inline, longer ones in `readLong`.
     @inlinable @inline(__always)
     public static func read(_ base: UnsafeRawPointer, at offset: inout Int, end: Int) -> UInt64? {
         if offset < end {
@@ -39,6 +40,13 @@ public enum Varint {
                 if b1 < 0x80 {
                     offset += 2
                     return UInt64(b0 & 0x7f) | UInt64(b1) << 7
+                }
+                if offset + 2 < end {
+                    let b2 = base.load(fromByteOffset: offset + 2, as: UInt8.self)
+                    if b2 < 0x80 {
+                        offset += 3
+                        return UInt64(b0 & 0x7f) | UInt64(b1 & 0x7f) << 7 | UInt64(b2) << 14
+                    }
                 }
             }
         }
