@@ -90,21 +90,22 @@ public final class Node: @unchecked Sendable {
     public init(options: NodeOptions, sink: NodeSink) throws(NodeError) {
         core = try NodeCore(options: options, sink: sink, snapshotThread: true)
         threads.append(WorkerThread { [self] in
-            drive(step: core.sequencerStep, wait: core.waitForSequencerWork)
+            drive(core.sequencerStep)
             sequencerCPUSeconds = threadCPUSeconds()
         })
         threads.append(WorkerThread { [self] in
-            drive(step: core.engineStep, wait: core.waitForEngineWork)
+            drive(core.engineStep)
             engineCPUSeconds = threadCPUSeconds()
         })
     }
 
-    /// A stage's thread: step while there is work, wait when idle, until it finishes.
-    private func drive(step: () -> NodeStep, wait: (Int64?) -> Void) {
+    /// A stage's thread: step while there is work, wait for more when idle, until it finishes.
+    private func drive(_ step: (StepWait) -> NodeStep) {
+        var wait = StepWait.no
         while true {
-            switch step() {
-            case .progressed: continue
-            case let .idle(timeoutNs): wait(timeoutNs)
+            switch step(wait) {
+            case .progressed: wait = .no
+            case let .idle(timeoutNs): wait = .forWork(timeoutNs: timeoutNs)
             case .finished: return
             }
         }

@@ -3,6 +3,15 @@ import Journal
 import Matching
 import _Posix
 
+/// Whether a step waits for work first.
+public enum StepWait: Equatable, Sendable {
+    /// Step at once (a simulation).
+    case no
+    /// Wait while there is nothing to do, at most this long (nil: no limit), then step (a
+    /// node's thread, after an `.idle` step).
+    case forWork(timeoutNs: Int64?)
+}
+
 /// What a step of the node's core did, and what its driver does next.
 public enum NodeStep: Equatable, Sendable {
     /// It did something and may have more: step again.
@@ -21,7 +30,7 @@ public enum NodeStep: Equatable, Sendable {
 ///
 /// `Node` drives it with three threads: the **sequencer** calls `sequencerStep` (stamp, append,
 /// sync), the **engine** `engineStep` (apply durable commands, acknowledge), the snapshot
-/// thread `writePendingSnapshot`; each waits with `wait…` when its step is idle. The stages
+/// thread `writePendingSnapshot`; after an idle step, a thread's next step waits for work. The stages
 /// share one ring of slots and three cursors, `submitted` (callers) ≥ `durable` (sequencer:
 /// journaled and durable under the policy) ≥ `applied` (engine), moved under one lock once per
 /// batch. A slot is written by a caller, then read by the sequencer, then by the engine, then
@@ -306,25 +315,22 @@ public final class NodeCore: @unchecked Sendable {
     /// journal, only damage to them would read as a torn write).
     public static let markQuietNs: Int64 = 5_000_000
 
-    /// Waits (on the sequencer's thread) until a submission, a stop or a retire request, or
-    /// until `timeoutNs` passed.
-    public func waitForSequencerWork(timeoutNs: Int64?) {
-        monitor.locked {
-            while submitted == sequenced && !stopping && retireBelow == 0 {
-                monitor.wait(on: submittedMoved, timeoutNs: timeoutNs)
-                if timeoutNs != nil { break }
-            }
-        }
-    }
-
     /// Stamps what was submitted since the last step (at most one bounded group commit, so that
     /// the engine starts on it while the next one is journaled), appends it to the journal as
     /// one block, syncs as the policy says, and publishes what may now be acknowledged. Also
     /// retires segments when asked, and stores the durable mark once quiet.
-    public func sequencerStep() -> NodeStep {
+    /// - Parameter wait: whether to wait first, while there is nothing to do (a thread that
+    ///   drives the step passes what the last step's `.idle` said; a simulation never waits).
+    public func sequencerStep(wait: StepWait = .no) -> NodeStep {
         var end: UInt64 = 0, stop = false, retire: UInt64 = 0
         let cursor = sequenced
         monitor.locked {
+            if case let .forWork(timeoutNs) = wait {
+                while submitted == cursor && !stopping && retireBelow == 0 {
+                    monitor.wait(on: submittedMoved, timeoutNs: timeoutNs)
+                    if timeoutNs != nil { break }
+                }
+            }
             end = options.blockPerSubmission ? submitted : min(submitted, cursor + Self.groupCommitMax)
             stop = stopping
             retire = retireBelow
@@ -340,6 +346,10 @@ public final class NodeCore: @unchecked Sendable {
             // stamped with the time they were sequenced.
             let wall = options.clock == .wall && end > cursor ? max(lastTimestamp, time.wallNs()) : 0
             let clock = options.clock
+            // The loop works on locals (a class's stored property pays an exclusivity check
+            // per access); they go back to the properties after it.
+            var lastTimestamp = self.lastTimestamp
+            defer { self.lastTimestamp = lastTimestamp }
             for k in cursor..<end {
                 let slot = slots + Int(k & mask)
                 let sequence = sequenceBase + k + 1
@@ -461,33 +471,40 @@ public final class NodeCore: @unchecked Sendable {
         options.snapshotEveryNs > 0 ? min(options.snapshotEveryNs, 1_000_000_000) : nil
     }
 
-    /// Waits (on the engine's thread) until commands are durable, the sequencer finished or a
-    /// snapshot is asked for, or until `timeoutNs` passed.
-    public func waitForEngineWork(timeoutNs: Int64?) {
-        monitor.locked {
-            while durable == engineCursor && !sequencerDone && !snapshotRequested {
-                monitor.wait(on: durableMoved, timeoutNs: timeoutNs)
-                if timeoutNs != nil { break }
-            }
-        }
-    }
-
     /// Applies every command that is durable, in sequence order, and acknowledges each to the
     /// sink; queues a checkpoint when one is due; hands a copy of the state to the snapshotter
     /// when one is due.
-    public func engineStep() -> NodeStep { engineStep(&replayer) }
+    /// - Parameter wait: as for `sequencerStep`.
+    public func engineStep(wait: StepWait = .no) -> NodeStep { engineStep(&replayer, wait: wait) }
 
-    private func engineStep(_ replayer: inout Replayer) -> NodeStep {
-        var end: UInt64 = 0, done = false, snapshotNow = false
+    private func engineStep(_ replayer: inout Replayer, wait: StepWait) -> NodeStep {
+        var end: UInt64 = 0, done = false, snapshotNow = false, more = false
         let cursor = engineCursor
         monitor.locked {
+            if case let .forWork(timeoutNs) = wait {
+                while durable == cursor && !sequencerDone && !snapshotRequested {
+                    monitor.wait(on: durableMoved, timeoutNs: timeoutNs)
+                    if timeoutNs != nil { break }
+                }
+            }
             end = durable
             done = sequencerDone && durable == cursor
             snapshotNow = snapshotRequested
             snapshotRequested = false
         }
         let sink = self.sink
+        // Locals in the loop (a class's stored property pays an exclusivity check per access),
+        // stored back when the step ends.
         var lastAcknowledged = self.lastAcknowledged
+        var sinceCheckpoint = self.sinceCheckpoint, sinceSnapshot = self.sinceSnapshot
+        var checkpointInFlight = self.checkpointInFlight
+        defer {
+            self.lastAcknowledged = lastAcknowledged
+            self.sinceCheckpoint = sinceCheckpoint
+            self.sinceSnapshot = sinceSnapshot
+            self.checkpointInFlight = checkpointInFlight
+        }
+        let checkpointEvery = options.checkpointEvery
         for k in cursor..<end {
             let slot = slots + Int(k & mask)
             let sequence = sequenceBase + k + 1
@@ -499,7 +516,6 @@ public final class NodeCore: @unchecked Sendable {
                 // one that computed it: stop, acknowledging nothing more.
                 monitor.locked { applied = k + 1 }  // its command is moved out
                 engineCursor = k + 1
-                self.lastAcknowledged = lastAcknowledged
                 fail(error, fromSlot: k)
                 return .finished
             }
@@ -508,7 +524,7 @@ public final class NodeCore: @unchecked Sendable {
             // A checkpoint goes into the queue before the command that made it due is
             // acknowledged, so its place in the journal depends only on what was submitted
             // before that acknowledgement.
-            if options.checkpointEvery > 0 && sinceCheckpoint >= options.checkpointEvery && !checkpointInFlight {
+            if checkpointEvery > 0 && sinceCheckpoint >= checkpointEvery && !checkpointInFlight {
                 let c = replayer.lastCheckpoint.map { last in
                     Checkpoint(verifiedSequence: last.sequence, stateDigest: last.digest.bytes)
                 } ?? .first
@@ -538,7 +554,6 @@ public final class NodeCore: @unchecked Sendable {
                 }
             }
         }
-        self.lastAcknowledged = lastAcknowledged
         if end > cursor {
             engineCursor = end
             sink?.caughtUp(to: sequenceBase + end)
@@ -546,6 +561,7 @@ public final class NodeCore: @unchecked Sendable {
                 applied = end
                 roomFreed.broadcast()
                 checkInvariants()
+                more = durable != end || sequencerDone || snapshotRequested
             }
         }
         let now = time.monotonicNs()
@@ -566,6 +582,6 @@ public final class NodeCore: @unchecked Sendable {
             }
         }
         if done { return .finished }
-        return end > cursor || snapshotNow ? .progressed : .idle(timeoutNs: engineIdleTimeoutNs)
+        return more ? .progressed : .idle(timeoutNs: engineIdleTimeoutNs)
     }
 }
