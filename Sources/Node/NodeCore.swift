@@ -399,7 +399,7 @@ public final class NodeCore: @unchecked Sendable {
             finishSequencer()
             return .finished
         }
-        if more || end > cursor || retire > 0 { return .progressed }
+        if more { return .progressed }
         // Quiet with everything acknowledged: the durable mark catches up, so that damage to
         // the last acknowledged block is refused at recovery rather than cut off as a torn
         // write. Under load it waits for the next pause: no extra sync per batch.

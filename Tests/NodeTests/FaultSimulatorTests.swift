@@ -103,7 +103,7 @@ import Testing
         #expect(core.submit(batch: OrderFlow.setup(), firstTag: 0) == .queued)
         #expect(core.engineStep() == .idle(timeoutNs: nil), "nothing durable yet")
         #expect(h.acknowledged.isEmpty)
-        #expect(core.sequencerStep() == .progressed)
+        #expect(core.sequencerStep() == .idle(timeoutNs: NodeCore.markQuietNs), "all journaled: quiet from now on")
         #expect(core.cursors.durable == UInt64(OrderFlow.setup().count))
         #expect(core.engineStep() == .idle(timeoutNs: nil), "all applied, nothing more durable")
         #expect(h.acknowledged == Array(1...UInt64(OrderFlow.setup().count)))
