@@ -56,6 +56,41 @@ import Workloads
     /// `journal verify` on a journal being written checks the prefix the writer has published,
     /// as a reader does: blocks appearing while it looks past the end are not corruption. (A
     /// block caught mid-write, its magic not yet stored, reads as a torn tail at that moment.)
+    /// A writer that retires segments in front of a follower (the node behind a snapshot)
+    /// shortens the segment list; the follower finds its place again and reads on. (It used to
+    /// take the shorter list for the end and stop for good.)
+    @Test func aFollowerReadsOnWhenTheWriterRetiresSegmentsInFrontOfIt() throws {
+        let dir = TemporaryDirectory("follow-retire")
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions(segmentBytes: 8 << 10, blockBytesMax: 1 << 10))
+        let records = variedRecords(count: 3_000, seed: 31)
+        let reader = try JournalReader(directory: dir.path)
+        var seen = 0
+        func readAll() throws {
+            _ = try reader.waitForData(timeoutNs: 0)
+            while let r = try reader.nextRecord() {
+                seen += 1
+                #expect(r.sequence == UInt64(seen) && r.bytes == records[seen - 1].bytes)
+            }
+        }
+        var retired = 0
+        for (i, record) in records.enumerated() {
+            try writer.append(record.bytes, timestampNs: record.timestampNs)
+            if i % 50 == 49 {
+                try writer.flush()
+                try readAll()
+                // Keep two segments: everything the reader has passed may go.
+                if writer.segments.count > 2 {
+                    retired += try writer.removeSegments(below: writer.segments[writer.segments.count - 2].firstSequence).count
+                }
+            }
+        }
+        try writer.flush()
+        try readAll()
+        #expect(retired > 3, "segments retired under the reader: \(retired)")
+        #expect(seen == records.count)
+        try writer.close()
+    }
+
     @Test func verifyOnALiveJournalReportsNoCorruption() throws {
         let dir = TemporaryDirectory("verify-live")
         // Handed to the writing thread and not touched here again.

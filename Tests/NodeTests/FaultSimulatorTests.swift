@@ -85,7 +85,8 @@ import Testing
             self.events.append(Array(events))
             commands.append(command)
         }
-        func failed(tag: UInt64, error: NodeError) {}
+        var failedTags: [UInt64] = []
+        func failed(tag: UInt64, error: NodeError) { failedTags.append(tag) }
 
         /// The journal's durable mark, read without moving the clock (the storage's calls do).
         func durableMark() throws -> UInt64? {
@@ -152,6 +153,47 @@ import Testing
         let restarted = try h.start()
         #expect(restarted.recovery.lastSequence == UInt64(setup.count + 1 + after.count))
         restarted.abandon()
+    }
+
+    /// A journal that fails its sync stops the node, and every command not yet durable hears
+    /// so, the ones already written included (they used to hear nothing).
+    @Test func aFailedSyncFailsEveryCommandNotYetDurable() throws {
+        let h = Harness(durability: .interval(milliseconds: 1_000))
+        let core = try h.start()
+        let setup = OrderFlow.setup()
+        #expect(core.submit(batch: setup, firstTag: 0) == .queued)
+        _ = core.sequencerStep()
+        #expect(core.cursors.durable == 0, "written, waiting for the interval's sync")
+        h.storage.failurePpm = 1_000_000
+        h.time.advance(byNs: 1_000_000_000)
+        #expect(core.sequencerStep() == .finished)
+        #expect(core.failed != nil)
+        #expect(h.failedTags == Array(0..<UInt64(setup.count)))
+        #expect(core.engineStep() == .finished)
+        #expect(h.acknowledged.isEmpty)
+        core.abandon()
+    }
+
+    /// Blocks a dead process left in the page cache are synced by the next writer before it
+    /// counts them durable: a power cut after the restart keeps them. (Recovery used to take
+    /// them as they were, and a later power cut lost commands acknowledged since.)
+    @Test func aWriterSyncsWhatADeadProcessLeftUnsyncedBeforeCountingItDurable() throws {
+        let time = ManualTime()
+        let storage = SimulatedStorage(seed: 3, time: time)
+        let options = JournalOptions(segmentBytes: 64 << 10, blockBytesMax: 1 << 10, recordBytesMax: 4_096, durability: .none)
+        let first = try JournalWriter(directory: "/j", options: options, clock: time, storage: storage)
+        for i in 0..<500 { try first.append(Array(repeating: UInt8(i & 0xFF), count: 40), timestampNs: Int64(i)) }
+        try first.flush()
+        #expect(first.writtenSequence == 500 && first.durableSequence == 0)
+        first.abandon()
+        storage.processExit()
+        let second = try JournalWriter(directory: "/j", options: options, clock: time, storage: storage)
+        #expect(second.lastSequence == 500 && second.durableSequence == 500)
+        second.abandon()
+        storage.crash()
+        let third = try JournalWriter(directory: "/j", options: options, clock: time, storage: storage)
+        #expect(third.lastSequence == 500, "what the second writer counted durable survives a power cut")
+        try third.close()
     }
 
     /// With `interval`, written commands wait for the interval's sync before they are
