@@ -63,7 +63,7 @@ struct DurableMark: Equatable {
         }
     }
 
-    static func path(in directory: String) -> String { FileSystem.join(directory, fileName) }
+    static func path(in directory: String) -> String { StoragePath.join(directory, fileName) }
 
     /// Why valid blocks that end at `validThrough`, below a mark at `marked`, are corruption:
     /// the one wording for the writer, the reader and verify.

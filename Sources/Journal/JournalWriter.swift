@@ -63,7 +63,7 @@ public final class JournalWriter {
                 clock: any TimeSource = SystemTime.shared, storage: any Storage = PosixStorage.shared) throws(JournalError) {
         try options.validate()
         try storage.createDirectory(directory)
-        let lock = try storage.open(FileSystem.join(directory, SegmentCatalog.lockName), .create)
+        let lock = try storage.open(StoragePath.join(directory, SegmentCatalog.lockName), .create)
         guard try lock.tryLock() else {
             lock.close()
             throw JournalError.locked(path: lock.path)
@@ -268,7 +268,7 @@ public final class JournalWriter {
         while segments.count > 1 && segments[1].firstSequence <= sequence {
             let segment = segments.removeFirst()
             if let archive {
-                try storage.rename(segment.path, FileSystem.join(archive, segment.name))
+                try storage.rename(segment.path, StoragePath.join(archive, segment.name))
             } else {
                 try storage.remove(segment.path)
             }
@@ -344,7 +344,7 @@ public final class JournalWriter {
             firstSequence: firstSequence, segmentBytes: UInt64(options.segmentBytes),
             previousChain: chainHead, recordKind: recordKind)
         let file = SegmentFile(firstSequence: firstSequence,
-                               path: FileSystem.join(directory, SegmentCatalog.name(firstSequence)))
+                               path: StoragePath.join(directory, SegmentCatalog.name(firstSequence)))
         try Self.createSegment(file, header: header, directory: directory, storage: storage)
         let mapped = try SegmentMap(file, storage: storage, writable: true)
         active?.map.unmap()
@@ -378,7 +378,7 @@ public final class JournalWriter {
     private static func removeTemporaryFiles(_ directory: String, storage: any Storage) throws(JournalError) -> Int {
         var removed = 0
         for name in try storage.list(directory) where name.hasSuffix(".tmp") {
-            try storage.remove(FileSystem.join(directory, name))
+            try storage.remove(StoragePath.join(directory, name))
             removed += 1
         }
         return removed

@@ -36,7 +36,7 @@ enum SegmentCatalog {
             guard stem.count == 20, stem.allSatisfy(\.isASCII), let first = UInt64(stem) else {
                 continue
             }
-            segments.append(SegmentFile(firstSequence: first, path: FileSystem.join(directory, name)))
+            segments.append(SegmentFile(firstSequence: first, path: StoragePath.join(directory, name)))
         }
         return segments.sorted { $0.firstSequence < $1.firstSequence }
     }

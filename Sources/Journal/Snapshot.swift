@@ -116,7 +116,7 @@ public enum SnapshotStore {
         for name in try storage.list(directory) where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
             let digits = name.dropFirst(prefix.count).dropLast(suffix.count)
             guard digits.count == 20, let sequence = UInt64(digits) else { continue }
-            files.append(SnapshotFile(path: FileSystem.join(directory, name), name: name, sequence: sequence))
+            files.append(SnapshotFile(path: StoragePath.join(directory, name), name: name, sequence: sequence))
         }
         return files.sorted { $0.sequence > $1.sequence }
     }
@@ -144,7 +144,7 @@ public enum SnapshotStore {
             sequence: sequence, timestampNs: timestampNs, createdNs: createdNs, compressed: compressed,
             rawBytes: UInt64(body.count), storedBytes: UInt64(stored.count),
             stateDigest: SHA256Hasher.hash(body), bodyHash: compressed ? SHA256Hasher.hash(stored) : SHA256Hasher.hash(body))
-        let path = FileSystem.join(directory, fileName(sequence: sequence))
+        let path = StoragePath.join(directory, fileName(sequence: sequence))
         try storage.writeAtomically(header.encoded(), stored, to: path, durable: true)
         if keep > 0 {
             for old in try list(directory, storage: storage).dropFirst(keep) { try storage.remove(old.path) }
@@ -212,7 +212,7 @@ public enum SnapshotStore {
     public static func removeTemporaries(_ directory: String, storage: any Storage = PosixStorage.shared) throws(JournalError) {
         guard storage.isDirectory(directory) else { return }
         for name in try storage.list(directory) where name.hasPrefix(prefix) && name.hasSuffix(suffix + ".tmp") {
-            try storage.remove(FileSystem.join(directory, name))
+            try storage.remove(StoragePath.join(directory, name))
         }
     }
 }

@@ -91,17 +91,18 @@ extension Storage {
             try? remove(temporary)
             throw error
         }
-        if durable { try syncDirectory(FileSystem.parent(path)) }
+        if durable { try syncDirectory(StoragePath.parent(path)) }
     }
 }
 
-enum FileSystem {
-    static func join(_ directory: String, _ name: String) -> String {
+/// Paths as the journal builds them: `/`-separated, no normalization beyond a trailing slash.
+public enum StoragePath {
+    public static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
-    /// The directory a path is in ("." for a bare name).
-    static func parent(_ path: String) -> String {
+    /// The directory a path is in ("." for a bare name, "/" for a name under the root).
+    public static func parent(_ path: String) -> String {
         guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
         let parent = String(path[..<slash])
         return parent.isEmpty ? "/" : parent

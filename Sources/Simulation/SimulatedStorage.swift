@@ -52,6 +52,14 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
             buffer = Buffer(capacity: count)
             self.count = count
         }
+
+        /// A new file with `bytes` as both what the process sees and what survives a crash
+        /// (what a restarted process finds; the old file's maps no longer reach it).
+        convenience init(bytes: UnsafeRawBufferPointer, durable: [UInt8]) {
+            self.init(count: bytes.count)
+            if bytes.count > 0 { buffer.pointer.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+            self.durable = durable
+        }
         var bytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: buffer.pointer, count: count) }
 
         func resize(_ newCount: Int) {
@@ -129,18 +137,12 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
         throw .io(operation: operation, path: path, errno: EIO)
     }
 
-    static func parent(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let p = String(path[..<slash])
-        return p.isEmpty ? "/" : p
-    }
-
     private static func normalized(_ path: String) -> String {
         path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
     }
 
     private func change(_ path: String, _ change: Change) {
-        pending[Self.parent(path), default: []].append(change)
+        pending[StoragePath.parent(path), default: []].append(change)
     }
 
     // MARK: - Storage
@@ -159,7 +161,7 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
         while p != "/" && p != "." && !directories.contains(p) {
             guard files[p] == nil else { throw .io(operation: "mkdir", path: p, errno: EEXIST) }
             directories.insert(p)
-            p = Self.parent(p)
+            p = StoragePath.parent(p)
         }
     }
 
@@ -169,8 +171,8 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
         try call("opendir", d)
         let prefix = d == "/" ? "/" : d + "/"
         var names: [String] = []
-        for path in files.keys where Self.parent(path) == d { names.append(String(path.dropFirst(prefix.count))) }
-        for path in directories where path != d && Self.parent(path) == d { names.append(String(path.dropFirst(prefix.count))) }
+        for path in files.keys where StoragePath.parent(path) == d { names.append(String(path.dropFirst(prefix.count))) }
+        for path in directories where path != d && StoragePath.parent(path) == d { names.append(String(path.dropFirst(prefix.count))) }
         return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
@@ -219,7 +221,7 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
         case .create, .replace:
             break
         }
-        guard directories.contains(Self.parent(path)) else { throw .io(operation: "open", path: path, errno: ENOENT) }
+        guard directories.contains(StoragePath.parent(path)) else { throw .io(operation: "open", path: path, errno: ENOENT) }
         try call("open", path, allocates: existing == nil)
         let file: File
         if let existing {
@@ -368,9 +370,7 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
                 for k in i..<(i + survive) { kept[k] = seen[k] }
                 i = end
             }
-            let fresh = File(count: kept.count)
-            kept.withUnsafeBytes { fresh.buffer.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            fresh.durable = kept
+            let fresh = kept.withUnsafeBytes { File(bytes: $0, durable: kept) }
             survivors[ObjectIdentifier(file)] = fresh
             durableFiles[path] = fresh
         }
@@ -429,9 +429,7 @@ public final class SimulatedStorage: Storage, @unchecked Sendable {
         var copies: [ObjectIdentifier: File] = [:]
         func copy(_ file: File) -> File {
             if let done = copies[ObjectIdentifier(file)] { return done }
-            let fresh = File(count: file.count)
-            fresh.buffer.pointer.copyMemory(from: file.buffer.pointer, byteCount: file.count)
-            fresh.durable = file.durable
+            let fresh = File(bytes: UnsafeRawBufferPointer(file.bytes), durable: file.durable)
             copies[ObjectIdentifier(file)] = fresh
             return fresh
         }
