@@ -208,6 +208,21 @@ public enum SnapshotStore {
         }
     }
 
+    /// Renames the snapshots past `sequence` (the journal's last) to `NAME.orphaned`, which no
+    /// listing takes, and syncs the directory. Such a snapshot holds records the journal lost
+    /// (a torn tail, or a loss an operator accepted): once the journal grows past it again
+    /// with other records, it would pass for their state. Returns the names set aside.
+    public static func setAside(beyond sequence: UInt64, in directory: String,
+                                storage: any Storage = PosixStorage.shared) throws(JournalError) -> [String] {
+        let stale = try list(directory, storage: storage).filter { $0.sequence > sequence }
+        for file in stale { try storage.rename(file.path, file.path + orphanedSuffix) }
+        if !stale.isEmpty { try storage.syncDirectory(directory) }
+        return stale.map(\.name)
+    }
+
+    /// Appended to the name of a snapshot set aside.
+    public static let orphanedSuffix = ".orphaned"
+
     /// Removes leftover temporary files of writes that a crash interrupted.
     public static func removeTemporaries(_ directory: String, storage: any Storage = PosixStorage.shared) throws(JournalError) {
         guard storage.isDirectory(directory) else { return }

@@ -130,10 +130,17 @@ public final class NodeCore: @unchecked Sendable {
             throw .journal(error)
         }
         journalRecovery = writer.recovery
-        let recovery: StateRecovery
-        do {
+        var recovery: StateRecovery
+        do throws(NodeError) {
+            let setAside: [String]
+            do {
+                setAside = try SnapshotStore.setAside(beyond: writer.lastSequence, in: options.data.snapshots, storage: storage)
+            } catch {
+                throw NodeError.journal(error)
+            }
             recovery = try Recovery.rebuild(journal: options.data.journal,
                                             RebuildOptions(snapshots: options.data.snapshots, storage: storage))
+            recovery.setAside = setAside
         } catch {
             try? writer.close()
             throw error

@@ -79,6 +79,9 @@ public struct StateRecovery {
     public var snapshotHeader: SnapshotHeader?
     /// Snapshots tried and refused, newest first: (file name, reason).
     public var refused: [(name: String, reason: String)] = []
+    /// Snapshots a node set aside before it started (`SnapshotStore.setAside`): past the end of
+    /// its journal, they held records the journal lost.
+    public var setAside: [String] = []
     /// Commands replayed from the journal after the snapshot.
     public var replayed: Int { replayer.commands }
     public var seconds = 0.0
@@ -93,6 +96,7 @@ public struct StateRecovery {
         } else {
             parts.append("no snapshot")
         }
+        for name in setAside { parts.append("set aside \(name) (past the journal's end: records it holds were lost)") }
         for r in refused { parts.append("refused \(r.name): \(r.reason)") }
         parts.append("replayed \(replayed) commands to seq \(lastSequence)")
         parts.append("\(Double(Int(seconds * 1000)) / 1000) s")

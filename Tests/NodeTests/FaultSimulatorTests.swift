@@ -1,4 +1,5 @@
 import Codec
+import Foundation
 import Journal
 import Matching
 import Node
@@ -172,6 +173,50 @@ import Testing
         #expect(core.engineStep() == .finished)
         #expect(h.acknowledged.isEmpty)
         core.abandon()
+    }
+
+    /// A snapshot past the journal's end holds records the journal lost (here: the journal is
+    /// put back as a shorter copy, as a cut tail leaves it). The node sets it aside before
+    /// starting, so that once the journal grows past it with other records, a restart does not
+    /// take it for their state. (Found by the simulator, seed 233.)
+    @Test func aSnapshotPastTheJournalsEndIsSetAsideAndNeverUsedForOtherRecords() throws {
+        let scratch = Scratch("stale-snapshot")
+        var options = NodeOptions(data: scratch.data)
+        options.checkpointEvery = 0
+        let sink = CollectingSink()
+        let setup = OrderFlow.setup()
+        // 1. The setup alone, and a copy of that journal.
+        var node = try Node(options: options, sink: sink)
+        #expect(node.submit(batch: setup, firstTag: 0) == .queued)
+        sink.wait(for: setup.count)
+        try node.stop()
+        let short = scratch.path + "/journal-short"
+        try FileManager.default.copyItem(atPath: scratch.data.journal, toPath: short)
+        // 2. More commands and a snapshot of them.
+        node = try Node(options: options, sink: sink)
+        let first = Array(OrderFlow.commands(seed: 11, count: 300).dropFirst(setup.count))
+        #expect(node.submit(batch: first, firstTag: 1_000) == .queued)
+        sink.wait(for: setup.count + first.count)
+        node.requestSnapshot()
+        try node.stop()
+        let snapshot = try #require(try SnapshotStore.list(scratch.data.snapshots).first)
+        #expect(snapshot.sequence == UInt64(setup.count + first.count))
+        // 3. The journal loses those commands; other ones take their sequences.
+        try FileManager.default.removeItem(atPath: scratch.data.journal)
+        try FileManager.default.moveItem(atPath: short, toPath: scratch.data.journal)
+        node = try Node(options: options, sink: sink)
+        #expect(node.recovery.setAside == [snapshot.name])
+        #expect(node.recovery.snapshot == nil)
+        let other = Array(OrderFlow.commands(seed: 12, count: 400).dropFirst(setup.count))
+        #expect(node.submit(batch: other, firstTag: 5_000) == .queued)
+        sink.wait(for: setup.count + first.count + other.count)
+        try node.stop()
+        #expect(try SnapshotStore.list(scratch.data.snapshots).isEmpty)
+        // 4. A restart replays the journal it has: the state a replay from scratch gives.
+        node = try Node(options: options, sink: sink)
+        try node.stop()
+        #expect(node.state.digest == (try fullReplayDigest(scratch.data.journal)).digest)
+        #expect(node.state.lastSequence == UInt64(setup.count + other.count))
     }
 
     /// Blocks a dead process left in the page cache are synced by the next writer before it
