@@ -119,7 +119,8 @@ public struct JournalInfo: Sendable {
     public static func read(directory: String, storage: any Storage = PosixStorage.shared) throws(JournalError) -> JournalInfo {
         var info = JournalInfo()
         let decoder = BlockDecoder()
-        for file in try SegmentCatalog.list(directory, storage: storage) {
+        let segments = try SegmentCatalog.list(directory, storage: storage)
+        for (i, file) in segments.enumerated() {
             let segment = try SegmentMap(file, storage: storage)
             if info.segments == 0 { info.firstSequence = file.firstSequence }
             info.segments += 1
@@ -144,6 +145,18 @@ public struct JournalInfo: Sendable {
                 info.lastSequence = h.lastSequence
                 if info.firstTimestampNs == nil { info.firstTimestampNs = h.firstTimestampNs }
                 info.lastTimestampNs = h.lastTimestampNs
+            }
+            // A segment with a successor holds every record up to the successor's first: where
+            // its blocks stop short, the next bytes are damaged, as verify would say.
+            let next = index.count > 0 ? info.lastSequence + 1 : file.firstSequence
+            if i + 1 < segments.count, segments[i + 1].firstSequence != next {
+                let reason: String
+                if case let .failure(fault) = decoder.checkedHeader(in: segment.bytes, at: index.endOffset) {
+                    reason = fault.reason
+                } else {
+                    reason = "the next segment starts at \(segments[i + 1].firstSequence)"
+                }
+                throw segment.corrupt(index.endOffset, next, reason + " in a segment that has a successor")
             }
         }
         if info.records == 0 { info.firstSequence = 0 }

@@ -116,6 +116,30 @@ import Workloads
         #expect(reader.tornTail?.offset == last.offset)
     }
 
+    /// Damage in a segment that has a successor, where its index does not reach (the index
+    /// file lost in a crash), makes its blocks stop short of the next segment: `JournalInfo`
+    /// (what recovery asks for the journal's end) names it instead of reporting a shorter
+    /// journal. (It used to; recovery then refused every snapshot as past the end.)
+    @Test func damageInAnEarlierSegmentIsNamedByInfoNotTakenForTheEnd() throws {
+        let dir = TemporaryDirectory("info-damage")
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions(segmentBytes: 16 << 10, blockBytesMax: 1 << 10))
+        for record in variedRecords(count: 600, seed: 41) { try writer.append(record.bytes, timestampNs: record.timestampNs) }
+        try writer.close()
+        let segments = try JournalDirectory.segments(dir.path)
+        #expect(segments.count >= 3)
+        let first = segments[0].path
+        try PosixStorage.shared.remove(String(first.dropLast(4)) + ".idx")
+        let victim = try blocks(inSegment: first)[3]
+        try flipBit(first, offset: victim.offset + BlockHeader.size + 5, bit: 1)
+        #expect {
+            _ = try JournalInfo.read(directory: dir.path)
+        } throws: { error in
+            guard case let JournalError.corrupt(segment, offset, sequence, reason) = error else { return false }
+            return segment == segments[0].name && offset == victim.offset && sequence == victim.header.firstSequence
+                && reason.contains("successor")
+        }
+    }
+
     @Test func aChainThatDoesNotLinkIsCorruptionEvenWithGoodCRCs() throws {
         // Rewrite a block's chain field and its CRC: only the chain check can catch it.
         let dir = TemporaryDirectory("chain")
