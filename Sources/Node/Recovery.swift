@@ -117,9 +117,11 @@ public enum Recovery {
         let started = monotonicNs()
         let info: JournalInfo
         do { info = try JournalInfo.read(directory: journal, storage: storage) } catch { throw .journal(error) }
-        let lastInJournal = info.lastSequence
         let firstInJournal: UInt64
         do { firstInJournal = try JournalDirectory.segments(journal, storage: storage).first?.firstSequence ?? 1 } catch { throw .journal(error) }
+        // A journal whose records were all retired (its one segment empty) still says where it
+        // ends: before its first segment's first sequence.
+        let lastInJournal = info.records > 0 ? info.lastSequence : firstInJournal - 1
 
         var candidates: [SnapshotFile] = []
         if let snapshotFile {
