@@ -67,8 +67,8 @@ struct DurableMark: Equatable {
 
     /// Why valid blocks that end at `validThrough`, below a mark at `marked`, are corruption:
     /// the one wording for the writer, the reader and verify.
-    static func shortfall(validThrough: UInt64, marked: UInt64) -> String {
-        "the valid blocks end at sequence \(validThrough), but records through \(marked) were synced and may have been acknowledged (the DURABLE mark)"
+    static func shortfall(validThrough: UInt64, marked: UInt64, by evidence: String = "the DURABLE mark") -> String {
+        "the valid blocks end at sequence \(validThrough), but records through \(marked) were synced and may have been acknowledged (\(evidence))"
     }
 
     /// The newest valid mark of a journal directory, nil when there is none (a journal written

@@ -57,10 +57,14 @@ public final class JournalWriter {
     ///   - options: limits and durability; checked before anything is touched.
     ///   - clock: time for the `interval` policy.
     ///   - storage: where the files are.
+    ///   - syncedAtLeast: a sequence known from elsewhere to have been synced (a node's newest
+    ///     snapshot: it applied only synced records), named in errors as `syncedEvidence`;
+    ///     recovery holds the journal to it as to the durable mark.
     /// - Throws: `JournalError.locked` when another writer has it, `.readOnly`, `.corrupt` for
     ///   damage that is not a torn tail, `.invalidOptions`.
     public init(directory: String, options: JournalOptions = JournalOptions(),
-                clock: any TimeSource = SystemTime.shared, storage: any Storage = PosixStorage.shared) throws(JournalError) {
+                clock: any TimeSource = SystemTime.shared, storage: any Storage = PosixStorage.shared,
+                syncedAtLeast: UInt64 = 0, syncedEvidence: String = "") throws(JournalError) {
         try options.validate()
         try storage.createDirectory(directory)
         let lock = try storage.open(StoragePath.join(directory, SegmentCatalog.lockName), .create)
@@ -85,8 +89,12 @@ public final class JournalWriter {
             report.temporaryFilesRemoved = try Self.removeTemporaryFiles(directory, storage: storage)
             segments = try SegmentCatalog.list(directory, storage: storage)
             report.segments = segments.count
+            // What the journal must hold: the mark, or what the caller knows was synced.
+            let durableThrough = max(marks.sequence, syncedAtLeast)
+            let evidence = syncedAtLeast > marks.sequence ? syncedEvidence : "the DURABLE mark"
             if let last = segments.last {
-                let recovered = try JournalRecovery.recover(last, storage: storage, decoder: decoder, durableThrough: marks.sequence,
+                let recovered = try JournalRecovery.recover(last, storage: storage, decoder: decoder, durableThrough: durableThrough,
+                                                            evidence: evidence,
                                                             acceptingLoss: options.acceptDataLoss, report: &report)
                 let kind = recovered.segment.header.recordKind
                 if let wanted = options.recordKind, kind != .unspecified, kind != wanted {
@@ -98,11 +106,11 @@ public final class JournalWriter {
                 chainHead = recovered.chainHead
                 lastSequence = recovered.nextSequence - 1
             } else {
-                if marks.sequence > 0 && !options.acceptDataLoss {
+                if durableThrough > 0 && !options.acceptDataLoss {
                     throw JournalError.corrupt(segment: DurableMark.fileName, offset: 0, sequence: 1,
-                                               reason: DurableMark.shortfall(validThrough: 0, marked: marks.sequence) + ": the journal has no segment")
+                                               reason: DurableMark.shortfall(validThrough: 0, marked: durableThrough, by: evidence) + ": the journal has no segment")
                 }
-                report.acknowledgedRecordsLost = marks.sequence
+                report.acknowledgedRecordsLost = durableThrough
                 chainHead = .zero
                 lastSequence = 0
                 recordKind = options.recordKind ?? .unspecified

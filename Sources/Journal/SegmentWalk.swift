@@ -105,6 +105,7 @@ enum JournalRecovery {
     /// the bad or missing bytes held acknowledged records, and recovery throws, naming where
     /// they end, with nothing changed, unless `acceptingLoss`.
     static func recover(_ file: SegmentFile, storage: any Storage, decoder: BlockDecoder, durableThrough: UInt64 = 0,
+                        evidence: String = "the DURABLE mark",
                         acceptingLoss: Bool = false,
                         report: inout RecoveryReport) throws(JournalError) -> ActiveSegment {
         var segment = try SegmentMap(file, storage: storage, writable: true)
@@ -121,7 +122,7 @@ enum JournalRecovery {
         if durableThrough > kept {
             guard acceptingLoss else {
                 throw segment.corrupt(walked.end.offset, walked.nextSequence,
-                                      DurableMark.shortfall(validThrough: kept, marked: durableThrough)
+                                      DurableMark.shortfall(validThrough: kept, marked: durableThrough, by: evidence)
                                       + ": acknowledged data is damaged or missing; nothing was changed (a writer that accepts the loss cuts it off)")
             }
             report.acknowledgedRecordsLost = durableThrough - kept

@@ -124,7 +124,13 @@ public final class NodeCore: @unchecked Sendable {
         do {
             var journalOptions = options.journal
             journalOptions.recordKind = .commands
-            writer = try JournalWriter(directory: options.data.journal, options: journalOptions, clock: time, storage: storage)
+            // A snapshot holds only applied records, and the engine applies only what was
+            // synced (unless the policy is `none`): the journal must reach the newest one.
+            let newest = options.journal.durability == .none ? nil
+                : try SnapshotStore.list(options.data.snapshots, storage: storage).first
+            writer = try JournalWriter(directory: options.data.journal, options: journalOptions, clock: time, storage: storage,
+                                       syncedAtLeast: newest?.sequence ?? 0,
+                                       syncedEvidence: newest.map { "the snapshot \($0.name)" } ?? "")
             try SnapshotStore.removeTemporaries(options.data.snapshots, storage: storage)
         } catch {
             throw .journal(error)
