@@ -19,8 +19,9 @@ final class Snapshotter: @unchecked Sendable {
     private let usesThread: Bool
     /// The sequence of the newest snapshot offered or found (engine side only).
     var lastSequence: UInt64 = 0
-    /// The newest snapshot known to be written and synced (found at start, or written since).
-    private(set) var newestWritten: UInt64 = 0
+    /// The newest snapshot known to be written and synced (found at start, or written since;
+    /// under `monitor`: `newestWrittenSequence` reads it).
+    private var newestWritten: UInt64 = 0
     /// The last write that failed, and how many did: a failed snapshot is reported, not fatal
     /// (the journal holds everything; the next one is tried at the next trigger).
     private(set) var failure: JournalError?
@@ -56,9 +57,6 @@ final class Snapshotter: @unchecked Sendable {
         if usesThread && thread == nil { thread = WorkerThread { [self] in run() } }
         return true
     }
-
-    /// Whether a snapshot waits to be written.
-    var hasPending: Bool { monitor.locked { job != nil } }
 
     /// Writes the snapshot handed over, if there is one; false when there was none.
     @discardableResult
