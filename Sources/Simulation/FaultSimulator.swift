@@ -149,10 +149,13 @@ public final class FaultSimulator: NodeSink {
     private func note(_ text: @autoclosure () -> String) { trace?("step \(step): " + text()) }
 
     public func run() throws(FaultSimulationFailure) -> FaultSimulationReport {
+        note("configuration: \(report.configuration)")
         // The market is set up without faults (a market without symbols would reject all).
         try start()
-        submit(agents.setupCommands())
-        try drain()
+        try storage.withoutFaults { () throws(FaultSimulationFailure) in
+            submit(agents.setupCommands())
+            try drain()
+        }
         storage.failurePpm = failurePpm
         storage.slowPpm = slowPpm
         storage.syncsLie = options.lyingDisk
@@ -210,8 +213,9 @@ public final class FaultSimulator: NodeSink {
     private func drain() throws(FaultSimulationFailure) {
         for _ in 0..<100_000 {
             guard let core else { return }
-            let (submitted, _, applied) = core.cursors
+            let (submitted, durable, applied) = core.cursors
             if applied == submitted { return }
+            if core.failed != nil { throw fail("the node failed while draining: \(core.failed!) (cursors \(submitted), \(durable), \(applied))") }
             try sequence()
             _ = core.engineStep()
         }
