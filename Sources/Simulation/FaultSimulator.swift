@@ -44,8 +44,8 @@ public struct FaultSimulationReport: Sendable {
     /// Recoveries that failed on an injected error and were tried again.
     public var retriedRecoveries = 0
     /// Acknowledged commands cut off as a torn write because a flipped bit hit their block
-    /// before the durable mark covered it (the one loss the journal cannot tell from a torn
-    /// write; `DurableMark`).
+    /// before the durable mark or a snapshot covered it (the one loss the journal cannot tell
+    /// from a torn write; FORMAT.md, "Recovery").
     public var acknowledgedLostToFlips = 0
     public var snapshotFailures = 0
     public var faults: [StorageFault: Int] = [:]
