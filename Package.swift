@@ -14,12 +14,15 @@ let package = Package(
         .library(name: "Codec", targets: ["Codec"]),
         .library(name: "Node", targets: ["Node"]),
         .library(name: "Simulation", targets: ["Simulation"]),
+        .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "ProjectionsSQLite", targets: ["ProjectionsSQLite"]),
         .library(name: "Workloads", targets: ["Workloads"]),
         .library(name: "_Posix", targets: ["_Posix"]),
         .executable(name: "exchange", targets: ["exchange"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // liblz4 (Debian: liblz4-dev) for block compression.
@@ -46,10 +49,18 @@ let package = Package(
         .target(name: "Matching"),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Workloads"]),
         // Commands and events as JSON Lines (INTERCHANGE.md) and as journal records.
-        .target(name: "Codec", dependencies: ["Matching", "_Posix"]),
+        .target(name: "Codec", dependencies: ["Matching", "Journal", "_Posix"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Matching"]),
         // The node: sequencer pipeline, snapshots, recovery, the deterministic simulator.
         .target(name: "Node", dependencies: ["Journal", "Matching", "Codec", "_Posix"]),
+        // Read models: the projector (commands to rows), live market data, the schema and queries.
+        // No database here: each backend is its own module, with its own dependency.
+        .target(name: "Projections", dependencies: ["Journal", "Matching", "Codec"]),
+        // The read model in SQLite (GRDB; Debian: libsqlite3-dev).
+        .target(
+            name: "ProjectionsSQLite",
+            dependencies: ["Projections", "Journal", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // Seeded agents that trade through a real node (`exchange sim`).
         .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "Workloads", "_Posix"]),
         // Running programs from the test suites (the CLI, /bin/sh): only test targets use it.
@@ -66,6 +77,8 @@ let package = Package(
                 "Node",
                 "Simulation",
                 "Workloads",
+                "Projections",
+                "ProjectionsSQLite",
                 "_Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

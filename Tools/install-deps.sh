@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and the tests need when missing: liblz4 and libcrypto
-# (with pkg-config) to build; the lz4 tool, with which a test decompresses a journal payload.
+# Installs the Debian packages the build and the tests need when missing: liblz4, libcrypto and
+# libsqlite3 (with pkg-config) to build; the lz4 tool, with which a test decompresses a journal
+# payload.
 set -euo pipefail
-if pkg-config --exists liblz4 libcrypto 2>/dev/null && command -v lz4 >/dev/null; then
+if pkg-config --exists liblz4 libcrypto sqlite3 2>/dev/null && command -v lz4 >/dev/null; then
     exit 0
 fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 $SUDO apt-get update
-$SUDO apt-get install -y liblz4-dev libssl-dev pkg-config lz4
+$SUDO apt-get install -y liblz4-dev libssl-dev pkg-config lz4 libsqlite3-dev

@@ -47,6 +47,8 @@ public final class JournalReader {
     private var cursor = RecordCursor(raw: UnsafeRawBufferPointer(start: nil, count: 0), firstTimestampNs: 0)
     private var hasCursor = false
     private var cursorSequence: UInt64 = 0
+    /// The chain hash after the block the last record handed out came from (zero before one).
+    public private(set) var chainOfCurrentBlock = Digest32.zero
     /// Records below this are skipped (a seek into the middle of a block).
     private var skipBelow: UInt64 = 0
     private let decoder = BlockDecoder()
@@ -286,6 +288,7 @@ public final class JournalReader {
         hasCursor = true
         cursorSequence = next.block.header.firstSequence
         cursorSegment = next.segment
+        chainOfCurrentBlock = next.block.header.chain
         return true
     }
 

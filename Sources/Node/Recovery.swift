@@ -1,3 +1,4 @@
+import Codec
 import Journal
 import Matching
 import _Posix

@@ -7,7 +7,8 @@ struct Exchange: ParsableCommand {
         commandName: "exchange",
         abstract: "The exchange core: a node, a simulator, snapshots, the journal and the matching engine's replay.",
         version: "exchange \(Exchange.version) (journal format \(SegmentHeader.formatVersion), command records 1, interchange v1)",
-        subcommands: [NodeCommand.self, SimCommand.self, SimulateFaultsCommand.self, SnapshotCommand.self, JournalCommand.self, StateCommand.self])
+        subcommands: [NodeCommand.self, SimCommand.self, SimulateFaultsCommand.self, SnapshotCommand.self, JournalCommand.self,
+                      StateCommand.self, ProjectCommand.self, QueryCommand.self])
 
     /// The release of this program (the formats it reads and writes are versioned on their own).
     static let version = "0.6.0"

@@ -1,4 +1,3 @@
-import Codec
 import Journal
 import Matching
 

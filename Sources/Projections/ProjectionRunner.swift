@@ -1,0 +1,138 @@
+import Codec
+import Journal
+import Matching
+
+/// Where a projection run stands, for a progress line.
+public struct ProjectionProgress: Sendable {
+    public var lastSequence: UInt64
+    public var commands: Int
+    public var events: Int
+    public var rows: Int
+    public var batches: Int
+}
+
+/// What a projection run did.
+public struct ProjectionSummary: Sendable {
+    /// The sequence the database held before the run (0: it was new).
+    public var resumedFrom: UInt64
+    public var lastSequence: UInt64
+    public var commands = 0
+    public var events = 0
+    public var rows = 0
+    public var batches = 0
+    public var checkpoint: ProjectionCheckpoint?
+}
+
+/// Feeds a read model from a journal: a new database from the journal's first record, an
+/// existing one from the record after its checkpoint, one transaction per batch of commands.
+///
+/// Resuming replays the journal up to the checkpoint through a projector whose rows are
+/// dropped (the engine, the open orders, the balances and the current klines are rebuilt as
+/// they were), then checks that this is the journal the database was built from: the chain
+/// hash after the checkpoint's block, the state digest at its last checkpoint record and the
+/// number of ledger entries must all be the database's.
+public final class ProjectionRunner {
+    public let journal: String
+    public let store: any ReadModelStore
+    /// Commands per transaction (at most; a run that reaches the end of the journal writes what
+    /// it has).
+    public let batchCommandsMax: Int
+    public let storage: any Storage
+    public let projector: Projector
+
+    public init(journal: String, store: any ReadModelStore, batchCommandsMax: Int = 20_000,
+                marketData: MarketData? = nil, storage: any Storage = PosixStorage.shared) {
+        precondition(batchCommandsMax > 0, "a batch holds at least one command")
+        self.journal = journal
+        self.store = store
+        self.batchCommandsMax = batchCommandsMax
+        self.storage = storage
+        projector = Projector(marketData: marketData)
+    }
+
+    /// Projects what the journal holds; with `follow`, goes on as a writer appends, until
+    /// `shouldStop` says so (it is asked between batches and while waiting, at least every
+    /// `pollNs`).
+    /// - Parameter progress: called after each batch written.
+    public func run(follow: Bool = false, pollNs: Int64 = 50_000_000, shouldStop: () -> Bool = { false },
+                    progress: (ProjectionProgress) -> Void = { _ in }) throws(ReadModelError) -> ProjectionSummary {
+        let checkpoint = try store.prepare()
+        let reader: JournalReader
+        do {
+            reader = try JournalReader(directory: journal, storage: storage)
+        } catch {
+            throw ReadModelError("journal \(journal): \(error)")
+        }
+        var summary = ProjectionSummary(resumedFrom: checkpoint?.lastSequence ?? 0, lastSequence: 0)
+        if let first = reader.firstSequence, first > 1 {
+            throw ReadModelError("journal \(journal) starts at sequence \(first): a read model is built from sequence 1")
+        }
+        if let checkpoint { try catchUp(to: checkpoint, reader) }
+        summary.lastSequence = projector.replayer.lastSequence
+        summary.checkpoint = checkpoint
+
+        while true {
+            let record = try applyNext(reader)
+            if record && projector.batchCommands < batchCommandsMax { continue }
+            if projector.batchCommands > 0 {
+                summary.commands += projector.batchCommands
+                summary.events += projector.batchEvents
+                let batch = try projector.takeBatch(chain: reader.chainOfCurrentBlock)
+                try store.write(batch)
+                summary.rows += batch.rowCount
+                summary.batches += 1
+                summary.lastSequence = batch.checkpoint.lastSequence
+                summary.checkpoint = batch.checkpoint
+                progress(ProjectionProgress(lastSequence: summary.lastSequence, commands: summary.commands,
+                                            events: summary.events, rows: summary.rows, batches: summary.batches))
+            }
+            if record { continue }
+            guard follow else { return summary }
+            while !shouldStop() {
+                do {
+                    if try reader.waitForData(timeoutNs: pollNs) { break }
+                } catch {
+                    throw ReadModelError("journal \(journal): \(error)")
+                }
+            }
+            if shouldStop() { return summary }
+        }
+    }
+
+    /// Applies the journal's next record; false at its end (so far).
+    private func applyNext(_ reader: JournalReader) throws(ReadModelError) -> Bool {
+        do {
+            guard let record = try reader.nextView() else { return false }
+            try projector.apply(record)
+            return true
+        } catch let error as NodeError {
+            throw ReadModelError("journal \(journal): \(error)")
+        } catch {
+            throw ReadModelError("journal \(journal): \(error)")
+        }
+    }
+
+    /// Replays the journal up to the checkpoint, dropping the rows, and checks that it is the
+    /// journal the database was built from.
+    private func catchUp(to checkpoint: ProjectionCheckpoint, _ reader: JournalReader) throws(ReadModelError) {
+        let target = checkpoint.lastSequence
+        while projector.replayer.lastSequence < target, try applyNext(reader) {
+            if projector.batchCommands >= batchCommandsMax { _ = try projector.takeBatch(chain: .zero) }
+        }
+        let other = "the database was not built from this journal"
+        guard projector.replayer.lastSequence == target else {
+            throw ReadModelError("\(other): it holds sequences up to \(target), the journal ends at \(projector.replayer.lastSequence)")
+        }
+        guard reader.chainOfCurrentBlock == checkpoint.chain else {
+            throw ReadModelError("\(other): the chain hash at sequence \(target) is \(reader.chainOfCurrentBlock.hex) in the journal, \(checkpoint.chain.hex) in the database")
+        }
+        let last = projector.replayer.lastCheckpoint
+        guard (last?.sequence ?? 0) == checkpoint.checkpointSequence, (last?.digest.hex ?? "") == checkpoint.checkpointDigest else {
+            throw ReadModelError("\(other): the state digest at checkpoint \(checkpoint.checkpointSequence) differs")
+        }
+        let rebuilt = try projector.takeBatch(chain: checkpoint.chain)
+        guard rebuilt.checkpoint.ledgerEntries == checkpoint.ledgerEntries else {
+            throw ReadModelError("\(other): it holds \(checkpoint.ledgerEntries) ledger entries, the journal gives \(rebuilt.checkpoint.ledgerEntries)")
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import Journal
+
+/// A value bound to or read from a statement: the read model stores integers and text only
+/// (amounts are integers in units; see SCHEMA.md).
+public enum SQLValue: Equatable, Sendable {
+    case int(Int64)
+    case text(String)
+    case null
+
+    public var int: Int64? { if case let .int(v) = self { return v } else { return nil } }
+    public var text: String? { if case let .text(v) = self { return v } else { return nil } }
+}
+
+/// The SQL both backends run.
+public enum SQLDialect: Sendable {
+    case sqlite, postgres
+}
+
+/// The read model's tables, written once for both backends (Projections/SCHEMA.md describes
+/// them for users). Each table lists its columns in the order its rows bind them.
+public struct Table: Sendable {
+    public enum ColumnType: Sendable { case bigint, text, int }
+    public struct Column: Sendable {
+        public var name: String
+        public var type: ColumnType
+        public var nullable: Bool
+    }
+    public var name: String
+    public var columns: [Column]
+    public var primaryKey: [String]
+    /// Index name and its columns.
+    public var indexes: [(String, [String])]
+
+    /// Rows written in a batch replace the row of the same key (orders, balances, klines,
+    /// assets and symbols as they stand); otherwise a key is written once (trades, ledger).
+    public var upserts: Bool
+
+    public func createStatements(_ dialect: SQLDialect) -> [String] {
+        var parts = columns.map { column -> String in
+            var type: String
+            switch column.type {
+            case .bigint: type = "BIGINT"
+            case .int: type = "INTEGER"
+            case .text: type = "TEXT"
+            }
+            // A one-column integer key in SQLite is the rowid itself only when declared INTEGER.
+            if dialect == .sqlite, primaryKey == [column.name], column.type != .text { type = "INTEGER" }
+            return "\(column.name) \(type)\(column.nullable ? "" : " NOT NULL")"
+        }
+        parts.append("PRIMARY KEY (\(primaryKey.joined(separator: ", ")))")
+        var statements = ["CREATE TABLE IF NOT EXISTS \(name) (\(parts.joined(separator: ", ")))"]
+        for (index, columns) in indexes {
+            statements.append("CREATE INDEX IF NOT EXISTS \(index) ON \(name) (\(columns.joined(separator: ", ")))")
+        }
+        return statements
+    }
+
+    /// The statement that writes `rows` rows, with placeholders numbered from 1 (`$1` in
+    /// PostgreSQL, `?1` in SQLite).
+    public func insertStatement(_ dialect: SQLDialect, rows: Int = 1) -> String {
+        let names = columns.map(\.name)
+        var values: [String] = []
+        var n = 0
+        for _ in 0..<rows {
+            values.append("(" + names.map { _ in n += 1; return dialect == .postgres ? "$\(n)" : "?\(n)" }
+                .joined(separator: ", ") + ")")
+        }
+        var sql = "INSERT INTO \(name) (\(names.joined(separator: ", "))) VALUES \(values.joined(separator: ", "))"
+        if upserts {
+            let updates = names.filter { !primaryKey.contains($0) }.map { "\($0) = excluded.\($0)" }
+            sql += " ON CONFLICT (\(primaryKey.joined(separator: ", "))) DO UPDATE SET \(updates.joined(separator: ", "))"
+        }
+        return sql
+    }
+}
+
+public enum Schema {
+    /// Raised when the tables change shape; a database of another version is refused.
+    public static let version: Int64 = 1
+
+    private static func col(_ name: String, _ type: Table.ColumnType, nullable: Bool = false) -> Table.Column {
+        Table.Column(name: name, type: type, nullable: nullable)
+    }
+
+    public static let checkpoint = Table(
+        name: "projection_checkpoint",
+        columns: [col("id", .int), col("schema_version", .bigint), col("last_seq", .bigint),
+                  col("last_ts_ns", .bigint), col("chain", .text), col("checkpoint_seq", .bigint),
+                  col("checkpoint_digest", .text), col("ledger_entries", .bigint)],
+        primaryKey: ["id"], indexes: [], upserts: true)
+
+    public static let assets = Table(
+        name: "assets", columns: [col("asset", .text), col("scale", .int)],
+        primaryKey: ["asset"], indexes: [], upserts: true)
+
+    public static let symbols = Table(
+        name: "symbols",
+        columns: [col("symbol", .text), col("base", .text), col("quote", .text), col("price_decimals", .int),
+                  col("qty_decimals", .int)],
+        primaryKey: ["symbol"], indexes: [], upserts: true)
+
+    public static let orders = Table(
+        name: "orders",
+        columns: [col("order_id", .bigint), col("account", .bigint), col("symbol", .text),
+                  col("client_id", .text, nullable: true), col("side", .text), col("type", .text), col("tif", .text),
+                  col("stp", .text), col("price", .bigint, nullable: true), col("orig_qty", .bigint, nullable: true),
+                  col("orig_quote_qty", .bigint, nullable: true), col("executed_qty", .bigint),
+                  col("cumulative_quote_qty", .bigint), col("status", .text), col("created_seq", .bigint),
+                  col("created_ns", .bigint), col("updated_seq", .bigint), col("updated_ns", .bigint)],
+        primaryKey: ["order_id"],
+        indexes: [("orders_by_account", ["account", "order_id"])],
+        upserts: true)
+
+    public static let trades = Table(
+        name: "trades",
+        columns: [col("trade_id", .bigint), col("symbol", .text), col("seq", .bigint), col("ts_ns", .bigint),
+                  col("price", .bigint), col("qty", .bigint), col("quote_qty", .bigint), col("taker_side", .text),
+                  col("maker_order_id", .bigint), col("taker_order_id", .bigint), col("maker_account", .bigint),
+                  col("taker_account", .bigint), col("maker_fee", .bigint), col("maker_fee_asset", .text),
+                  col("taker_fee", .bigint), col("taker_fee_asset", .text)],
+        primaryKey: ["trade_id"],
+        indexes: [("trades_by_maker", ["maker_account", "trade_id"]), ("trades_by_taker", ["taker_account", "trade_id"]),
+                  ("trades_by_symbol", ["symbol", "trade_id"])],
+        upserts: false)
+
+    public static let balances = Table(
+        name: "balances",
+        columns: [col("account", .bigint), col("asset", .text), col("free", .bigint), col("locked", .bigint)],
+        primaryKey: ["account", "asset"], indexes: [], upserts: true)
+
+    public static let ledger = Table(
+        name: "ledger",
+        columns: [col("entry_id", .bigint), col("seq", .bigint), col("ts_ns", .bigint), col("account", .bigint),
+                  col("asset", .text), col("free_delta", .bigint), col("locked_delta", .bigint), col("cause", .text),
+                  col("order_id", .bigint, nullable: true), col("trade_id", .bigint, nullable: true)],
+        primaryKey: ["entry_id"],
+        indexes: [("ledger_by_account", ["account", "entry_id"])],
+        upserts: false)
+
+    public static let klines = Table(
+        name: "klines",
+        columns: [col("symbol", .text), col("kline_interval", .text), col("open_time_ms", .bigint),
+                  col("close_time_ms", .bigint), col("open", .bigint), col("high", .bigint), col("low", .bigint),
+                  col("close", .bigint), col("volume", .bigint), col("quote_volume", .bigint), col("trades", .bigint),
+                  col("taker_buy_volume", .bigint), col("taker_buy_quote_volume", .bigint)],
+        primaryKey: ["symbol", "kline_interval", "open_time_ms"], indexes: [], upserts: true)
+
+    public static let tables = [checkpoint, assets, symbols, orders, trades, balances, ledger, klines]
+}
+
+// MARK: - Rows as values, in their table's column order
+
+extension ProjectionCheckpoint {
+    public var values: [SQLValue] {
+        [.int(1), .int(Schema.version), .int(Int64(lastSequence)), .int(lastTimestampNs), .text(chain.hex),
+         .int(Int64(checkpointSequence)), .text(checkpointDigest), .int(Int64(ledgerEntries))]
+    }
+
+    /// The checkpoint of a `projection_checkpoint` row (nil when it is not one this version wrote).
+    public init(row: [SQLValue]) throws(ReadModelError) {
+        guard row.count == 8, let version = row[1].int else { throw ReadModelError("the checkpoint row is malformed") }
+        guard version == Schema.version else {
+            throw ReadModelError("the database has read-model schema \(version), this program writes \(Schema.version)")
+        }
+        guard let last = row[2].int, let ts = row[3].int, let chainHex = row[4].text,
+              let chain = Digest32(hex: chainHex), let cpSeq = row[5].int, let digest = row[6].text,
+              let entries = row[7].int else { throw ReadModelError("the checkpoint row is malformed") }
+        self.init(lastSequence: UInt64(last), lastTimestampNs: ts, chain: chain, checkpointSequence: UInt64(cpSeq),
+                  checkpointDigest: digest, ledgerEntries: UInt64(entries))
+    }
+}
+
+extension AssetRow {
+    public var values: [SQLValue] { [.text(asset), .int(Int64(scale))] }
+}
+
+extension SymbolRow {
+    public var values: [SQLValue] {
+        [.text(symbol), .text(base), .text(quote), .int(Int64(priceDecimals)), .int(Int64(qtyDecimals))]
+    }
+}
+
+extension OrderRow {
+    public var values: [SQLValue] {
+        [.int(Int64(orderId)), .int(Int64(account)), .text(symbol), clientId.map { .text($0) } ?? .null,
+         .text(side), .text(type), .text(timeInForce), .text(stp), price.map { .int($0) } ?? .null,
+         origQty.map { .int($0) } ?? .null, origQuoteQty.map { .int($0) } ?? .null, .int(executedQty),
+         .int(cumulativeQuoteQty), .text(status.rawValue), .int(Int64(createdSeq)), .int(createdNs),
+         .int(Int64(updatedSeq)), .int(updatedNs)]
+    }
+}
+
+extension TradeRow {
+    public var values: [SQLValue] {
+        [.int(Int64(tradeId)), .text(symbol), .int(Int64(seq)), .int(timestampNs), .int(price), .int(qty),
+         .int(quoteQty), .text(takerSide), .int(Int64(makerOrderId)), .int(Int64(takerOrderId)),
+         .int(Int64(makerAccount)), .int(Int64(takerAccount)), .int(makerFee), .text(makerFeeAsset), .int(takerFee),
+         .text(takerFeeAsset)]
+    }
+}
+
+extension BalanceRow {
+    public var values: [SQLValue] { [.int(Int64(account)), .text(asset), .int(free), .int(locked)] }
+}
+
+extension LedgerRow {
+    public var values: [SQLValue] {
+        [.int(Int64(entryId)), .int(Int64(seq)), .int(timestampNs), .int(Int64(account)), .text(asset),
+         .int(freeDelta), .int(lockedDelta), .text(cause.rawValue), orderId.map { .int(Int64($0)) } ?? .null,
+         tradeId.map { .int(Int64($0)) } ?? .null]
+    }
+}
+
+extension KlineRow {
+    public var values: [SQLValue] {
+        [.text(symbol), .text(interval.rawValue), .int(openTimeMs), .int(closeTimeMs), .int(open), .int(high),
+         .int(low), .int(close), .int(volume), .int(quoteVolume), .int(trades), .int(takerBuyVolume),
+         .int(takerBuyQuoteVolume)]
+    }
+}
+
+extension ProjectionBatch {
+    /// Each table with its rows' values, in the order a backend writes them.
+    public var tablesAndRows: [(Table, [[SQLValue]])] {
+        [(Schema.assets, assets.map(\.values)), (Schema.symbols, symbols.map(\.values)),
+         (Schema.orders, orders.map(\.values)), (Schema.trades, trades.map(\.values)),
+         (Schema.balances, balances.map(\.values)), (Schema.ledger, ledger.map(\.values)),
+         (Schema.klines, klines.map(\.values)), (Schema.checkpoint, [checkpoint.values])]
+    }
+}

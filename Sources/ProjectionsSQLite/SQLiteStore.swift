@@ -1,0 +1,140 @@
+import GRDB
+import GRDBSQLite
+import Journal
+import Projections
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The read model in one SQLite file (GRDB), in WAL mode so that queries from other processes
+/// read while the projector writes.
+///
+/// Durability: `synchronous = NORMAL`. A power cut may lose the last transactions, never half
+/// of one; the checkpoint is in every transaction, so the projector resumes from what
+/// survived and writes the rest again.
+public final class SQLiteStore: ReadModelStore {
+    public let path: String
+    private let queue: DatabaseQueue
+
+    /// Opens (or, unless `mustExist`, creates) the database at `path`.
+    /// - Throws: a one-line `ReadModelError` naming the file and SQLite's reason.
+    public init(path: String, mustExist: Bool = false, readOnly: Bool = false) throws(ReadModelError) {
+        self.path = path
+        if mustExist || readOnly {
+            guard access(path, F_OK) == 0 else { throw ReadModelError("\(path): no such database") }
+        }
+        var configuration = Configuration()
+        configuration.readonly = readOnly
+        configuration.label = "read model"
+        if !readOnly {
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            throw Self.error("open", path, error)
+        }
+    }
+
+    public func prepare() throws(ReadModelError) -> ProjectionCheckpoint? {
+        let row: [SQLValue]?
+        do {
+            row = try queue.write { db -> [SQLValue]? in
+                for table in Schema.tables {
+                    for statement in table.createStatements(.sqlite) { try db.execute(sql: statement) }
+                }
+                let names = Schema.checkpoint.columns.map(\.name).joined(separator: ", ")
+                return try Row.fetchOne(db, sql: "SELECT \(names) FROM \(Schema.checkpoint.name) WHERE id = 1")
+                    .map(Self.values)
+            }
+        } catch {
+            throw Self.error("prepare", path, error)
+        }
+        return try row.map { row throws(ReadModelError) in try ProjectionCheckpoint(row: row) }
+    }
+
+    public func write(_ batch: ProjectionBatch) throws(ReadModelError) {
+        do {
+            try queue.write { db in
+                for (table, rows) in batch.tablesAndRows where !rows.isEmpty {
+                    let statement = try db.cachedStatement(sql: table.insertStatement(.sqlite))
+                    for row in rows { try Self.run(statement.sqliteStatement, row, db) }
+                }
+            }
+        } catch {
+            throw Self.error("write", path, error)
+        }
+    }
+
+    public func query(_ sql: String, _ arguments: [SQLValue]) throws(ReadModelError) -> [[SQLValue]] {
+        do {
+            return try queue.read { db in
+                let statement = try db.makeStatement(sql: sql)
+                var out: [[SQLValue]] = []
+                let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments.map(Self.databaseValue)))
+                while let row = try rows.next() { out.append(Self.values(row)) }
+                return out
+            }
+        } catch {
+            throw Self.error("query", path, error)
+        }
+    }
+
+    public func close() {
+        try? queue.close()
+    }
+
+    // MARK: - SQLite
+
+    /// Binds one row's values and steps the statement, straight through SQLite's API (the
+    /// projector writes hundreds of thousands of rows a second).
+    private static func run(_ statement: SQLiteStatement, _ values: [SQLValue], _ db: Database) throws {
+        sqlite3_reset(statement)
+        for (i, value) in values.enumerated() {
+            let index = CInt(i + 1)
+            switch value {
+            case let .int(v): sqlite3_bind_int64(statement, index, v)
+            case let .text(s): sqlite3_bind_text(statement, index, s, -1, transient)
+            case .null: sqlite3_bind_null(statement, index)
+            }
+        }
+        let code = sqlite3_step(statement)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code),
+                                message: String(cString: sqlite3_errmsg(sqlite3_db_handle(statement))))
+        }
+    }
+
+    private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+    private static func values(_ row: Row) -> [SQLValue] {
+        (0..<row.count).map { i -> SQLValue in
+            switch row[i] as DatabaseValue {
+            case let value where value.isNull: return .null
+            case let value:
+                if let v = Int64.fromDatabaseValue(value) { return .int(v) }
+                return String.fromDatabaseValue(value).map { .text($0) } ?? .null
+            }
+        }
+    }
+
+    private static func databaseValue(_ value: SQLValue) -> (any DatabaseValueConvertible)? {
+        switch value {
+        case let .int(v): return v
+        case let .text(s): return s
+        case .null: return nil
+        }
+    }
+
+    private static func error(_ operation: String, _ path: String, _ error: any Error) -> ReadModelError {
+        if let error = error as? ReadModelError { return error }
+        if let error = error as? DatabaseError {
+            return ReadModelError("\(path): \(operation): \(error.message ?? "SQLite error \(error.resultCode)")")
+        }
+        return ReadModelError("\(path): \(operation): \(error)")
+    }
+}
