@@ -89,6 +89,11 @@ let package = Package(
             dependencies: ["Node", "Simulation", "Journal", "Matching", "Codec", "Workloads", "_Posix", "_ProcessTesting", "exchange"]
         ),
         .testTarget(
+            name: "ProjectionsTests",
+            dependencies: ["Projections", "ProjectionsSQLite", "Node", "Simulation", "Journal", "Matching", "Codec",
+                           "_ProcessTesting", "exchange"]
+        ),
+        .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "Workloads", "_Posix", "_ProcessTesting", "exchange"]
         ),
