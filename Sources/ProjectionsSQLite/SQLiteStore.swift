@@ -47,6 +47,9 @@ public final class SQLiteStore: ReadModelStore {
                 for table in Schema.tables {
                     for statement in table.createStatements(.sqlite) { try db.execute(sql: statement) }
                 }
+                // A write, whether or not there are tables to create: a projector that cannot
+                // write is refused at the start, not when it first has rows.
+                try db.execute(sql: "PRAGMA user_version = \(Schema.version)")
                 let names = Schema.checkpoint.columns.map(\.name).joined(separator: ", ")
                 return try Row.fetchOne(db, sql: "SELECT \(names) FROM \(Schema.checkpoint.name) WHERE id = 1")
                     .map(Self.values)

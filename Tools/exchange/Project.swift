@@ -15,7 +15,7 @@ struct DatabaseOption: ParsableArguments {
     /// Opens the read model (a query needs one that exists).
     func open(forQuery: Bool = false) throws -> any ReadModelStore {
         do {
-            return try SQLiteStore(path: db, mustExist: forQuery)
+            return try SQLiteStore(path: db, mustExist: forQuery, readOnly: forQuery)
         } catch {
             throw fail(error.description)
         }
