@@ -24,6 +24,15 @@ public final class SQLiteStore: ReadModelStore {
         if mustExist || readOnly {
             guard access(path, F_OK) == 0 else { throw ReadModelError("\(path): no such database") }
         }
+        if !readOnly {
+            // A database that cannot be written is named as such (SQLite says only that it
+            // cannot open the file, or later that it is read-only).
+            let exists = access(path, F_OK) == 0
+            let target = exists ? path : Self.directory(of: path)
+            if access(target, W_OK) != 0 && (errno == EROFS || errno == EACCES || errno == EPERM) {
+                throw ReadModelError("\(path): read-only (\(String(cString: strerror(errno)))): a projector must write")
+            }
+        }
         var configuration = Configuration()
         configuration.readonly = readOnly
         configuration.label = "read model"
@@ -92,6 +101,11 @@ public final class SQLiteStore: ReadModelStore {
     }
 
     // MARK: - SQLite
+
+    private static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
 
     /// Binds one row's values and steps the statement, straight through SQLite's API (the
     /// projector writes hundreds of thousands of rows a second).
