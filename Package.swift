@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Projections", targets: ["Projections"]),
         .library(name: "ProjectionsSQLite", targets: ["ProjectionsSQLite"]),
+        .library(name: "ProjectionsPostgres", targets: ["ProjectionsPostgres"]),
         .library(name: "Workloads", targets: ["Workloads"]),
         .library(name: "_Posix", targets: ["_Posix"]),
         .executable(name: "exchange", targets: ["exchange"]),
@@ -23,6 +24,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // liblz4 (Debian: liblz4-dev) for block compression.
@@ -61,6 +63,11 @@ let package = Package(
             name: "ProjectionsSQLite",
             dependencies: ["Projections", "Journal", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // The same read model in PostgreSQL (postgres-nio), when one machine is outgrown.
+        .target(
+            name: "ProjectionsPostgres",
+            dependencies: ["Projections", "Journal", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         // Seeded agents that trade through a real node (`exchange sim`).
         .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "Workloads", "_Posix"]),
         // Running programs from the test suites (the CLI, /bin/sh): only test targets use it.
@@ -79,6 +86,7 @@ let package = Package(
                 "Workloads",
                 "Projections",
                 "ProjectionsSQLite",
+                "ProjectionsPostgres",
                 "_Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -90,7 +98,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProjectionsTests",
-            dependencies: ["Projections", "ProjectionsSQLite", "Node", "Simulation", "Journal", "Matching", "Codec",
+            dependencies: ["Projections", "ProjectionsSQLite", "ProjectionsPostgres", "Node", "Simulation", "Journal", "Matching", "Codec",
                            "_ProcessTesting", "exchange"]
         ),
         .testTarget(

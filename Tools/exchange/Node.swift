@@ -79,13 +79,13 @@ struct NodeCommand: ParsableCommand {
         // pipe: supervisors and tests wait for it.
         fflush(nil)
         let started = monotonicNs()
-        var lines = 0, skipped = 0
+        var skipped = 0
         if stdin {
             func signalled() -> Bool {
                 if ProcessSignals.takeSnapshotRequest() { node.requestSnapshot() }
                 return ProcessSignals.stopRequested
             }
-            (lines, skipped) = feedCommandLines(from: 0, into: node, sink: sink, stop: signalled) { line, why in
+            (_, skipped) = feedCommandLines(from: 0, into: node, sink: sink, stop: signalled) { line, why in
                 printError("exchange: stdin line \(line): \(why); skipped (nothing journaled)")
             }
         } else {

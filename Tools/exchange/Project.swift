@@ -1,6 +1,7 @@
 import ArgumentParser
 import Journal
 import Projections
+import ProjectionsPostgres
 import ProjectionsSQLite
 #if canImport(Glibc)
 import Glibc
@@ -15,6 +16,7 @@ struct DatabaseOption: ParsableArguments {
     /// Opens the read model (a query needs one that exists).
     func open(forQuery: Bool = false) throws -> any ReadModelStore {
         do {
+            if PostgresStore.isURL(db) { return try PostgresStore(url: db) }
             return try SQLiteStore(path: db, mustExist: forQuery, readOnly: forQuery)
         } catch {
             throw fail(error.description)

@@ -1,0 +1,289 @@
+import Dispatch
+import Journal
+import Logging
+import NIOCore
+import PostgresNIO
+import Projections
+
+/// The read model in PostgreSQL (postgres-nio): the same tables as SQLite (Schema.swift), for
+/// when one machine's disk or query load is outgrown.
+///
+/// A batch is one transaction: trades and ledger entries (new rows only) go in with `COPY …
+/// FROM STDIN`, the tables whose rows change (orders, balances, klines) with multi-row
+/// `INSERT … ON CONFLICT … DO UPDATE`, and the checkpoint last.
+///
+/// The store is used from one thread, synchronously, as the projector runs: each call waits
+/// for its work on postgres-nio's event loop.
+public final class PostgresStore: ReadModelStore {
+    public let url: String
+    private let connection: PostgresConnection
+    private let logger = Logger(label: "read-model", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// Whether `text` names a PostgreSQL database rather than a file.
+    public static func isURL(_ text: String) -> Bool {
+        text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
+    }
+
+    /// Connects to `postgres://user[:password]@host[:port]/database` (TLS off: loopback or a
+    /// trusted network).
+    public init(url: String) throws(ReadModelError) {
+        self.url = url
+        let configuration = try Self.configuration(url)
+        let logger = self.logger
+        do {
+            connection = try blocking {
+                try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            }
+        } catch {
+            throw Self.error("connect", url, error)
+        }
+    }
+
+    static func configuration(_ url: String) throws(ReadModelError) -> PostgresConnection.Configuration {
+        guard let schemeEnd = url.range(of: "://") else { throw ReadModelError("\(url): not a postgres:// URL") }
+        var rest = url[schemeEnd.upperBound...]
+        var username = "postgres", password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                username = String(credentials[..<colon])
+                password = String(credentials[credentials.index(after: colon)...])
+            } else {
+                username = String(credentials)
+            }
+        }
+        var database: String?
+        if let slash = rest.firstIndex(of: "/") {
+            database = String(rest[rest.index(after: slash)...].prefix { $0 != "?" })
+            rest = rest[..<slash]
+        }
+        var host = String(rest), port = 5432
+        if let colon = rest.lastIndex(of: ":") {
+            guard let p = Int(rest[rest.index(after: colon)...]), p > 0, p < 65_536 else {
+                throw ReadModelError("\(url): the port is not a number from 1 to 65535")
+            }
+            host = String(rest[..<colon])
+            port = p
+        }
+        guard !host.isEmpty else { throw ReadModelError("\(url): no host") }
+        return PostgresConnection.Configuration(host: host, port: port, username: username, password: password,
+                                                database: database?.isEmpty == false ? database : nil, tls: .disable)
+    }
+
+    public func prepare() throws(ReadModelError) -> ProjectionCheckpoint? {
+        let connection = self.connection, logger = self.logger
+        let row: [SQLValue]?
+        do {
+            row = try blocking {
+                try await connection.query("BEGIN", logger: logger)
+                for table in Schema.tables {
+                    for statement in table.createStatements(.postgres) {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                }
+                let names = Schema.checkpoint.columns.map(\.name).joined(separator: ", ")
+                let rows = try await Self.rows(connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT \(names) FROM \(Schema.checkpoint.name) WHERE id = 1"), logger: logger))
+                try await connection.query("COMMIT", logger: logger)
+                return rows.first
+            }
+        } catch {
+            throw Self.error("prepare", url, error)
+        }
+        return try row.map { row throws(ReadModelError) in try ProjectionCheckpoint(row: row) }
+    }
+
+    public func write(_ batch: ProjectionBatch) throws(ReadModelError) {
+        let connection = self.connection, logger = self.logger
+        do {
+            try blocking {
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    for (table, rows) in batch.tablesAndRows where !rows.isEmpty {
+                        if table.upserts {
+                            try await Self.insert(rows, into: table, connection, logger)
+                        } else {
+                            try await Self.copy(rows, into: table, connection, logger)
+                        }
+                    }
+                    try await connection.query("COMMIT", logger: logger)
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            }
+        } catch {
+            throw Self.error("write", url, error)
+        }
+    }
+
+    public func query(_ sql: String, _ arguments: [SQLValue]) throws(ReadModelError) -> [[SQLValue]] {
+        let connection = self.connection, logger = self.logger
+        var bindings = PostgresBindings()
+        for value in arguments { Self.bind(value, &bindings) }
+        let query = PostgresQuery(unsafeSQL: Self.numberedPlaceholders(sql), binds: bindings)
+        do {
+            return try blocking { try await Self.rows(connection.query(query, logger: logger)) }
+        } catch {
+            throw Self.error("query", url, error)
+        }
+    }
+
+    public func close() {
+        let connection = self.connection
+        try? blocking { try await connection.close() }
+    }
+
+    // MARK: - Statements
+
+    /// Multi-row upserts, as many rows a statement as its 65,535 parameters allow (at most 1,000).
+    private static func insert(_ rows: [[SQLValue]], into table: Table, _ connection: PostgresConnection,
+                               _ logger: Logger) async throws {
+        let perStatement = min(1_000, Int(UInt16.max) / table.columns.count)
+        var start = 0
+        while start < rows.count {
+            let chunk = rows[start..<min(start + perStatement, rows.count)]
+            var bindings = PostgresBindings(capacity: chunk.count * table.columns.count)
+            for row in chunk { for value in row { bind(value, &bindings) } }
+            try await connection.query(
+                PostgresQuery(unsafeSQL: table.insertStatement(.postgres, rows: chunk.count), binds: bindings),
+                logger: logger)
+            start += chunk.count
+        }
+    }
+
+    /// New rows through COPY's text format: tab between columns, `\N` for null, backslash
+    /// escapes in text.
+    private static func copy(_ rows: [[SQLValue]], into table: Table, _ connection: PostgresConnection,
+                             _ logger: Logger) async throws {
+        try await connection.copyFrom(table: table.name, columns: table.columns.map(\.name), logger: logger) { writer in
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(1 << 20)
+            for row in rows {
+                for (i, value) in row.enumerated() {
+                    if i > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
+                    switch value {
+                    case let .int(v): buffer.writeString(String(v))
+                    case .null: buffer.writeStaticString("\\N")
+                    case let .text(s): writeEscaped(s, &buffer)
+                    }
+                }
+                buffer.writeInteger(UInt8(ascii: "\n"))
+                if buffer.readableBytes >= 1 << 20 {
+                    try await writer.write(buffer)
+                    buffer.clear()
+                }
+            }
+            if buffer.readableBytes > 0 { try await writer.write(buffer) }
+        }
+    }
+
+    private static func writeEscaped(_ text: String, _ buffer: inout ByteBuffer) {
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+            default: buffer.writeInteger(byte)
+            }
+        }
+    }
+
+    private static func bind(_ value: SQLValue, _ bindings: inout PostgresBindings) {
+        switch value {
+        case let .int(v): bindings.append(v)
+        case let .text(s): bindings.append(s)
+        case .null: bindings.appendNull()
+        }
+    }
+
+    /// `?1` → `$1` (the queries are written once, with SQLite's numbered placeholders).
+    static func numberedPlaceholders(_ sql: String) -> String {
+        var out = ""
+        var inString = false
+        for c in sql {
+            if c == "'" { inString.toggle() }
+            out.append(!inString && c == "?" ? "$" : c)
+        }
+        return out
+    }
+
+    private static func rows(_ sequence: PostgresRowSequence) async throws -> [[SQLValue]] {
+        var out: [[SQLValue]] = []
+        for try await row in sequence {
+            var values: [SQLValue] = []
+            for cell in row {
+                if cell.bytes == nil {
+                    values.append(.null)
+                } else if let v = try? cell.decode(Int64.self) {
+                    values.append(.int(v))
+                } else if let s = try? cell.decode(String.self) {
+                    values.append(Int64(s).map { .int($0) } ?? .text(s))
+                } else {
+                    throw ReadModelError("a column of type \(cell.dataType) is neither an integer nor text")
+                }
+            }
+            out.append(values)
+        }
+        return out
+    }
+
+    // MARK: - Errors
+
+    private static func error(_ operation: String, _ url: String, _ error: any Error) -> ReadModelError {
+        if let error = error as? ReadModelError { return error }
+        let shown = redacted(url)
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                return ReadModelError("\(shown): \(operation): \(message)")
+            }
+            if let underlying = error.underlying {
+                return ReadModelError("\(shown): \(operation): \(error.code): \(underlying)")
+            }
+            return ReadModelError("\(shown): \(operation): \(error.code)")
+        }
+        return ReadModelError("\(shown): \(operation): \(error)")
+    }
+
+    /// The URL without its password (error messages end up in logs).
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url.lastIndex(of: "@") else { return url }
+        let credentials = url[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+}
+
+/// Runs `body` on a task and waits for it. The task prefers an executor of its own (a serial
+/// dispatch queue, which gets a thread even when every thread of the concurrency pool is
+/// busy): a caller that blocks a pool thread here (a synchronous test, say) cannot starve the
+/// very task it waits for.
+private func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let box = ResultBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task(executorPreference: QueueExecutor.shared) {
+        do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try box.result!.get()
+}
+
+/// Where the task leaves its result; read only after the semaphore says it is there.
+private final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
+
+/// Runs tasks' jobs on one serial dispatch queue.
+private final class QueueExecutor: TaskExecutor {
+    static let shared = QueueExecutor()
+    private let queue = DispatchQueue(label: "read-model postgres")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+}
