@@ -11,16 +11,23 @@ public struct ProjectionProgress: Sendable {
     public var batches: Int
 }
 
-/// What a projection run did.
-public struct ProjectionSummary: Sendable {
+/// What a projection run did. (A class: as a struct, a release build of the CLI read back the
+/// `lastSequence` and `checkpoint` of the run's first assignment, not its last — a miscompile
+/// that a print inside `run` made go away.)
+public final class ProjectionSummary: @unchecked Sendable {
     /// The sequence the database held before the run (0: it was new).
-    public var resumedFrom: UInt64
-    public var lastSequence: UInt64
-    public var commands = 0
-    public var events = 0
-    public var rows = 0
-    public var batches = 0
-    public var checkpoint: ProjectionCheckpoint?
+    public let resumedFrom: UInt64
+    public internal(set) var lastSequence: UInt64
+    public internal(set) var commands = 0
+    public internal(set) var events = 0
+    public internal(set) var rows = 0
+    public internal(set) var batches = 0
+    public internal(set) var checkpoint: ProjectionCheckpoint?
+
+    init(resumedFrom: UInt64, lastSequence: UInt64) {
+        self.resumedFrom = resumedFrom
+        self.lastSequence = lastSequence
+    }
 }
 
 /// Feeds a read model from a journal: a new database from the journal's first record, an
@@ -63,7 +70,7 @@ public final class ProjectionRunner {
         } catch {
             throw ReadModelError("journal \(journal): \(error)")
         }
-        var summary = ProjectionSummary(resumedFrom: checkpoint?.lastSequence ?? 0, lastSequence: 0)
+        let summary = ProjectionSummary(resumedFrom: checkpoint?.lastSequence ?? 0, lastSequence: 0)
         if let first = reader.firstSequence, first > 1 {
             throw ReadModelError("journal \(journal) starts at sequence \(first): a read model is built from sequence 1")
         }
@@ -78,11 +85,13 @@ public final class ProjectionRunner {
                 summary.commands += projector.batchCommands
                 summary.events += projector.batchEvents
                 let batch = try projector.takeBatch(chain: reader.chainOfCurrentBlock)
+                let checkpoint = batch.checkpoint
+                let rows = batch.rowCount
                 try store.write(batch)
-                summary.rows += batch.rowCount
+                summary.rows += rows
                 summary.batches += 1
-                summary.lastSequence = batch.checkpoint.lastSequence
-                summary.checkpoint = batch.checkpoint
+                summary.lastSequence = checkpoint.lastSequence
+                summary.checkpoint = checkpoint
                 progress(ProjectionProgress(lastSequence: summary.lastSequence, commands: summary.commands,
                                             events: summary.events, rows: summary.rows, batches: summary.batches))
             }
