@@ -78,6 +78,7 @@ public final class ProjectionRunner {
         summary.lastSequence = projector.replayer.lastSequence
         summary.checkpoint = checkpoint
 
+        var indexed = false
         while true {
             let record = try applyNext(reader)
             if record && projector.batchCommands < batchCommandsMax { continue }
@@ -96,6 +97,10 @@ public final class ProjectionRunner {
                                             events: summary.events, rows: summary.rows, batches: summary.batches))
             }
             if record { continue }
+            if !indexed {
+                try store.createIndexes()
+                indexed = true
+            }
             guard follow else { return summary }
             while !shouldStop() {
                 do {

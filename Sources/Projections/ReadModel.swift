@@ -187,6 +187,8 @@ public struct ProjectionBatch: Sendable {
 public protocol ReadModelStore: AnyObject {
     /// Creates the schema when the database is new; returns the checkpoint it holds (nil: new).
     func prepare() throws(ReadModelError) -> ProjectionCheckpoint?
+    /// Creates the secondary indexes that are missing (`Table.indexStatements`).
+    func createIndexes() throws(ReadModelError)
     /// Writes the batch and its checkpoint in one transaction: all of it or none.
     func write(_ batch: ProjectionBatch) throws(ReadModelError)
     /// Runs a query (placeholders `?1`, `?2`, … numbered as `arguments`) and returns its rows.

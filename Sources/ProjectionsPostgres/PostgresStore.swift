@@ -94,6 +94,21 @@ public final class PostgresStore: ReadModelStore {
         return try row.map { row throws(ReadModelError) in try ProjectionCheckpoint(row: row) }
     }
 
+    public func createIndexes() throws(ReadModelError) {
+        let connection = self.connection, logger = self.logger
+        do {
+            try blocking {
+                for table in Schema.tables {
+                    for statement in table.indexStatements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                }
+            }
+        } catch {
+            throw Self.error("create indexes", url, error)
+        }
+    }
+
     public func write(_ batch: ProjectionBatch) throws(ReadModelError) {
         let connection = self.connection, logger = self.logger
         do {

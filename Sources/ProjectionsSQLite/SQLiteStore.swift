@@ -40,6 +40,8 @@ public final class SQLiteStore: ReadModelStore {
             configuration.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // 256 MiB of page cache: index pages of a large read model stay in memory.
+                try db.execute(sql: "PRAGMA cache_size = -262144")
             }
         }
         do {
@@ -67,6 +69,16 @@ public final class SQLiteStore: ReadModelStore {
             throw Self.error("prepare", path, error)
         }
         return try row.map { row throws(ReadModelError) in try ProjectionCheckpoint(row: row) }
+    }
+
+    public func createIndexes() throws(ReadModelError) {
+        do {
+            try queue.write { db in
+                for table in Schema.tables { for statement in table.indexStatements { try db.execute(sql: statement) } }
+            }
+        } catch {
+            throw Self.error("create indexes", path, error)
+        }
     }
 
     public func write(_ batch: ProjectionBatch) throws(ReadModelError) {
