@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "Node", dependencies: ["Journal", "Matching", "Codec", "_Posix"]),
         // Read models: the projector (commands to rows), live market data, the schema and queries.
         // No database here: each backend is its own module, with its own dependency.
-        .target(name: "Projections", dependencies: ["Journal", "Matching", "Codec"]),
+        .target(name: "Projections", dependencies: ["Journal", "Matching", "Codec", "_Posix"]),
         // The read model in SQLite (GRDB; Debian: libsqlite3-dev).
         .target(
             name: "ProjectionsSQLite",

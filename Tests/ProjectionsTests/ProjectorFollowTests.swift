@@ -116,4 +116,36 @@ import Workloads
         #expect(projector.terminationStatus == 0)
         #expect(lastJSON(out)["last_seq"] as? Int == end)
     }
+
+    /// `exchange node --project`: the node keeps a read model as it runs; stopped, it has
+    /// projected all it journaled, the same rows `exchange project` builds from its journal. A
+    /// read model that cannot go on (another journal's) is reported; the node does not stop.
+    @Test func aNodeKeepsItsReadModelAndGoesOnWithoutABrokenOne() throws {
+        let scratch = Scratch("nodeproject")
+        let lines = try Self.commandLines(seed: 24, commands: 3_000)
+        let file = scratch.path + "/commands.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: false, encoding: .utf8)
+        let db = scratch.path + "/live.sqlite"
+        let data = scratch.path + "/node"
+        let ran = try exchange(["node", "--data", data, "--stdin", "--fsync", "none", "--project", db, "--json"],
+                               stdin: String(decoding: FileManager.default.contents(atPath: file)!, as: UTF8.self))
+        #expect(ran.status == 0, "\(ran.stderr)")
+        let summary = lastJSON(ran.stderr)
+        #expect(summary["projector_ok"] as? Bool == true)
+        #expect(summary["projected_seq"] as? Int == summary["last_seq"] as? Int && (summary["last_seq"] as? Int ?? 0) > 3_000)
+        let fresh = scratch.path + "/fresh.sqlite"
+        #expect(try exchange(["project", "--journal", data + "/journal", "--db", fresh]).status == 0)
+        let a = try SQLiteStore(path: db), b = try SQLiteStore(path: fresh)
+        defer { a.close(); b.close() }
+        #expect(try dump(a) == dump(b))
+
+        // Another node's journal, the same read model: refused, reported, and the node runs on.
+        let other = try exchange(["node", "--data", scratch.path + "/other", "--stdin", "--fsync", "none", "--project", db, "--json"],
+                                 stdin: lines.prefix(100).joined(separator: "\n") + "\n")
+        #expect(other.status == 0)
+        #expect(other.stderr.contains("not built from this journal"), "\(other.stderr)")
+        let otherSummary = lastJSON(other.stderr)
+        #expect(otherSummary["projector_ok"] as? Bool == false && otherSummary["acknowledged"] as? Int == 100)
+        #expect(try dump(a) == dump(b))
+    }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Journal
 import Matching
 import Node
+import Projections
 #if canImport(Glibc)
 import Glibc
 import _Posix
@@ -39,6 +40,8 @@ struct NodeCommand: ParsableCommand {
     var acceptDataLoss = false
     @Flag(help: "Take commands from standard input, acknowledge on standard output.") var stdin = false
     @Flag(help: "Print one JSON object as the last line (on stderr with --stdin).") var json = false
+    @Option(help: "Keep a read model (a SQLite file or a postgres:// URL) up to date from the journal as the node writes it.")
+    var project: String?
 
     func run() throws {
         let durability = fsync
@@ -74,6 +77,12 @@ struct NodeCommand: ParsableCommand {
             say("recovered the journal: ACCEPTED THE LOSS of \(tail.acknowledgedRecordsLost) synced (possibly acknowledged) records, damaged or missing; the journal now ends at seq \(tail.lastSequence)")
         }
         say("recovered: \(node.recovery.summary)")
+        var projector: LiveProjector?
+        if let project {
+            let store = try DatabaseOption.open(project)
+            projector = LiveProjector(journal: DataDirectory(data).journal, store: store)
+            projector!.start()
+        }
         say("node on \(data) (fsync \(durability)), pid \(getpid()): \(stdin ? "reading commands from stdin" : "waiting for SIGINT/SIGTERM; SIGUSR1 takes a snapshot")")
         // The line that says the node is up (its pid file written) leaves at once, even into a
         // pipe: supervisors and tests wait for it.
@@ -89,12 +98,26 @@ struct NodeCommand: ParsableCommand {
                 printError("exchange: stdin line \(line): \(why); skipped (nothing journaled)")
             }
         } else {
+            var reported = monotonicNs()
             while !ProcessSignals.stopRequested && node.failed == nil {
                 if ProcessSignals.takeSnapshotRequest() { node.requestSnapshot() }
                 usleep(50_000)
+                if let projector, monotonicNs() - reported > 10_000_000_000 {
+                    reported = monotonicNs()
+                    let lag = projector.lag(behind: node.appliedSequence)
+                    if lag > 0 { say("projector: at seq \(projector.projectedSequence), \(lag) commands behind") }
+                }
             }
         }
         do { try node.stop() } catch { throw fail(error.description) }
+        // The read model gets everything the node journaled before the node reports.
+        let lagAtStop = projector.map { $0.lag(behind: node.appliedSequence) } ?? 0
+        let drainStarted = monotonicNs()
+        let projected = projector.map { $0.stop() }
+        let drainSeconds = Double(monotonicNs() - drainStarted) / 1e9
+        if case let .failure(error)? = projected {
+            printError("exchange: the read model \(project ?? "") stopped: \(error) (the node went on; run exchange project to catch it up)")
+        }
         let state = node.state
         let snapshots = node.snapshotFailures
         if snapshots.count > 0, let last = snapshots.last {
@@ -111,6 +134,12 @@ struct NodeCommand: ParsableCommand {
             o.add("skipped_lines", skipped)
             o.add("seconds", seconds)
             o.add("snapshot_failures", snapshots.count)
+            if let projector {
+                o.add("projected_seq", projector.projectedSequence)
+                o.add("projector_lag_at_stop", lagAtStop)
+                o.add("projector_drain_seconds", drainSeconds)
+                o.add("projector_ok", projector.failure == nil)
+            }
             say(o.text)
         } else {
             say("stopped at seq \(state.lastSequence): \(acknowledged) commands acknowledged in \(format(seconds, decimals: 3)) s; state digest \(digest)")

@@ -14,7 +14,9 @@ struct DatabaseOption: ParsableArguments {
     var db: String
 
     /// Opens the read model (a query needs one that exists).
-    func open(forQuery: Bool = false) throws -> any ReadModelStore {
+    func open(forQuery: Bool = false) throws -> any ReadModelStore { try Self.open(db, forQuery: forQuery) }
+
+    static func open(_ db: String, forQuery: Bool = false) throws -> any ReadModelStore {
         do {
             if PostgresStore.isURL(db) { return try PostgresStore(url: db) }
             return try SQLiteStore(path: db, mustExist: forQuery, readOnly: forQuery)
