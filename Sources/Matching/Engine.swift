@@ -406,3 +406,39 @@ public struct MatchingEngine {
 
 /// See `MatchingEngine.copyWitness`.
 final class CopyWitness {}
+
+/// An order resting on a book, as a read model shows it.
+public struct RestingOrderInfo: Equatable, Sendable {
+    public var id: OrderId
+    public var account: AccountId
+    public var symbol: Int
+    public var side: Side
+    public var price: Int64
+    public var remaining: Int64
+    public var filled: Int64
+    public var clientId: String?
+}
+
+extension MatchingEngine {
+    /// The open accounts, in the order they were opened (account 0 first).
+    public var accountIds: [AccountId] { ledger.accountIds }
+
+    /// Every resting order, by symbol, bids then asks, each side in priority order.
+    public func restingOrders() -> [RestingOrderInfo] {
+        var out: [RestingOrderInfo] = []
+        for (s, book) in books.enumerated() {
+            for side in [Side.buy, .sell] {
+                for level in book.levelsBestFirst(side) {
+                    var slot = level.head
+                    while slot >= 0 {
+                        let o = book.order(slot)
+                        out.append(RestingOrderInfo(id: o.id, account: o.account, symbol: s, side: side, price: o.price,
+                                                    remaining: o.remaining, filled: o.filled, clientId: book.clientId(slot)))
+                        slot = o.next
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -154,6 +154,20 @@ public final class MarketData {
         onTrade?(trade)
     }
 
+    /// Starts from a restored engine's books (a snapshot): the resting orders, update ids from 0.
+    public func start(from engine: MatchingEngine) {
+        books = Array(repeating: SymbolBook(), count: engine.symbols.count)
+        resting = [:]
+        for o in engine.restingOrders() {
+            resting[o.id] = RestingOrder(symbol: o.symbol, side: o.side, price: o.price, remaining: o.remaining)
+            if o.side == .buy {
+                books[o.symbol].bids[o.price, default: 0] += o.remaining
+            } else {
+                books[o.symbol].asks[o.price, default: 0] += o.remaining
+            }
+        }
+    }
+
     // MARK: - Reading
 
     /// The book's best `limit` levels a side, with the id of the last change it includes.

@@ -45,15 +45,25 @@ public final class ProjectionRunner {
     /// it has).
     public let batchCommandsMax: Int
     public let storage: any Storage
-    public let projector: Projector
+    /// Where the node's snapshots are: a read model that started from a snapshot resumes from it.
+    public let snapshots: String?
+    /// Whether a new read model starts from the newest snapshot (else from sequence 1).
+    public let fromSnapshot: Bool
+    public private(set) var projector: Projector
+    private let marketData: MarketData?
 
     public init(journal: String, store: any ReadModelStore, batchCommandsMax: Int = 20_000,
-                marketData: MarketData? = nil, storage: any Storage = PosixStorage.shared) {
+                snapshots: String? = nil, fromSnapshot: Bool = false, marketData: MarketData? = nil,
+                storage: any Storage = PosixStorage.shared) {
+        precondition(!fromSnapshot || snapshots != nil, "starting from a snapshot needs the snapshots' directory")
         precondition(batchCommandsMax > 0, "a batch holds at least one command")
         self.journal = journal
         self.store = store
         self.batchCommandsMax = batchCommandsMax
+        self.snapshots = snapshots
+        self.fromSnapshot = fromSnapshot
         self.storage = storage
+        self.marketData = marketData
         projector = Projector(marketData: marketData)
     }
 
@@ -71,8 +81,12 @@ public final class ProjectionRunner {
             throw ReadModelError("journal \(journal): \(error)")
         }
         let summary = ProjectionSummary(resumedFrom: checkpoint?.lastSequence ?? 0, lastSequence: 0)
-        if let first = reader.firstSequence, first > 1 {
-            throw ReadModelError("journal \(journal) starts at sequence \(first): a read model is built from sequence 1")
+        if let checkpoint, checkpoint.baseSequence > 0 {
+            try start(fromSnapshotAt: checkpoint.baseSequence, reader)
+        } else if checkpoint == nil, fromSnapshot {
+            try start(fromSnapshotAt: nil, reader)
+        } else if let first = reader.firstSequence, first > 1 {
+            throw ReadModelError("journal \(journal) starts at sequence \(first): a read model is built from sequence 1, or from a snapshot (--from-snapshot)")
         }
         if let checkpoint { try catchUp(to: checkpoint, reader) }
         summary.lastSequence = projector.replayer.lastSequence
@@ -82,7 +96,7 @@ public final class ProjectionRunner {
         while true {
             let record = try applyNext(reader)
             if record && projector.batchCommands < batchCommandsMax { continue }
-            if projector.batchCommands > 0 {
+            if projector.batchCommands > 0 || projector.hasOpeningRows {
                 summary.commands += projector.batchCommands
                 summary.events += projector.batchEvents
                 let batch = try projector.takeBatch(chain: reader.chainOfCurrentBlock)
@@ -110,6 +124,36 @@ public final class ProjectionRunner {
                 }
             }
             if shouldStop() { return summary }
+        }
+    }
+
+    /// Restores the engine from the snapshot at `sequence` (nil: the newest one the journal
+    /// goes on from), checks its state digest, and positions the reader after it.
+    private func start(fromSnapshotAt sequence: UInt64?, _ reader: JournalReader) throws(ReadModelError) {
+        guard let snapshots else {
+            throw ReadModelError("the read model starts from the snapshot at sequence \(sequence ?? 0): say where the snapshots are (--from-snapshot)")
+        }
+        let first = reader.firstSequence ?? 1
+        do {
+            let files = try SnapshotStore.list(snapshots, storage: storage)
+                .filter { sequence == nil ? $0.sequence + 1 >= first : $0.sequence == sequence }
+                .sorted { $0.sequence > $1.sequence }
+            guard let file = files.first else {
+                throw ReadModelError(sequence.map { "the read model starts from the snapshot at sequence \($0), which is not in \(snapshots) any more: build it again" }
+                                     ?? "no snapshot in \(snapshots) that the journal goes on from (it starts at \(first))")
+            }
+            let (header, body) = try SnapshotStore.read(file.path, storage: storage)
+            let engine = try MatchingEngine(canonicalState: body)
+            guard SHA256Hasher.hash(engine.canonicalState()) == header.stateDigest else {
+                throw ReadModelError("snapshot \(file.path): its state does not have the digest it names")
+            }
+            projector = Projector(snapshot: engine, sequence: header.sequence, timestampNs: header.timestampNs,
+                                  marketData: marketData)
+            try reader.seek(to: header.sequence + 1)
+        } catch let error as ReadModelError {
+            throw error
+        } catch {
+            throw ReadModelError("snapshots \(snapshots): \(error)")
         }
     }
 
@@ -144,7 +188,7 @@ public final class ProjectionRunner {
         guard (last?.sequence ?? 0) == checkpoint.checkpointSequence, (last?.digest.hex ?? "") == checkpoint.checkpointDigest else {
             throw ReadModelError("\(other): the state digest at checkpoint \(checkpoint.checkpointSequence) differs")
         }
-        let rebuilt = try projector.takeBatch(chain: checkpoint.chain)
+        let rebuilt = try projector.takeBatch(chain: reader.chainOfCurrentBlock)
         guard rebuilt.checkpoint.ledgerEntries == checkpoint.ledgerEntries else {
             throw ReadModelError("\(other): it holds \(checkpoint.ledgerEntries) ledger entries, the journal gives \(rebuilt.checkpoint.ledgerEntries)")
         }

@@ -58,9 +58,58 @@ public final class Projector {
         self.replayer = replayer
         self.ledgerEntries = ledgerEntries
         self.marketData = marketData
+        baseSequence = replayer.lastSequence
         batch = ProjectionBatch(checkpoint: ProjectionCheckpoint(
             lastSequence: replayer.lastSequence, lastTimestampNs: replayer.lastTimestampNs, chain: .zero,
-            checkpointSequence: 0, checkpointDigest: "", ledgerEntries: ledgerEntries))
+            checkpointSequence: 0, checkpointDigest: "", ledgerEntries: ledgerEntries, baseSequence: baseSequence))
+    }
+
+    /// The sequence of the state the projector started from (0: the journal's start).
+    public let baseSequence: UInt64
+
+    /// Whether the first batch of a projector started from a snapshot is still to be taken
+    /// (it has rows even without a command).
+    public private(set) var hasOpeningRows = false
+
+    /// A projector that starts from a snapshot's state (the engine restored from it, at
+    /// `sequence`): its first batch holds the assets and symbols, every balance as an `opening`
+    /// ledger entry, and the orders resting then. A snapshot keeps no history, so those orders
+    /// show the snapshot's sequence and time as their creation, `LIMIT` `GTC` `NONE` as their
+    /// type, time in force and self-trade prevention, and their fills before it at their price.
+    public convenience init(snapshot engine: MatchingEngine, sequence: UInt64, timestampNs: Int64,
+                            marketData: MarketData? = nil) {
+        self.init(replayer: Replayer(engine: engine, after: sequence), marketData: marketData)
+        let c = Context(seq: sequence, ts: timestampNs)
+        for asset in engine.assets { batch.assets.append(AssetRow(asset: asset.name, scale: asset.scale)) }
+        for (s, info) in engine.symbols.enumerated() {
+            batch.symbols.append(SymbolRow(symbol: engine.symbolNames[s], base: engine.assets[info.base].name,
+                                           quote: engine.assets[info.quote].name, priceDecimals: info.priceDecimals,
+                                           qtyDecimals: info.qtyDecimals))
+        }
+        for account in engine.accountIds {
+            for (a, asset) in engine.assets.enumerated() {
+                let b = engine.balance(account: account, asset: asset.name)!
+                if b.free != 0 || b.locked != 0 {
+                    move(account, a, free: b.free, locked: b.locked, .opening, orderId: nil, tradeId: nil, c)
+                }
+            }
+        }
+        for o in engine.restingOrders() {
+            let info = engine.symbols[o.symbol]
+            let row = OrderRow(
+                orderId: o.id, account: o.account, symbol: engine.symbolNames[o.symbol], clientId: o.clientId,
+                side: o.side.description, type: OrderType.limit.description, timeInForce: TimeInForce.gtc.description,
+                stp: SelfTradePrevention.none.description, price: o.price, origQty: o.filled + o.remaining,
+                origQuoteQty: nil, executedQty: o.filled, cumulativeQuoteQty: Self.notional(o.price, o.filled, info),
+                status: o.filled > 0 ? .partiallyFilled : .new, createdSeq: sequence, createdNs: timestampNs,
+                updatedSeq: sequence, updatedNs: timestampNs)
+            let lock = o.side == .buy ? Self.notional(o.price, o.remaining, info) : o.remaining * info.baseMultiplier
+            orders[o.id] = TrackedOrder(row: row, symbol: o.symbol, side: o.side, remaining: o.remaining, lockLeft: lock,
+                                        touched: false)
+            touch(o.id)
+        }
+        marketData?.start(from: engine)
+        hasOpeningRows = true
     }
 
     /// Commands applied since the batch began.
@@ -388,9 +437,10 @@ public final class Projector {
         batch.checkpoint = ProjectionCheckpoint(
             lastSequence: replayer.lastSequence, lastTimestampNs: replayer.lastTimestampNs, chain: chain,
             checkpointSequence: last?.sequence ?? 0, checkpointDigest: last?.digest.hex ?? "",
-            ledgerEntries: ledgerEntries)
+            ledgerEntries: ledgerEntries, baseSequence: baseSequence)
         let taken = batch
         batch = ProjectionBatch(checkpoint: taken.checkpoint)
+        hasOpeningRows = false
         batchCommands = 0
         batchEvents = 0
         return taken

@@ -90,6 +90,8 @@ public struct BalanceRow: Equatable, Sendable {
 /// Why a balance moved.
 public enum LedgerCause: String, Sendable, CaseIterable {
     case deposit, withdrawal, trade, fee, lock, release
+    /// The balance a read model started from a snapshot holds at that snapshot.
+    case opening
 }
 
 /// One movement of one balance: `freeDelta` and `lockedDelta` in the asset's units. `entryId`
@@ -153,12 +155,14 @@ public struct ProjectionCheckpoint: Equatable, Sendable {
     public var checkpointDigest: String
     /// Ledger entries written so far (the next entry is numbered one more).
     public var ledgerEntries: UInt64
+    /// The snapshot the read model started from (0: the journal's first record).
+    public var baseSequence: UInt64
 
     public init(lastSequence: UInt64, lastTimestampNs: Int64, chain: Digest32, checkpointSequence: UInt64,
-                checkpointDigest: String, ledgerEntries: UInt64) {
+                checkpointDigest: String, ledgerEntries: UInt64, baseSequence: UInt64) {
         self.lastSequence = lastSequence; self.lastTimestampNs = lastTimestampNs; self.chain = chain
         self.checkpointSequence = checkpointSequence; self.checkpointDigest = checkpointDigest
-        self.ledgerEntries = ledgerEntries
+        self.ledgerEntries = ledgerEntries; self.baseSequence = baseSequence
     }
 }
 

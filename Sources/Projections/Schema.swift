@@ -91,7 +91,7 @@ public enum Schema {
         name: "projection_checkpoint",
         columns: [col("id", .int), col("schema_version", .bigint), col("last_seq", .bigint),
                   col("last_ts_ns", .bigint), col("chain", .text), col("checkpoint_seq", .bigint),
-                  col("checkpoint_digest", .text), col("ledger_entries", .bigint)],
+                  col("checkpoint_digest", .text), col("ledger_entries", .bigint), col("base_seq", .bigint)],
         primaryKey: ["id"], indexes: [], upserts: true)
 
     public static let assets = Table(
@@ -158,20 +158,20 @@ public enum Schema {
 extension ProjectionCheckpoint {
     public var values: [SQLValue] {
         [.int(1), .int(Schema.version), .int(Int64(lastSequence)), .int(lastTimestampNs), .text(chain.hex),
-         .int(Int64(checkpointSequence)), .text(checkpointDigest), .int(Int64(ledgerEntries))]
+         .int(Int64(checkpointSequence)), .text(checkpointDigest), .int(Int64(ledgerEntries)), .int(Int64(baseSequence))]
     }
 
     /// The checkpoint of a `projection_checkpoint` row (nil when it is not one this version wrote).
     public init(row: [SQLValue]) throws(ReadModelError) {
-        guard row.count == 8, let version = row[1].int else { throw ReadModelError("the checkpoint row is malformed") }
+        guard row.count == 9, let version = row[1].int else { throw ReadModelError("the checkpoint row is malformed") }
         guard version == Schema.version else {
             throw ReadModelError("the database has read-model schema \(version), this program writes \(Schema.version)")
         }
         guard let last = row[2].int, let ts = row[3].int, let chainHex = row[4].text,
               let chain = Digest32(hex: chainHex), let cpSeq = row[5].int, let digest = row[6].text,
-              let entries = row[7].int else { throw ReadModelError("the checkpoint row is malformed") }
+              let entries = row[7].int, let base = row[8].int else { throw ReadModelError("the checkpoint row is malformed") }
         self.init(lastSequence: UInt64(last), lastTimestampNs: ts, chain: chain, checkpointSequence: UInt64(cpSeq),
-                  checkpointDigest: digest, ledgerEntries: UInt64(entries))
+                  checkpointDigest: digest, ledgerEntries: UInt64(entries), baseSequence: UInt64(base))
     }
 }
 

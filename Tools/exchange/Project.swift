@@ -40,6 +40,10 @@ struct ProjectCommand: ParsableCommand {
     @OptionGroup var database: DatabaseOption
     @Flag(help: "Keep following the journal as a node appends to it.") var follow = false
     @Option(name: .customLong("batch"), help: "Commands per transaction (at most).") var batchCommands = 20_000
+    @Flag(name: .customLong("from-snapshot"),
+          help: "Start a new read model from the newest snapshot (in the snapshots directory beside the journal) rather than from sequence 1.")
+    var fromSnapshot = false
+    @Option(help: "The snapshots directory (default: snapshots/ beside the journal directory).") var snapshots: String?
 
     func run() throws {
         guard batchCommands > 0 else { throw fail("--batch must be at least 1") }
@@ -50,7 +54,8 @@ struct ProjectCommand: ParsableCommand {
         let showProgress = isatty(2) == 1
         let startNs = monotonicNs()
         let target = showProgress ? (try? JournalInfo.read(directory: journal).lastSequence) ?? 0 : 0
-        let runner = ProjectionRunner(journal: journal, store: store, batchCommandsMax: batchCommands)
+        let runner = ProjectionRunner(journal: journal, store: store, batchCommandsMax: batchCommands,
+                                      snapshots: snapshots ?? Self.snapshotsBeside(journal), fromSnapshot: fromSnapshot)
         let summary: ProjectionSummary
         do {
             summary = try runner.run(follow: follow, shouldStop: { ProcessSignals.stopRequested }) { p in
@@ -87,6 +92,16 @@ struct ProjectCommand: ParsableCommand {
             print("projected sequences \(summary.resumedFrom + 1)...\(summary.lastSequence) into \(database.db): "
                   + "\(summary.commands) commands, \(summary.events) events, \(summary.rows) rows")
         }
+    }
+}
+
+extension ProjectCommand {
+    /// DIR/snapshots for a journal at DIR/journal (a node's data directory).
+    static func snapshotsBeside(_ journal: String) -> String {
+        var path = journal
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        guard let slash = path.lastIndex(of: "/") else { return "snapshots" }
+        return String(path[...slash]) + "snapshots"
     }
 }
 
