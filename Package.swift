@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "ProjectionsPostgres", targets: ["ProjectionsPostgres"]),
         .library(name: "Workloads", targets: ["Workloads"]),
         .library(name: "_Posix", targets: ["_Posix"]),
+        .library(name: "_ProcessTesting", targets: ["_ProcessTesting"]),
         .executable(name: "exchange", targets: ["exchange"]),
     ],
     dependencies: [
@@ -70,7 +71,8 @@ let package = Package(
         ),
         // Seeded agents that trade through a real node (`exchange sim`).
         .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "Workloads", "_Posix"]),
-        // Running programs from the test suites (the CLI, /bin/sh): only test targets use it.
+        // Running programs from the test suites and the benchmarks (the CLI, /bin/sh, a throwaway
+        // PostgreSQL cluster): nothing the CLI or the node links uses it.
         .target(name: "_ProcessTesting"),
         // Seeded workloads: the generator every seeded part draws from (the simulator, the
         // tests), and the journal benchmark's order-like records (`exchange journal generate`).

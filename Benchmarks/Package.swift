@@ -53,5 +53,23 @@ let package = Package(
             path: "Node",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ProjectionBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Projections", package: "exchange"),
+                .product(name: "ProjectionsSQLite", package: "exchange"),
+                .product(name: "ProjectionsPostgres", package: "exchange"),
+                .product(name: "Node", package: "exchange"),
+                .product(name: "Simulation", package: "exchange"),
+                .product(name: "Matching", package: "exchange"),
+                .product(name: "Codec", package: "exchange"),
+                .product(name: "Journal", package: "exchange"),
+                .product(name: "_Posix", package: "exchange"),
+                .product(name: "_ProcessTesting", package: "exchange"),
+            ],
+            path: "Projections",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -1,17 +1,17 @@
 import Foundation
 
-/// A throwaway PostgreSQL cluster for the tests: `initdb` into a temporary directory, `pg_ctl
+/// A throwaway PostgreSQL cluster for the tests and the benchmarks: `initdb` into a temporary directory, `pg_ctl
 /// start` on a free loopback port (no Unix socket outside the directory), stopped and removed
 /// when the value is released. As root, the server runs as the `postgres` user (PostgreSQL
 /// refuses root); otherwise as the user running the tests.
-final class PostgresCluster {
-    let directory: String
-    let port: Int
+public final class PostgresCluster {
+    public let directory: String
+    public let port: Int
     /// The URL of its `postgres` database, as the superuser `exchange`.
-    var url: String { "postgres://exchange@127.0.0.1:\(port)/postgres" }
+    public var url: String { "postgres://exchange@127.0.0.1:\(port)/postgres" }
 
     /// Debian installs the server's programs here, not on the PATH.
-    static var binaries: String? {
+    public static var binaries: String? {
         let root = "/usr/lib/postgresql"
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: root))?
             .compactMap(Int.init).sorted() ?? []
@@ -21,14 +21,14 @@ final class PostgresCluster {
         return nil
     }
 
-    static var isInstalled: Bool { binaries != nil }
+    public static var isInstalled: Bool { binaries != nil }
 
-    enum Failure: Error, CustomStringConvertible {
+    public enum Failure: Error, CustomStringConvertible {
         case failed(String)
-        var description: String { if case let .failed(s) = self { return s } else { return "" } }
+        public var description: String { if case let .failed(s) = self { return s } else { return "" } }
     }
 
-    init() throws {
+    public init() throws {
         guard let bin = Self.binaries else { throw Failure.failed("PostgreSQL is not installed (Debian: postgresql)") }
         var template = Array("/tmp/exchange-pg-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
@@ -46,7 +46,7 @@ final class PostgresCluster {
     }
 
     /// A new empty database of the cluster (its URL).
-    func createDatabase(_ name: String) throws -> String {
+    public func createDatabase(_ name: String) throws -> String {
         guard let bin = Self.binaries else { throw Failure.failed("no PostgreSQL") }
         try Self.check(Self.system("\(bin)/createdb -h 127.0.0.1 -p \(port) -U exchange \(name)"), "createdb", log: nil)
         return "postgres://exchange@127.0.0.1:\(port)/\(name)"
@@ -63,7 +63,7 @@ final class PostgresCluster {
     /// Runs a shell command and waits for it with waitpid (Foundation's Process, used for the
     /// other commands of the tests, was seen never to return from `waitUntilExit` after
     /// `runuser … pg_ctl start`, its child long gone).
-    static func system(_ command: String) throws -> Int32 {
+    public static func system(_ command: String) throws -> Int32 {
         var pid: pid_t = 0
         let arguments = ["/bin/sh", "-c", command]
         var argv = arguments.map { strdup($0) } + [nil]
@@ -85,7 +85,7 @@ final class PostgresCluster {
     }
 
     /// A loopback port nothing listens on now (the kernel's choice for port 0).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure.failed("socket: \(errno)") }
         defer { close(fd) }
