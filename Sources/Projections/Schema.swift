@@ -153,14 +153,75 @@ public enum Schema {
     public static let tables = [checkpoint, assets, symbols, orders, trades, balances, ledger, klines]
 }
 
-// MARK: - Rows as values, in their table's column order
+// MARK: - Rows, bound in their table's column order
 
-extension ProjectionCheckpoint {
+/// Where a row's values go, one column after another: a statement's parameters, COPY's text,
+/// or an array.
+public protocol RowBinder {
+    mutating func int(_ value: Int64)
+    mutating func text(_ value: String)
+    mutating func null()
+}
+
+/// A row of one of the read model's tables. `bind` gives its values in the order of the
+/// table's columns: the one place that order is written for each table.
+public protocol TableRow: Sendable {
+    static var table: Table { get }
+    func bind<B: RowBinder>(to binder: inout B)
+}
+
+extension RowBinder {
+    @inline(__always) mutating func int(_ value: UInt64) { int(Int64(value)) }
+    @inline(__always) mutating func int(_ value: Int) { int(Int64(value)) }
+    @inline(__always) mutating func int(_ value: Int64?) { if let value { int(value) } else { null() } }
+    @inline(__always) mutating func int(_ value: UInt64?) { if let value { int(Int64(value)) } else { null() } }
+    @inline(__always) mutating func text(_ value: String?) { if let value { text(value) } else { null() } }
+}
+
+/// Collects a row's values (queries' arguments, tests).
+public struct ValuesBinder: RowBinder {
+    public var values: [SQLValue] = []
+    public init() {}
+    public mutating func int(_ value: Int64) { values.append(.int(value)) }
+    public mutating func text(_ value: String) { values.append(.text(value)) }
+    public mutating func null() { values.append(.null) }
+}
+
+extension TableRow {
+    /// The row's values in its table's column order.
     public var values: [SQLValue] {
-        [.int(1), .int(Schema.version), .int(Int64(lastSequence)), .int(lastTimestampNs), .text(chain.hex),
-         .int(Int64(checkpointSequence)), .text(checkpointDigest), .int(Int64(ledgerEntries)), .int(Int64(baseSequence))]
+        var binder = ValuesBinder()
+        bind(to: &binder)
+        return binder.values
     }
+}
 
+/// What a backend does with each table of a batch: `rows` are all of one table.
+public protocol BatchWriter {
+    mutating func write<R: TableRow>(_ rows: [R]) throws
+}
+
+extension ProjectionBatch {
+    /// Hands each table's rows to `writer`, the checkpoint last.
+    public func write<W: BatchWriter>(to writer: inout W) throws {
+        try writer.write(assets)
+        try writer.write(symbols)
+        try writer.write(orders)
+        try writer.write(trades)
+        try writer.write(balances)
+        try writer.write(ledger)
+        try writer.write(klines)
+        try writer.write([checkpoint])
+    }
+}
+
+extension ProjectionCheckpoint: TableRow {
+    public static var table: Table { Schema.checkpoint }
+
+    public func bind<B: RowBinder>(to b: inout B) {
+        b.int(Int64(1)); b.int(Schema.version); b.int(lastSequence); b.int(lastTimestampNs); b.text(chain.hex)
+        b.int(checkpointSequence); b.text(checkpointDigest); b.int(ledgerEntries); b.int(baseSequence)
+    }
     /// The checkpoint of a `projection_checkpoint` row (nil when it is not one this version wrote).
     public init(row: [SQLValue]) throws(ReadModelError) {
         guard row.count == 9, let version = row[1].int else { throw ReadModelError("the checkpoint row is malformed") }
@@ -175,61 +236,55 @@ extension ProjectionCheckpoint {
     }
 }
 
-extension AssetRow {
-    public var values: [SQLValue] { [.text(asset), .int(Int64(scale))] }
+extension AssetRow: TableRow {
+    public static var table: Table { Schema.assets }
+    public func bind<B: RowBinder>(to b: inout B) { b.text(asset); b.int(scale) }
 }
 
-extension SymbolRow {
-    public var values: [SQLValue] {
-        [.text(symbol), .text(base), .text(quote), .int(Int64(priceDecimals)), .int(Int64(qtyDecimals))]
+extension SymbolRow: TableRow {
+    public static var table: Table { Schema.symbols }
+    public func bind<B: RowBinder>(to b: inout B) {
+        b.text(symbol); b.text(base); b.text(quote); b.int(priceDecimals); b.int(qtyDecimals)
     }
 }
 
-extension OrderRow {
-    public var values: [SQLValue] {
-        [.int(Int64(orderId)), .int(Int64(account)), .text(symbol), clientId.map { .text($0) } ?? .null,
-         .text(side), .text(type), .text(timeInForce), .text(stp), price.map { .int($0) } ?? .null,
-         origQty.map { .int($0) } ?? .null, origQuoteQty.map { .int($0) } ?? .null, .int(executedQty),
-         .int(cumulativeQuoteQty), .text(status.rawValue), .int(Int64(createdSeq)), .int(createdNs),
-         .int(Int64(updatedSeq)), .int(updatedNs)]
+extension OrderRow: TableRow {
+    public static var table: Table { Schema.orders }
+    public func bind<B: RowBinder>(to b: inout B) {
+        b.int(orderId); b.int(account); b.text(symbol); b.text(clientId); b.text(side); b.text(type)
+        b.text(timeInForce); b.text(stp); b.int(price); b.int(origQty); b.int(origQuoteQty); b.int(executedQty)
+        b.int(cumulativeQuoteQty); b.text(status.rawValue); b.int(createdSeq); b.int(createdNs); b.int(updatedSeq)
+        b.int(updatedNs)
     }
 }
 
-extension TradeRow {
-    public var values: [SQLValue] {
-        [.int(Int64(tradeId)), .text(symbol), .int(Int64(seq)), .int(timestampNs), .int(price), .int(qty),
-         .int(quoteQty), .text(takerSide), .int(Int64(makerOrderId)), .int(Int64(takerOrderId)),
-         .int(Int64(makerAccount)), .int(Int64(takerAccount)), .int(makerFee), .text(makerFeeAsset), .int(takerFee),
-         .text(takerFeeAsset)]
+extension TradeRow: TableRow {
+    public static var table: Table { Schema.trades }
+    public func bind<B: RowBinder>(to b: inout B) {
+        b.int(tradeId); b.text(symbol); b.int(seq); b.int(timestampNs); b.int(price); b.int(qty); b.int(quoteQty)
+        b.text(takerSide); b.int(makerOrderId); b.int(takerOrderId); b.int(makerAccount); b.int(takerAccount)
+        b.int(makerFee); b.text(makerFeeAsset); b.int(takerFee); b.text(takerFeeAsset)
     }
 }
 
-extension BalanceRow {
-    public var values: [SQLValue] { [.int(Int64(account)), .text(asset), .int(free), .int(locked)] }
+extension BalanceRow: TableRow {
+    public static var table: Table { Schema.balances }
+    public func bind<B: RowBinder>(to b: inout B) { b.int(account); b.text(asset); b.int(free); b.int(locked) }
 }
 
-extension LedgerRow {
-    public var values: [SQLValue] {
-        [.int(Int64(entryId)), .int(Int64(seq)), .int(timestampNs), .int(Int64(account)), .text(asset),
-         .int(freeDelta), .int(lockedDelta), .text(cause.rawValue), orderId.map { .int(Int64($0)) } ?? .null,
-         tradeId.map { .int(Int64($0)) } ?? .null]
+extension LedgerRow: TableRow {
+    public static var table: Table { Schema.ledger }
+    public func bind<B: RowBinder>(to b: inout B) {
+        b.int(entryId); b.int(seq); b.int(timestampNs); b.int(account); b.text(asset); b.int(freeDelta)
+        b.int(lockedDelta); b.text(cause.rawValue); b.int(orderId); b.int(tradeId)
     }
 }
 
-extension KlineRow {
-    public var values: [SQLValue] {
-        [.text(symbol), .text(interval.rawValue), .int(openTimeMs), .int(closeTimeMs), .int(open), .int(high),
-         .int(low), .int(close), .int(volume), .int(quoteVolume), .int(trades), .int(takerBuyVolume),
-         .int(takerBuyQuoteVolume)]
-    }
-}
-
-extension ProjectionBatch {
-    /// Each table with its rows' values, in the order a backend writes them.
-    public var tablesAndRows: [(Table, [[SQLValue]])] {
-        [(Schema.assets, assets.map(\.values)), (Schema.symbols, symbols.map(\.values)),
-         (Schema.orders, orders.map(\.values)), (Schema.trades, trades.map(\.values)),
-         (Schema.balances, balances.map(\.values)), (Schema.ledger, ledger.map(\.values)),
-         (Schema.klines, klines.map(\.values)), (Schema.checkpoint, [checkpoint.values])]
+extension KlineRow: TableRow {
+    public static var table: Table { Schema.klines }
+    public func bind<B: RowBinder>(to b: inout B) {
+        b.text(symbol); b.text(interval.rawValue); b.int(openTimeMs); b.int(closeTimeMs); b.int(open); b.int(high)
+        b.int(low); b.int(close); b.int(volume); b.int(quoteVolume); b.int(trades); b.int(takerBuyVolume)
+        b.int(takerBuyQuoteVolume)
     }
 }

@@ -115,7 +115,9 @@ public final class PostgresStore: ReadModelStore {
             try blocking {
                 try await connection.query("BEGIN", logger: logger)
                 do {
-                    for (table, rows) in batch.tablesAndRows where !rows.isEmpty {
+                    var tables = TableCollector()
+                    try batch.write(to: &tables)
+                    for (table, rows) in tables.tables where !rows.isEmpty {
                         if table.upserts {
                             try await Self.insert(rows, into: table, connection, logger)
                         } else {
@@ -269,6 +271,12 @@ public final class PostgresStore: ReadModelStore {
         guard let colon = credentials.firstIndex(of: ":") else { return url }
         return String(url[..<colon]) + ":***" + String(url[at...])
     }
+}
+
+/// Each table of a batch with its rows' values.
+private struct TableCollector: BatchWriter {
+    var tables: [(Table, [[SQLValue]])] = []
+    mutating func write<R: TableRow>(_ rows: [R]) throws { tables.append((R.table, rows.map(\.values))) }
 }
 
 /// Runs `body` on a task and waits for it. The task prefers an executor of its own (a serial

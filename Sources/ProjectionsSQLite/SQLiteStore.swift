@@ -84,10 +84,8 @@ public final class SQLiteStore: ReadModelStore {
     public func write(_ batch: ProjectionBatch) throws(ReadModelError) {
         do {
             try queue.write { db in
-                for (table, rows) in batch.tablesAndRows where !rows.isEmpty {
-                    let statement = try db.cachedStatement(sql: table.insertStatement(.sqlite))
-                    for row in rows { try Self.run(statement.sqliteStatement, row, db) }
-                }
+                var writer = StatementWriter(db: db)
+                try batch.write(to: &writer)
             }
         } catch {
             throw Self.error("write", path, error)
@@ -119,26 +117,51 @@ public final class SQLiteStore: ReadModelStore {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// Binds one row's values and steps the statement, straight through SQLite's API (the
-    /// projector writes hundreds of thousands of rows a second).
-    private static func run(_ statement: SQLiteStatement, _ values: [SQLValue], _ db: Database) throws {
-        sqlite3_reset(statement)
-        for (i, value) in values.enumerated() {
-            let index = CInt(i + 1)
-            switch value {
-            case let .int(v): sqlite3_bind_int64(statement, index, v)
-            case let .text(s): sqlite3_bind_text(statement, index, s, -1, transient)
-            case .null: sqlite3_bind_null(statement, index)
+    /// Writes each table's rows through its cached insert statement, binding straight through
+    /// SQLite's API (the projector writes hundreds of thousands of rows a second).
+    private struct StatementWriter: BatchWriter {
+        let db: Database
+
+        mutating func write<R: TableRow>(_ rows: [R]) throws {
+            guard !rows.isEmpty else { return }
+            let statement = try db.cachedStatement(sql: R.table.insertStatement(.sqlite)).sqliteStatement
+            for row in rows {
+                sqlite3_reset(statement)
+                var binder = Binder(statement: statement)
+                row.bind(to: &binder)
+                let code = sqlite3_step(statement)
+                guard code == SQLITE_DONE else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: code),
+                                        message: String(cString: sqlite3_errmsg(sqlite3_db_handle(statement))))
+                }
             }
-        }
-        let code = sqlite3_step(statement)
-        guard code == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code),
-                                message: String(cString: sqlite3_errmsg(sqlite3_db_handle(statement))))
         }
     }
 
-    private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+    private struct Binder: RowBinder {
+        let statement: SQLiteStatement
+        var index: CInt = 1
+
+        mutating func int(_ value: Int64) {
+            sqlite3_bind_int64(statement, index, value)
+            index += 1
+        }
+        mutating func text(_ value: String) {
+            var value = value
+            value.withUTF8 { utf8 in
+                _ = utf8.withMemoryRebound(to: CChar.self) {
+                    sqlite3_bind_text(statement, index, $0.baseAddress, CInt($0.count), SQLiteStore.transient)
+                }
+            }
+            index += 1
+        }
+        mutating func null() {
+            sqlite3_bind_null(statement, index)
+            index += 1
+        }
+    }
+
+    fileprivate static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
     private static func values(_ row: Row) -> [SQLValue] {
         (0..<row.count).map { i -> SQLValue in
