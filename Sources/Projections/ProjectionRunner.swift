@@ -92,6 +92,18 @@ public final class ProjectionRunner {
         summary.lastSequence = projector.replayer.lastSequence
         summary.checkpoint = checkpoint
 
+        let pipeline = BatchPipeline(store: store)
+        defer { pipeline.close() }
+        func report() {
+            let written = pipeline.progress
+            guard let checkpoint = written.checkpoint else { return }
+            summary.rows = written.rows
+            summary.batches = written.batches
+            summary.lastSequence = checkpoint.lastSequence
+            summary.checkpoint = checkpoint
+            progress(ProjectionProgress(lastSequence: summary.lastSequence, commands: summary.commands,
+                                        events: summary.events, rows: summary.rows, batches: summary.batches))
+        }
         var indexed = false
         while true {
             let record = try applyNext(reader)
@@ -99,18 +111,14 @@ public final class ProjectionRunner {
             if projector.batchCommands > 0 || projector.hasOpeningRows {
                 summary.commands += projector.batchCommands
                 summary.events += projector.batchEvents
-                let batch = try projector.takeBatch(chain: reader.chainOfCurrentBlock)
-                let checkpoint = batch.checkpoint
-                let rows = batch.rowCount
-                try store.write(batch)
-                summary.rows += rows
-                summary.batches += 1
-                summary.lastSequence = checkpoint.lastSequence
-                summary.checkpoint = checkpoint
-                progress(ProjectionProgress(lastSequence: summary.lastSequence, commands: summary.commands,
-                                            events: summary.events, rows: summary.rows, batches: summary.batches))
+                try pipeline.submit(try projector.takeBatch(chain: reader.chainOfCurrentBlock))
+                report()
             }
             if record { continue }
+            // At the end of what is written so far: everything derived reaches the database
+            // before the projector waits, stops, or indexes.
+            try pipeline.drain()
+            report()
             if !indexed {
                 try store.createIndexes()
                 indexed = true
