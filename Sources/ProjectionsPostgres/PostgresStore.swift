@@ -111,17 +111,25 @@ public final class PostgresStore: ReadModelStore {
 
     public func write(_ batch: ProjectionBatch) throws(ReadModelError) {
         let connection = self.connection, logger = self.logger
+        // Encoded here, on the caller's thread: the task only sends.
+        var encoder = Encoder()
+        do { try batch.write(to: &encoder) } catch { throw Self.error("write", url, error) }
+        let parts = encoder.parts
         do {
             try blocking {
                 try await connection.query("BEGIN", logger: logger)
                 do {
-                    var tables = TableCollector()
-                    try batch.write(to: &tables)
-                    for (table, rows) in tables.tables where !rows.isEmpty {
-                        if table.upserts {
-                            try await Self.insert(rows, into: table, connection, logger)
-                        } else {
-                            try await Self.copy(rows, into: table, connection, logger)
+                    for part in parts {
+                        switch part {
+                        case let .copy(table, buffer):
+                            try await connection.copyFrom(table: table.name, columns: table.columns.map(\.name),
+                                                          logger: logger) { writer in try await writer.write(buffer) }
+                        case let .upsert(table, statements):
+                            for (rows, bindings) in statements {
+                                try await connection.query(
+                                    PostgresQuery(unsafeSQL: table.insertStatement(.postgres, rows: rows), binds: bindings),
+                                    logger: logger)
+                            }
                         }
                     }
                     try await connection.query("COMMIT", logger: logger)
@@ -153,60 +161,6 @@ public final class PostgresStore: ReadModelStore {
     }
 
     // MARK: - Statements
-
-    /// Multi-row upserts, as many rows a statement as its 65,535 parameters allow (at most 1,000).
-    private static func insert(_ rows: [[SQLValue]], into table: Table, _ connection: PostgresConnection,
-                               _ logger: Logger) async throws {
-        let perStatement = min(1_000, Int(UInt16.max) / table.columns.count)
-        var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(start + perStatement, rows.count)]
-            var bindings = PostgresBindings(capacity: chunk.count * table.columns.count)
-            for row in chunk { for value in row { bind(value, &bindings) } }
-            try await connection.query(
-                PostgresQuery(unsafeSQL: table.insertStatement(.postgres, rows: chunk.count), binds: bindings),
-                logger: logger)
-            start += chunk.count
-        }
-    }
-
-    /// New rows through COPY's text format: tab between columns, `\N` for null, backslash
-    /// escapes in text.
-    private static func copy(_ rows: [[SQLValue]], into table: Table, _ connection: PostgresConnection,
-                             _ logger: Logger) async throws {
-        try await connection.copyFrom(table: table.name, columns: table.columns.map(\.name), logger: logger) { writer in
-            var buffer = ByteBuffer()
-            buffer.reserveCapacity(1 << 20)
-            for row in rows {
-                for (i, value) in row.enumerated() {
-                    if i > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
-                    switch value {
-                    case let .int(v): buffer.writeString(String(v))
-                    case .null: buffer.writeStaticString("\\N")
-                    case let .text(s): writeEscaped(s, &buffer)
-                    }
-                }
-                buffer.writeInteger(UInt8(ascii: "\n"))
-                if buffer.readableBytes >= 1 << 20 {
-                    try await writer.write(buffer)
-                    buffer.clear()
-                }
-            }
-            if buffer.readableBytes > 0 { try await writer.write(buffer) }
-        }
-    }
-
-    private static func writeEscaped(_ text: String, _ buffer: inout ByteBuffer) {
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-            default: buffer.writeInteger(byte)
-            }
-        }
-    }
 
     private static func bind(_ value: SQLValue, _ bindings: inout PostgresBindings) {
         switch value {
@@ -273,10 +227,95 @@ public final class PostgresStore: ReadModelStore {
     }
 }
 
-/// Each table of a batch with its rows' values.
-private struct TableCollector: BatchWriter {
-    var tables: [(Table, [[SQLValue]])] = []
-    mutating func write<R: TableRow>(_ rows: [R]) throws { tables.append((R.table, rows.map(\.values))) }
+/// A batch encoded for the wire: new rows (trades, ledger) as COPY's text format, changed rows
+/// (orders, balances, klines, the checkpoint) as multi-row upserts, as many rows a statement as
+/// its 65,535 parameters allow (at most 1,000).
+private enum EncodedTable: Sendable {
+    case copy(Table, ByteBuffer)
+    case upsert(Table, [(rows: Int, bindings: PostgresBindings)])
+}
+
+private struct Encoder: BatchWriter {
+    var parts: [EncodedTable] = []
+
+    mutating func write<R: TableRow>(_ rows: [R]) throws {
+        guard !rows.isEmpty else { return }
+        let table = R.table
+        if table.upserts {
+            let perStatement = min(1_000, Int(UInt16.max) / table.columns.count)
+            var statements: [(rows: Int, bindings: PostgresBindings)] = []
+            var start = 0
+            while start < rows.count {
+                let end = min(start + perStatement, rows.count)
+                var binder = BindingsBinder(bindings: PostgresBindings(capacity: (end - start) * table.columns.count))
+                for row in rows[start..<end] { row.bind(to: &binder) }
+                statements.append((end - start, binder.bindings))
+                start = end
+            }
+            parts.append(.upsert(table, statements))
+        } else {
+            var binder = CopyBinder(buffer: ByteBuffer())
+            binder.buffer.reserveCapacity(rows.count * 96)
+            for row in rows {
+                binder.first = true
+                row.bind(to: &binder)
+                binder.buffer.writeInteger(UInt8(ascii: "\n"))
+            }
+            parts.append(.copy(table, binder.buffer))
+        }
+    }
+}
+
+private struct BindingsBinder: RowBinder {
+    var bindings: PostgresBindings
+    mutating func int(_ value: Int64) { bindings.append(value) }
+    mutating func text(_ value: String) { bindings.append(value) }
+    mutating func null() { bindings.appendNull() }
+}
+
+/// COPY's text format: a tab between columns, `\N` for null, backslash escapes in text.
+private struct CopyBinder: RowBinder {
+    var buffer: ByteBuffer
+    var first = true
+
+    private mutating func separate() {
+        if !first { buffer.writeInteger(UInt8(ascii: "\t")) }
+        first = false
+    }
+
+    mutating func int(_ value: Int64) {
+        separate()
+        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var i = raw.count
+            repeat {
+                i -= 1
+                raw[i] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[i...]))
+        }
+    }
+
+    mutating func text(_ value: String) {
+        separate()
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+            default: buffer.writeInteger(byte)
+            }
+        }
+    }
+
+    mutating func null() {
+        separate()
+        buffer.writeStaticString("\\N")
+    }
 }
 
 /// Runs `body` on a task and waits for it. The task prefers an executor of its own (a serial
