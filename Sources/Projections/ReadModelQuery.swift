@@ -93,19 +93,28 @@ public enum ReadModelQuery: Sendable {
             sql += " ORDER BY order_id DESC LIMIT \(limit)"
             return Answer(columns: Self.orderColumns, rows: try store.query(sql, arguments).reversed().map(units.order))
         case let .trades(account, symbol, limit):
-            var conditions: [String] = []
+            let columns = Schema.trades.columns.map(\.name).joined(separator: ", ")
             var arguments: [SQLValue] = []
-            if let account {
-                arguments.append(.int(Int64(account)))
-                conditions.append("(maker_account = ?1 OR taker_account = ?1)")
-            }
+            var bySymbol = ""
             if let symbol {
                 arguments.append(.text(symbol))
-                conditions.append("symbol = ?\(arguments.count)")
+                bySymbol = "symbol = ?1"
             }
-            let sql = "SELECT \(Schema.trades.columns.map(\.name).joined(separator: ", ")) FROM trades"
-                + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
-                + " ORDER BY trade_id DESC LIMIT \(limit)"
+            var sql: String
+            if let account {
+                // Each side through its own index, newest first, then merged: one OR over both
+                // columns would read every trade of the account.
+                arguments.append(.int(Int64(account)))
+                let a = "?\(arguments.count)"
+                let also = bySymbol.isEmpty ? "" : " AND " + bySymbol
+                sql = "SELECT \(columns) FROM (SELECT \(columns) FROM trades WHERE maker_account = \(a)\(also)"
+                    + " ORDER BY trade_id DESC LIMIT \(limit)) AS m UNION"
+                    + " SELECT \(columns) FROM (SELECT \(columns) FROM trades WHERE taker_account = \(a)\(also)"
+                    + " ORDER BY trade_id DESC LIMIT \(limit)) AS t ORDER BY trade_id DESC LIMIT \(limit)"
+            } else {
+                sql = "SELECT \(columns) FROM trades" + (bySymbol.isEmpty ? "" : " WHERE " + bySymbol)
+                    + " ORDER BY trade_id DESC LIMIT \(limit)"
+            }
             return Answer(columns: Self.tradeColumns, rows: try store.query(sql, arguments).reversed().map(units.trade))
         case let .klines(symbol, interval, limit):
             let sql = "SELECT \(Schema.klines.columns.map(\.name).joined(separator: ", ")) FROM klines"

@@ -121,19 +121,34 @@ public final class SQLiteStore: ReadModelStore {
     /// SQLite's API (the projector writes hundreds of thousands of rows a second).
     private struct StatementWriter: BatchWriter {
         let db: Database
+        /// Rows a statement inserts at once (one step, one reset, one VDBE program start for
+        /// all of them); the rest of a table's rows go one a statement.
+        static let rowsPerStatement = 64
 
         mutating func write<R: TableRow>(_ rows: [R]) throws {
             guard !rows.isEmpty else { return }
-            let statement = try db.cachedStatement(sql: R.table.insertStatement(.sqlite)).sqliteStatement
-            for row in rows {
-                sqlite3_reset(statement)
-                var binder = Binder(statement: statement)
-                row.bind(to: &binder)
-                let code = sqlite3_step(statement)
-                guard code == SQLITE_DONE else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: code),
-                                        message: String(cString: sqlite3_errmsg(sqlite3_db_handle(statement))))
+            let perStatement = max(1, min(Self.rowsPerStatement, 32_000 / R.table.columns.count))
+            var start = 0
+            if rows.count >= perStatement {
+                let many = try db.cachedStatement(sql: R.table.insertStatement(.sqlite, rows: perStatement)).sqliteStatement
+                while rows.count - start >= perStatement {
+                    try run(many, rows[start..<(start + perStatement)])
+                    start += perStatement
                 }
+            }
+            guard start < rows.count else { return }
+            let one = try db.cachedStatement(sql: R.table.insertStatement(.sqlite)).sqliteStatement
+            for i in start..<rows.count { try run(one, rows[i..<(i + 1)]) }
+        }
+
+        private func run<R: TableRow>(_ statement: SQLiteStatement, _ rows: ArraySlice<R>) throws {
+            sqlite3_reset(statement)
+            var binder = Binder(statement: statement)
+            for row in rows { row.bind(to: &binder) }
+            let code = sqlite3_step(statement)
+            guard code == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code),
+                                    message: String(cString: sqlite3_errmsg(sqlite3_db_handle(statement))))
             }
         }
     }
