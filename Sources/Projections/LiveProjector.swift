@@ -1,11 +1,15 @@
 import Journal
 import _Posix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A projector on a thread of its own, following the journal a node is writing: the node's
 /// `--project`. It reads the records the node has just written (from the page cache) rather
 /// than taking them from the node's sink: its checkpoints name the journal block they end in,
 /// which only the journal knows, and the engine never waits for it. However far it falls
-/// behind (a slow database, a stall), it catches up from the journal; `lag` says by how much.
+/// behind (a slow database, a stall, a node faster than its database), it catches up from the
+/// journal; `lag` says by how much. Its threads run at a lower priority than the node's.
 public final class LiveProjector: @unchecked Sendable {
     public let runner: ProjectionRunner
     private let monitor = Monitor()
@@ -22,6 +26,11 @@ public final class LiveProjector: @unchecked Sendable {
     public func start() {
         precondition(thread == nil, "a live projector starts once")
         thread = WorkerThread { [self] in
+            // Below the node's threads: on a machine with fewer cores than busy threads the
+            // engine, the sequencer and the reader come first, and the read model waits (the
+            // thread that writes its batches, started from this one, inherits the niceness).
+            // On Linux, PRIO_PROCESS with 0 is the calling thread, not the whole process.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
             let outcome: Result<ProjectionSummary, ReadModelError>
             do {
                 let summary = try runner.run(follow: true, pollNs: 20_000_000,
