@@ -33,7 +33,7 @@ public final class LiveProjector: @unchecked Sendable {
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
             let outcome: Result<ProjectionSummary, ReadModelError>
             do {
-                let summary = try runner.run(follow: true, pollNs: 20_000_000,
+                let summary = try runner.run(follow: true, pollNs: 20_000_000, finishesBeforeStopping: true,
                                              shouldStop: { monitor.locked { stopping } }) { progress in
                     monitor.locked { projected = progress.lastSequence }
                 }

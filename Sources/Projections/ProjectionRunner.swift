@@ -67,11 +67,13 @@ public final class ProjectionRunner {
         projector = Projector(marketData: marketData)
     }
 
-    /// Projects what the journal holds; with `follow`, goes on as a writer appends, until
-    /// `shouldStop` says so (it is asked between batches and while waiting, at least every
-    /// `pollNs`).
+    /// Projects what the journal holds; with `follow`, goes on as a writer appends. `shouldStop`
+    /// is asked after each batch and while waiting (at least every `pollNs`): a stop ends the
+    /// run after the batch in hand is written (with `finishesBeforeStopping`, once everything
+    /// written so far is projected).
     /// - Parameter progress: called after each batch written.
-    public func run(follow: Bool = false, pollNs: Int64 = 50_000_000, shouldStop: () -> Bool = { false },
+    public func run(follow: Bool = false, pollNs: Int64 = 50_000_000, finishesBeforeStopping: Bool = false,
+                    shouldStop: () -> Bool = { false },
                     progress: (ProjectionProgress) -> Void = { _ in }) throws(ReadModelError) -> ProjectionSummary {
         let checkpoint = try store.prepare()
         let reader: JournalReader
@@ -113,6 +115,12 @@ public final class ProjectionRunner {
                 summary.events += projector.batchEvents
                 try pipeline.submit(try projector.takeBatch(chain: reader.chainOfCurrentBlock))
                 report()
+                // A stop asked in the middle of a long rebuild: after the batch in hand.
+                if record && !finishesBeforeStopping && shouldStop() {
+                    try pipeline.drain()
+                    report()
+                    return summary
+                }
             }
             if record { continue }
             // At the end of what is written so far: everything derived reaches the database

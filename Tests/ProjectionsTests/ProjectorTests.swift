@@ -197,4 +197,23 @@ import Testing
         #expect(expected["trades"]!.count > 100)
         #expect(try dump(store) == expected)
     }
+
+    /// A stop asked in the middle of a rebuild (SIGINT, SIGTERM) ends the run after the batch in
+    /// hand, its checkpoint written; the next run resumes there and ends as one run would.
+    @Test func aStopInTheMiddleEndsAfterTheBatchInHand() throws {
+        let scratch = Scratch("stop")
+        let journal = try simulate(into: scratch, seed: 14, commands: 3_000)
+        let store = try SQLiteStore(path: scratch.path + "/rm.sqlite")
+        defer { store.close() }
+        var asked = 0
+        let stopped = try ProjectionRunner(journal: journal, store: store, batchCommandsMax: 200)
+            .run(shouldStop: { asked += 1; return asked >= 4 })
+        #expect(stopped.lastSequence == 800 && stopped.batches == 4)
+        #expect(try store.prepare()?.lastSequence == 800)
+        let rest = try ProjectionRunner(journal: journal, store: store, batchCommandsMax: 200).run()
+        #expect(rest.resumedFrom == 800 && rest.lastSequence > 3_000)
+        let whole = try Self.project(journal, into: scratch.path + "/whole.sqlite")
+        defer { whole.close() }
+        #expect(try dump(store) == dump(whole))
+    }
 }
