@@ -179,9 +179,9 @@ public final class ProjectionRunner {
             guard let record = try reader.nextView() else { return false }
             try projector.apply(record)
             return true
-        } catch let error as NodeError {
-            throw ReadModelError("journal \(journal): \(error)")
         } catch {
+            // A JournalError (damage, I/O) or a NodeError (an undecodable record, a checkpoint
+            // whose digest differs): either names where.
             throw ReadModelError("journal \(journal): \(error)")
         }
     }
