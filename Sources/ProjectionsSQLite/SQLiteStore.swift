@@ -42,6 +42,11 @@ public final class SQLiteStore: ReadModelStore {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
                 // 256 MiB of page cache: index pages of a large read model stay in memory.
                 try db.execute(sql: "PRAGMA cache_size = -262144")
+                // Indexes are built by sorting: in memory, not in temporary files.
+                try db.execute(sql: "PRAGMA temp_store = MEMORY")
+                // The WAL is copied into the database every 64 MiB rather than every 4 MiB:
+                // fewer checkpoints (and syncs) in a bulk build.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
             }
         }
         do {
