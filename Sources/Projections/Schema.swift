@@ -60,6 +60,20 @@ public struct Table: Sendable {
         }
     }
 
+    /// The statement that moves every row of `source` (a table of the same columns) into this
+    /// one, as `insertStatement` would write them.
+    public func insertStatement(selectingFrom source: String) -> String {
+        let names = columns.map(\.name).joined(separator: ", ")
+        var sql = "INSERT INTO \(name) (\(names)) SELECT \(names) FROM \(source)"
+        if upserts { sql += " " + conflictClause }
+        return sql
+    }
+
+    private var conflictClause: String {
+        let updates = columns.map(\.name).filter { !primaryKey.contains($0) }.map { "\($0) = excluded.\($0)" }
+        return "ON CONFLICT (\(primaryKey.joined(separator: ", "))) DO UPDATE SET \(updates.joined(separator: ", "))"
+    }
+
     /// The statement that writes `rows` rows, with placeholders numbered from 1 (`$1` in
     /// PostgreSQL, `?1` in SQLite).
     public func insertStatement(_ dialect: SQLDialect, rows: Int = 1) -> String {
@@ -71,10 +85,7 @@ public struct Table: Sendable {
                 .joined(separator: ", ") + ")")
         }
         var sql = "INSERT INTO \(name) (\(names.joined(separator: ", "))) VALUES \(values.joined(separator: ", "))"
-        if upserts {
-            let updates = names.filter { !primaryKey.contains($0) }.map { "\($0) = excluded.\($0)" }
-            sql += " ON CONFLICT (\(primaryKey.joined(separator: ", "))) DO UPDATE SET \(updates.joined(separator: ", "))"
-        }
+        if upserts { sql += " " + conflictClause }
         return sql
     }
 }

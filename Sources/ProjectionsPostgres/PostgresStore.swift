@@ -124,6 +124,17 @@ public final class PostgresStore: ReadModelStore {
                         case let .copy(table, buffer):
                             try await connection.copyFrom(table: table.name, columns: table.columns.map(\.name),
                                                           logger: logger) { writer in try await writer.write(buffer) }
+                        case let .stagedUpsert(table, buffer):
+                            // COPY into a temporary table of the same shape (emptied at commit),
+                            // then one set-based upsert from it.
+                            let staging = "staging_\(table.name)"
+                            try await connection.query(PostgresQuery(unsafeSQL:
+                                "CREATE TEMP TABLE IF NOT EXISTS \(staging) (LIKE \(table.name)) ON COMMIT DELETE ROWS"),
+                                logger: logger)
+                            try await connection.copyFrom(table: staging, columns: table.columns.map(\.name),
+                                                          logger: logger) { writer in try await writer.write(buffer) }
+                            try await connection.query(PostgresQuery(unsafeSQL: table.insertStatement(selectingFrom: staging)),
+                                                       logger: logger)
                         case let .upsert(table, statements):
                             for (rows, bindings) in statements {
                                 try await connection.query(
@@ -232,6 +243,8 @@ public final class PostgresStore: ReadModelStore {
 /// its 65,535 parameters allow (at most 1,000).
 private enum EncodedTable: Sendable {
     case copy(Table, ByteBuffer)
+    /// Many changed rows: through a staging table.
+    case stagedUpsert(Table, ByteBuffer)
     case upsert(Table, [(rows: Int, bindings: PostgresBindings)])
 }
 
@@ -241,7 +254,7 @@ private struct Encoder: BatchWriter {
     mutating func write<R: TableRow>(_ rows: [R]) throws {
         guard !rows.isEmpty else { return }
         let table = R.table
-        if table.upserts {
+        if table.upserts && rows.count < Self.stagedRowsMin {
             let perStatement = min(1_000, Int(UInt16.max) / table.columns.count)
             var statements: [(rows: Int, bindings: PostgresBindings)] = []
             var start = 0
@@ -261,9 +274,12 @@ private struct Encoder: BatchWriter {
                 row.bind(to: &binder)
                 binder.buffer.writeInteger(UInt8(ascii: "\n"))
             }
-            parts.append(.copy(table, binder.buffer))
+            parts.append(table.upserts ? .stagedUpsert(table, binder.buffer) : .copy(table, binder.buffer))
         }
     }
+
+    /// From this many changed rows on, a table's rows go through COPY and a staging table.
+    static let stagedRowsMin = 500
 }
 
 private struct BindingsBinder: RowBinder {
