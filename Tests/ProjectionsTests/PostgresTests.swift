@@ -75,4 +75,41 @@ struct PostgresTests {
         let badPort = try exchange(["query", "--db", "postgres://exchange@127.0.0.1:99999/x", "balances", "--account", "1"])
         #expect(badPort.status != 0 && badPort.stderr.contains("port"))
     }
+
+    /// Client ids are the clients' own text: tabs, backslashes, newlines, quotes and non-ASCII
+    /// reach PostgreSQL (through COPY's text format) and SQLite alike.
+    @Test func clientTextArrivesAsWritten() throws {
+        let cluster = try PostgresCluster()
+        let scratch = Scratch("pgtext")
+        let ids = ["tab\\there", "back\\\\slash", "new\\nline", "quote\\\"d", "\\\\N", "café 😀", "cr\\rend"]
+        var lines = [
+            #"{"cmd":"add_asset","asset":"BTC","scale":8}"#,
+            #"{"cmd":"add_asset","asset":"USDT","scale":6}"#,
+            #"{"cmd":"add_symbol","symbol":"BTCUSDT","base":"BTC","quote":"USDT","tick_size":"0.01","step_size":"0.0001","min_qty":"0.0001","max_qty":"100","min_notional":"1"}"#,
+            #"{"cmd":"open_account","account":1}"#,
+            #"{"cmd":"deposit","account":1,"asset":"USDT","amount":"1000000"}"#,
+        ]
+        // 600 orders: enough for the orders of one batch to go through the staging table's COPY.
+        for i in 0..<600 {
+            let id = ids[i % ids.count] + "-\(i)"
+            lines.append(#"{"cmd":"place","account":1,"symbol":"BTCUSDT","client_id":"\#(id)","side":"BUY","price":"\#(100 + i % 50).00","qty":"0.5"}"#)
+        }
+        let file = scratch.path + "/commands.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: false, encoding: .utf8)
+        let journal = scratch.path + "/journal"
+        let imported = try exchange(["journal", "import", file, "--journal", journal])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let sqlite = try SQLiteStore(path: scratch.path + "/rm.sqlite")
+        defer { sqlite.close() }
+        let postgres = try PostgresStore(url: try cluster.createDatabase("text"))
+        defer { postgres.close() }
+        for store in [sqlite, postgres] as [any ReadModelStore] {
+            _ = try ProjectionRunner(journal: journal, store: store, batchCommandsMax: 1_000).run()
+        }
+        let stored = try postgres.query("SELECT client_id FROM orders ORDER BY order_id", []).map { $0[0].text }
+        #expect(stored.count == 600)
+        #expect(try dump(postgres) == dump(sqlite))
+        let decoded = try sqlite.query("SELECT client_id FROM orders ORDER BY order_id", []).map { $0[0].text }
+        #expect(decoded == stored && decoded.contains("tab\there-0") && decoded.contains("\\N-4"))
+    }
 }
