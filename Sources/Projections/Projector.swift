@@ -270,22 +270,22 @@ public final class Projector {
     }
 
     private func done(_ orderId: OrderId, _ status: DoneStatus, _ c: inout Context) {
-        guard var order = orders[orderId] else { return }
         switch status {
-        case .filled: order.row.status = .filled
-        case .expired: order.row.status = .expired
-        case .expiredInMatch: order.row.status = .expiredInMatch
+        case .filled: leaveBook(orderId, .filled, c)
+        case .expired: leaveBook(orderId, .expired, c)
+        case .expiredInMatch: leaveBook(orderId, .expiredInMatch, c)
         }
-        order.remaining = 0
-        releaseLeft(&order, c)
-        update(&order, c)
-        orders[orderId] = order
     }
 
     private func cancelled(_ orderId: OrderId, _ reason: CancelReason, _ c: inout Context) {
-        guard var order = orders[orderId] else { return }
         // Binance reports a maker that self-trade prevention removed as EXPIRED_IN_MATCH.
-        order.row.status = reason == .stp ? .expiredInMatch : .canceled
+        leaveBook(orderId, reason == .stp ? .expiredInMatch : .canceled, c)
+    }
+
+    /// An order that is done (filled, expired, cancelled): what it still holds locked goes back.
+    private func leaveBook(_ orderId: OrderId, _ status: OrderStatus, _ c: Context) {
+        guard var order = orders[orderId] else { return }
+        order.row.status = status
         order.remaining = 0
         releaseLeft(&order, c)
         update(&order, c)
