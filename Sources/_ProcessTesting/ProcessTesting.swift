@@ -62,3 +62,29 @@ public func lastJSON(_ output: String) -> [String: Any] {
     let line = output.split(separator: "\n").last.map(String.init) ?? ""
     return (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
 }
+
+/// Runs the `exchange` CLI to completion: (status, stdout, stderr).
+@discardableResult
+public func exchange(_ arguments: [String], stdin: String? = nil) throws
+    -> (status: Int32, stdout: String, stderr: String) {
+    try run(exchangeExecutable, arguments, stdin: stdin)
+}
+
+/// Runs a shell command (mount, umount) to completion; its exit status.
+@discardableResult
+public func shell(_ command: String) throws -> Int32 { try run("/bin/sh", ["-c", command]).status }
+
+/// A fresh directory under /tmp (`/tmp/exchange-test-LABEL-XXXXXX`), removed with everything
+/// in it when the value is released.
+public final class Scratch {
+    public let path: String
+
+    public init(_ label: String) {
+        var template = Array("/tmp/exchange-test-\(label)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed")
+        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}

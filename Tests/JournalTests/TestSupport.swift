@@ -71,12 +71,6 @@ func blocks(inSegment path: String) throws -> [(offset: Int, header: BlockHeader
     return out
 }
 
-/// Runs a shell command (mount, umount), returning its exit status.
-@discardableResult
-func shell(_ command: String) throws -> Int32 {
-    try run("/bin/sh", ["-c", command]).status
-}
-
 func flipBit(_ path: String, offset: Int, bit: Int) throws {
     let handle = try PosixStorage.shared.open(path, .readWrite)
     defer { handle.close() }

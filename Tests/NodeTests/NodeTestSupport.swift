@@ -8,19 +8,8 @@ import Workloads
 @_exported import _ProcessTesting
 import _Posix
 
-/// A fresh directory under /tmp, removed when the value is released.
-final class Scratch {
-    let path: String
-
-    init(_ label: String) {
-        var template = Array("/tmp/exchange-node-\(label)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed")
-        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
+extension Scratch {
+    /// The scratch directory itself as a node's data directory.
     var data: DataDirectory { DataDirectory(path) }
 }
 
@@ -100,9 +89,4 @@ func eventually(limitNs: Int64 = 60_000_000_000, _ ready: () throws -> Bool) ret
 /// A market's setup and a seeded stream of orders, cancels and transfers.
 func marketCommands(seed: UInt64, count: Int) -> [Command] { OrderFlow.commands(seed: seed, count: count) }
 
-/// Runs the CLI to completion: (status, stdout, stderr).
-@discardableResult
-func exchange(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    try run(exchangeExecutable, arguments, stdin: stdin)
-}
 

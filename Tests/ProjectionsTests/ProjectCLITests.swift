@@ -6,8 +6,6 @@ import Workloads
 
 let canMount = geteuid() == 0
 
-func shell(_ command: String) throws -> Int32 { try run("/bin/sh", ["-c", command]).status }
-
 /// `exchange project` and `exchange query` as users run them, bad input included: each
 /// failure one line on stderr and a database that holds what its checkpoint says.
 @Suite(.serialized) struct ProjectCLITests {

@@ -8,19 +8,8 @@ import ProjectionsSQLite
 import Simulation
 @_exported import _ProcessTesting
 
-/// A fresh directory under /tmp, removed when the value is released.
-final class Scratch {
-    let path: String
-
-    init(_ label: String) {
-        var template = Array("/tmp/exchange-projections-\(label)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed")
-        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
+extension Scratch {
+    /// A data directory inside the scratch directory.
     var data: DataDirectory { DataDirectory(path + "/data") }
 }
 
@@ -36,11 +25,6 @@ func simulate(into scratch: Scratch, seed: UInt64, commands: Int, symbols: Int =
     return scratch.data.journal
 }
 
-/// Runs the CLI to completion: (status, stdout, stderr).
-@discardableResult
-func exchange(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    try run(exchangeExecutable, arguments, stdin: stdin)
-}
 
 /// Every row of every table, in key order, as text: two read models are the same when these are.
 func dump(_ store: any ReadModelStore) throws -> [String: [[SQLValue]]] {
