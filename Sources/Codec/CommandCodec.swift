@@ -10,8 +10,9 @@ import _Posix
 /// +-----+----------------------------------------------------------+
 /// ```
 /// Integers are LEB128 varints, strings a varint byte length and UTF-8, decimals a scale byte
-/// (0...18) and the zigzag varint of the mantissa. Tags 1...17 are version 1; a later version
-/// takes new tags, so every record says how to read it.
+/// (0...18) and the zigzag varint of the mantissa, bytes a varint length and the bytes. Tags
+/// 1...17 are version 1; version 2 adds 18 and 19 (API keys). A later version takes new tags,
+/// so every record says how to read it, and a journal of an earlier version stays readable.
 public enum CommandCodec {
     enum Tag: UInt8 {
         case addAsset = 1, addSymbol, openAccount, deposit, withdraw
@@ -20,6 +21,8 @@ public enum CommandCodec {
         case halt, resume
         case invalid = 0x10
         case checkpoint = 0x11
+        case addApiKey = 0x12
+        case revokeApiKey = 0x13
     }
 
     /// Why a record does not decode.
@@ -65,6 +68,9 @@ public enum CommandCodec {
         case let .invalid(invalid):
             return invalid.cmd.utf8.count &+ (invalid.clientId?.utf8.count ?? 0) &+ invalid.text.utf8.count
         case .openAccount: return 0
+        case let .addApiKey(spec):
+            return spec.apiKey.utf8.count &+ spec.ipWhitelist.utf8.count &+ spec.material.count
+        case let .revokeApiKey(_, apiKey): return apiKey.utf8.count
         }
     }
 
@@ -101,6 +107,12 @@ public enum CommandCodec {
         case let .checkpoint(c):
             w.tag(.checkpoint); w.varint(c.verifiedSequence); w.varint(UInt64(c.stateDigest.count))
             for b in c.stateDigest { w.byte(b) }
+        case let .addApiKey(spec):
+            w.tag(.addApiKey); w.varint(spec.account); w.string(spec.apiKey); w.byte(spec.permissions.rawValue)
+            w.string(spec.ipWhitelist); w.byte(spec.kind.rawValue); w.varint(UInt64(spec.material.count))
+            for b in spec.material { w.byte(b) }
+        case let .revokeApiKey(account, apiKey):
+            w.tag(.revokeApiKey); w.varint(account); w.string(apiKey)
         case let .invalid(invalid):
             // The detail is not journaled: it follows from the text (CommandJSON.detail).
             w.tag(.invalid)
@@ -344,6 +356,22 @@ public struct CommandDecoder {
             var digest: [UInt8] = []
             for _ in 0..<n { digest.append(try r.byte()) }
             command = .checkpoint(Checkpoint(verifiedSequence: verified, stateDigest: digest))
+        case .addApiKey:
+            let account = try r.varint(), name = try r.string()
+            let permissions = ApiPermissions(rawValue: try r.byte())
+            let ip = try r.string()
+            guard let kind = ApiKeySpec.Kind(rawValue: try r.byte()) else {
+                throw CommandCodec.DecodeError(reason: "unknown API key kind")
+            }
+            let n = try r.varint()
+            guard n <= UInt64(r.remaining) else { throw CommandCodec.DecodeError(reason: "key material runs past the record") }
+            var material: [UInt8] = []
+            for _ in 0..<n { material.append(try r.byte()) }
+            command = .addApiKey(ApiKeySpec(account: account, apiKey: name, permissions: permissions, ipWhitelist: ip,
+                                            kind: kind, material: material))
+        case .revokeApiKey:
+            let account = try r.varint()
+            command = .revokeApiKey(account: account, apiKey: try r.string())
         case .invalid:
             let present = try r.byte()
             let cmd = try r.string()

@@ -46,6 +46,13 @@ extension CommandJSON {
         case let .checkpoint(c):
             o.string("cmd", "checkpoint"); o.number("verifies_seq", c.verifiedSequence)
             if !c.stateDigest.isEmpty { o.string("state_digest", hex(c.stateDigest)) }
+        case let .addApiKey(spec):
+            o.string("cmd", "add_api_key"); o.number("account", spec.account); o.string("api_key", spec.apiKey)
+            o.string("permissions", spec.permissions.names)
+            if !spec.ipWhitelist.isEmpty { o.string("ip", spec.ipWhitelist) }
+            o.string(spec.kind == .hmac ? "secret_sealed" : "public_key", hex(spec.material))
+        case let .revokeApiKey(account, apiKey):
+            o.string("cmd", "revoke_api_key"); o.number("account", account); o.string("api_key", apiKey)
         case let .invalid(invalid):
             return exportLine(of: invalid, seq: seq, timestampNs: timestampNs)
         }
@@ -85,8 +92,31 @@ extension OrderReference {
     }
 }
 
+/// The bytes of lower- or upper-case hexadecimal; nil for anything else.
+public func unhex(_ text: String) -> [UInt8]? {
+    let digits = Array(text.utf8)
+    guard digits.count % 2 == 0 else { return nil }
+    func value(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
+        }
+    }
+    var out: [UInt8] = []
+    out.reserveCapacity(digits.count / 2)
+    var i = 0
+    while i < digits.count {
+        guard let high = value(digits[i]), let low = value(digits[i + 1]) else { return nil }
+        out.append(high << 4 | low)
+        i += 2
+    }
+    return out
+}
+
 /// Lower-case hexadecimal.
-func hex(_ bytes: [UInt8]) -> String {
+public func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)
     var out: [UInt8] = []
     out.reserveCapacity(bytes.count * 2)

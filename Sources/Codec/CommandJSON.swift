@@ -127,6 +127,10 @@ extension JSONMembers {
                 return .halt(symbol: try string(S.symbol))
             case .resume:
                 return .resume(symbol: try string(S.symbol))
+            case .add_api_key:
+                return .addApiKey(try apiKey())
+            case .revoke_api_key:
+                return .revokeApiKey(account: try account(), apiKey: try string(S.api_key))
             case .checkpoint:
                 // Only a node writes checkpoints: from a client or an import it is no command.
                 throw Problem("cmd", "checkpoint is written by a node, not sent to one")
@@ -144,6 +148,31 @@ extension JSONMembers {
                 for (key, name) in K.commands where text == "\(key.name)" { return name }
             }
             throw Problem("cmd", "unknown command \"\(self.string(m))\"")
+        }
+
+        private func apiKey() throws(Problem) -> ApiKeySpec {
+            let account = try account()
+            let name = try string(S.api_key)
+            guard let permissions = ApiPermissions(names: try string(S.permissions)) else {
+                throw Problem("permissions", "not READ, TRADE or READ,TRADE")
+            }
+            var ip = ""
+            if self.find(S.ip) != nil {
+                ip = try string(S.ip)
+                guard CIDR.list(ip) != nil else { throw Problem("ip", "not a comma-separated list of IP addresses or CIDRs") }
+            }
+            let sealed = self.find(S.secret_sealed) != nil ? try string(S.secret_sealed) : nil
+            let publicKey = self.find(S.public_key) != nil ? try string(S.public_key) : nil
+            guard (sealed == nil) != (publicKey == nil) else {
+                throw Problem("secret_sealed, public_key", "exactly one of them is required")
+            }
+            guard let material = unhex(sealed ?? publicKey!) else {
+                throw Problem(sealed != nil ? "secret_sealed" : "public_key", "not hexadecimal")
+            }
+            let spec = ApiKeySpec(account: account, apiKey: name, permissions: permissions, ipWhitelist: ip,
+                                  kind: sealed != nil ? .hmac : .ed25519, material: material)
+            if let problem = spec.problem { throw Problem(detail: problem) }
+            return spec
         }
 
         private func symbolSpec() throws(Problem) -> SymbolSpec {
@@ -275,6 +304,7 @@ struct EnumNames<T: Sendable>: Sendable {
 /// The `cmd`s the format has.
 enum CommandName {
     case add_asset, add_symbol, open_account, deposit, withdraw, place, cancel, cancel_all, amend, halt, resume
+    case add_api_key, revoke_api_key
     case checkpoint
 }
 
@@ -307,6 +337,11 @@ enum S {
     static let tif = KeySlot(23)
     static let ts = KeySlot(24)
     static let type = KeySlot(25)
+    static let api_key = KeySlot(26)
+    static let permissions = KeySlot(27)
+    static let ip = KeySlot(28)
+    static let secret_sealed = KeySlot(29)
+    static let public_key = KeySlot(30)
 }
 
 /// The keys and enumeration names of the command format, ready to compare (`JSONKey`). Each
@@ -339,9 +374,14 @@ enum K {
     static let tif = JSONKey("tif", slot: 23)
     static let ts = JSONKey("ts", slot: 24)
     static let type = JSONKey("type", slot: 25)
+    static let api_key = JSONKey("api_key", slot: 26)
+    static let permissions = JSONKey("permissions", slot: 27)
+    static let ip = JSONKey("ip", slot: 28)
+    static let secret_sealed = JSONKey("secret_sealed", slot: 29)
+    static let public_key = JSONKey("public_key", slot: 30)
 
     /// Every key with a slot, by slot.
-    static let all: [JSONKey] = [account, amount, asset, base, client_id, cmd, maker_fee_ppm, max_qty, min_notional, min_qty, order_id, price, qty, quote, quote_qty, scale, seq, side, step_size, stp, symbol, taker_fee_ppm, tick_size, tif, ts, type]
+    static let all: [JSONKey] = [account, amount, asset, base, client_id, cmd, maker_fee_ppm, max_qty, min_notional, min_qty, order_id, price, qty, quote, quote_qty, scale, seq, side, step_size, stp, symbol, taker_fee_ppm, tick_size, tif, ts, type, api_key, permissions, ip, secret_sealed, public_key]
     static let slots = JSONKeySlots(all)
 
     /// The most frequent first (they are tried in order).
@@ -350,6 +390,7 @@ enum K {
         (JSONKey("cancel_all"), .cancel_all), (JSONKey("deposit"), .deposit), (JSONKey("withdraw"), .withdraw),
         (JSONKey("open_account"), .open_account), (JSONKey("add_asset"), .add_asset),
         (JSONKey("add_symbol"), .add_symbol), (JSONKey("halt"), .halt), (JSONKey("resume"), .resume),
+        (JSONKey("add_api_key"), .add_api_key), (JSONKey("revoke_api_key"), .revoke_api_key),
         (JSONKey("checkpoint"), .checkpoint)]
 
     static let sides = EnumNames<Side>([("BUY", .buy), ("SELL", .sell)])

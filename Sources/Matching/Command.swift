@@ -15,6 +15,9 @@ public enum Command: Equatable, Sendable {
     case amend(account: AccountId, symbol: String, order: OrderReference, qty: ExactDecimal)
     case halt(symbol: String)
     case resume(symbol: String)
+    /// Boxed, as `addSymbol`: a rare admin command.
+    indirect case addApiKey(ApiKeySpec)
+    case revokeApiKey(account: AccountId, apiKey: String)
     /// A point where every replayer computes the state digest (it changes nothing), carrying
     /// the digest the node computed at the checkpoint before (Journal/FORMAT.md, "Checkpoints").
     case checkpoint(Checkpoint)
@@ -47,6 +50,8 @@ public enum Command: Equatable, Sendable {
         case .amend: return "amend"
         case .halt: return "halt"
         case .resume: return "resume"
+        case .addApiKey: return "add_api_key"
+        case .revokeApiKey: return "revoke_api_key"
         case .checkpoint: return "checkpoint"
         case let .invalid(invalid): return invalid.cmd
         }

@@ -2,7 +2,7 @@ extension MatchingEngine {
     /// The canonical serialization of the whole state that the state digest hashes
     /// (Journal/FORMAT.md, "State digest"): counters, assets and symbols in id order, accounts
     /// in account-id order with every balance, then each symbol's bids and asks best level
-    /// first and each level's orders in time priority. Little-endian; strings are a u32 byte
+    /// first and each level's orders in time priority, then the API keys (if any) by name. Little-endian; strings are a u32 byte
     /// length and UTF-8. It depends on nothing but the state: no hashing order, no clock.
     public func canonicalState() -> [UInt8] {
         var out: [UInt8] = []
@@ -48,6 +48,16 @@ extension MatchingEngine {
                         slot = o.next
                     }
                 }
+            }
+        }
+        // API keys, only when there are any (so a state without keys keeps the digest it had
+        // before keys existed), by name.
+        if !apiKeys.isEmpty {
+            out.append(contentsOf: Array("XAPIKEYS".utf8))
+            u32(apiKeys.count)
+            for key in apiKeysByName {
+                string(key.apiKey); u64(key.account); u8(key.permissions.rawValue); string(key.ipWhitelist)
+                u8(key.kind.rawValue); u32(key.material.count); out.append(contentsOf: key.material)
             }
         }
         return out

@@ -129,6 +129,23 @@ extension MatchingEngine {
                 }
             }
         }
+        if !r.atEnd, r.remaining >= 8, Array(try r.bytes(8)) == Array("XAPIKEYS".utf8) {
+            var previous: String?
+            for _ in 0..<(try r.count(max: 1 << 24)) {
+                let name = try r.string()
+                let account = try r.u64()
+                let permissions = ApiPermissions(rawValue: try r.u8())
+                let ip = try r.string()
+                guard let kind = ApiKeySpec.Kind(rawValue: try r.u8()) else { throw r.error("API key \(name): bad kind") }
+                let material = Array(try r.bytes(try r.count(max: 1 << 10)))
+                guard previous.map({ $0 < name }) ?? true else { throw r.error("API keys out of order at \(name)") }
+                previous = name
+                var events = EventBuffer()
+                addApiKey(ApiKeySpec(account: account, apiKey: name, permissions: permissions, ipWhitelist: ip,
+                                     kind: kind, material: material), &events)
+                guard events.events.first == .ok else { throw r.error("API key \(name) refused") }
+            }
+        }
         guard r.atEnd else { throw r.error("\(bytes.count - r.offset) bytes after the state") }
         guard nextOrderId > lastOrderId, nextTradeId >= 1 else { throw r.error("counters behind the orders") }
         self.nextOrderId = nextOrderId
@@ -144,6 +161,7 @@ private struct StateBytes {
     var offset = 0
 
     var atEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
 
     func error(_ reason: String) -> StateRestoreError { StateRestoreError(offset: offset, reason: reason) }
 

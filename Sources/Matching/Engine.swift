@@ -47,6 +47,8 @@ public struct MatchingEngine {
     private var ordersByClientId: [ClientKey: OrderId] = [:]
     public internal(set) var nextOrderId: OrderId = 1
     public internal(set) var nextTradeId: UInt64 = 1
+    /// API keys by name (ApiKeys.swift). Looked up; iterated only sorted.
+    var apiKeys: [String: ApiKeySpec] = [:]
 
     struct ClientKey: Hashable {
         var account: AccountId
@@ -104,6 +106,8 @@ public struct MatchingEngine {
         case let .amend(account, symbol, reference, qty): amend(account, symbol, reference, qty, &events)
         case let .halt(symbol): setHalted(symbol, true, &events)
         case let .resume(symbol): setHalted(symbol, false, &events)
+        case let .addApiKey(spec): addApiKey(spec, &events)
+        case let .revokeApiKey(account, apiKey): revokeApiKey(account, apiKey, &events)
         case .checkpoint:
             // The digest is the replayer's business: to the state it is a no-op.
             events.append(.ok)
@@ -365,6 +369,7 @@ public struct MatchingEngine {
     public func invalidDetail(of command: Command) -> String? {
         switch command {
         case let .invalid(invalid): return invalid.detail
+        case let .addApiKey(spec): return spec.problem
         case let .addAsset(name, scale): return Self.assetProblem(name, scale)
         case let .addSymbol(spec):
             guard let base = assetByName[spec.base], let quote = assetByName[spec.quote],

@@ -43,4 +43,5 @@ public enum RejectReason: String, Sendable, Equatable {
     case wouldTake = "WOULD_TAKE"
     case insufficientBalance = "INSUFFICIENT_BALANCE"
     case invalidAmend = "INVALID_AMEND"
+    case unknownApiKey = "UNKNOWN_API_KEY"
 }

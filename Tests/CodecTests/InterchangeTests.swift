@@ -62,6 +62,11 @@ import Testing
             (S.tif.index, K.tif),
             (S.ts.index, K.ts),
             (S.type.index, K.type),
+            (S.api_key.index, K.api_key),
+            (S.permissions.index, K.permissions),
+            (S.ip.index, K.ip),
+            (S.secret_sealed.index, K.secret_sealed),
+            (S.public_key.index, K.public_key),
         ]
         #expect(pairs.count == K.all.count)
         for (index, key) in pairs { #expect(index == key.slot && K.all[index].name.utf8Start == key.name.utf8Start, "\(key.name)") }
@@ -125,6 +130,64 @@ import Testing
         }
         #expect(CommandJSON.decode(lines[5])?.command == .place(PlaceOrder(
             account: 7, symbol: "BTCUSDT", clientId: "a1", side: .buy, price: dec("30000.00"), qty: dec("0.5"))))
+    }
+
+    /// API keys: a JSON line decodes to the key it describes, exports as the same line, and each
+    /// malformed field is an invalid command naming it.
+    @Test func apiKeyCommandsDecodeExportAndRefuseWhatIsMalformed() {
+        let sealed = String(repeating: "ab", count: 44)
+        let publicKey = String(repeating: "0f", count: 32)
+        let hmac = #"{"cmd":"add_api_key","account":7,"api_key":"Key7","permissions":"READ,TRADE","ip":"127.0.0.1/32, ::1","secret_sealed":"\#(sealed)"}"#
+        #expect(CommandJSON.decode(hmac)?.command == .addApiKey(ApiKeySpec(
+            account: 7, apiKey: "Key7", permissions: [.read, .trade], ipWhitelist: "127.0.0.1/32, ::1", kind: .hmac,
+            material: [UInt8](repeating: 0xAB, count: 44))))
+        let ed = #"{"cmd":"add_api_key","account":8,"api_key":"e","permissions":"READ","public_key":"\#(publicKey)"}"#
+        let edKey = ApiKeySpec(account: 8, apiKey: "e", permissions: .read, kind: .ed25519,
+                               material: [UInt8](repeating: 0x0F, count: 32))
+        #expect(CommandJSON.decode(ed)?.command == .addApiKey(edKey))
+        #expect(CommandJSON.encode(.addApiKey(edKey), seq: 3, timestampNs: 4)
+            == #"{"seq":3,"ts":4,"cmd":"add_api_key","account":8,"api_key":"e","permissions":"READ","public_key":"\#(publicKey)"}"#)
+        #expect(CommandJSON.decode(#"{"cmd":"revoke_api_key","account":8,"api_key":"e"}"#)?.command
+            == .revokeApiKey(account: 8, apiKey: "e"))
+        let malformed: [(String, String)] = [
+            (#""permissions":"READ,READ","public_key":"\#(publicKey)""#, "permissions"),
+            (#""permissions":"WITHDRAW","public_key":"\#(publicKey)""#, "permissions"),
+            (#""permissions":"READ","ip":"300.1.1.1","public_key":"\#(publicKey)""#, "ip"),
+            (#""permissions":"READ","ip":"10.0.0.0/33","public_key":"\#(publicKey)""#, "ip"),
+            (#""permissions":"READ""#, "secret_sealed, public_key"),
+            (#""permissions":"READ","public_key":"\#(publicKey)","secret_sealed":"\#(sealed)""#, "secret_sealed, public_key"),
+            (#""permissions":"READ","public_key":"0f0""#, "public_key"),
+            (#""permissions":"READ","public_key":"0f0f""#, "ed25519_public_key"),
+            (#""permissions":"READ","secret_sealed":"abab""#, "secret_sealed"),
+        ]
+        for (members, field) in malformed {
+            let line = #"{"cmd":"add_api_key","account":8,"api_key":"e","# + members + "}"
+            guard case let .invalid(invalid)? = CommandJSON.decode(line)?.command else {
+                Issue.record("\(line) is not invalid"); continue
+            }
+            #expect(invalid.detail.hasPrefix(field + ":"), "\(line): \(invalid.detail)")
+        }
+        guard case let .invalid(bad)? = CommandJSON.decode(#"{"cmd":"add_api_key","account":8,"api_key":"a-b","permissions":"READ","public_key":"\#(publicKey)"}"#)?.command else {
+            Issue.record("a key name with a dash is not invalid"); return
+        }
+        #expect(bad.detail.hasPrefix("api_key:"))
+    }
+
+    @Test func cidrsMatchTheirNetworksAcrossAddressFamilies() {
+        let net = CIDR("10.1.0.0/16")!
+        #expect(net.contains(CIDR.address("10.1.255.3")!))
+        #expect(!net.contains(CIDR.address("10.2.0.1")!))
+        #expect(net.contains(CIDR.address("::ffff:10.1.2.3")!))
+        #expect(CIDR("127.0.0.1")!.contains(CIDR.address("127.0.0.1")!))
+        #expect(!CIDR("127.0.0.1")!.contains(CIDR.address("127.0.0.2")!))
+        #expect(CIDR("::1")!.contains(CIDR.address("::1")!))
+        #expect(!CIDR("::1")!.contains(CIDR.address("127.0.0.1")!))
+        #expect(CIDR("2001:db8::/32")!.contains(CIDR.address("2001:db8:ffff::1")!))
+        #expect(CIDR("0.0.0.0/0")!.contains(CIDR.address("8.8.8.8")!))
+        #expect(!CIDR("0.0.0.0/0")!.contains(CIDR.address("::1")!))
+        for bad in ["", "10.0.0.0/", "10.0.0.0/-1", "1.2.3", "::1/129", "x", "10.0.0.0/8/8"] { #expect(CIDR(bad) == nil, "\(bad)") }
+        #expect(CIDR.list("10.0.0.0/8, 192.168.1.1")?.count == 2)
+        #expect(CIDR.list("10.0.0.0/8,") == nil)
     }
 
     @Test func malformedCommandsAreInvalidNotDropped() throws {

@@ -53,6 +53,38 @@ import Workloads
         }
     }
 
+    /// API keys are state: kept by name, refused for an unknown account or a name taken, revoked
+    /// only by their account; restored from the canonical state. A state without keys has the
+    /// bytes (and so the digest) it had before keys existed.
+    @Test func apiKeysAreStateAndSurviveARestore() throws {
+        var m = Market()
+        m.limit(7, .buy, "29000.00", "0.5")
+        let before = m.engine.canonicalState()
+        let hmac = ApiKeySpec(account: 7, apiKey: "zz", permissions: .all, ipWhitelist: "10.0.0.0/8", kind: .hmac,
+                              material: Array(0..<44))
+        let ed = ApiKeySpec(account: 8, apiKey: "aa", permissions: .read, kind: .ed25519, material: Array(0..<32))
+        #expect(m.run(.addApiKey(hmac)) == [.ok])
+        #expect(m.run(.addApiKey(ed)) == [.ok])
+        #expect(m.run(.addApiKey(ed)) == [.rejected(account: 8, reason: .duplicate)])
+        var stranger = ed
+        stranger.account = 999; stranger.apiKey = "bb"
+        #expect(m.run(.addApiKey(stranger)) == [.rejected(account: 999, reason: .unknownAccount)])
+        #expect(m.run(.revokeApiKey(account: 8, apiKey: "zz")) == [.rejected(account: 8, reason: .unknownApiKey)])
+        #expect(m.engine.apiKeysByName.map(\.apiKey) == ["aa", "zz"])
+        let state = m.engine.canonicalState()
+        #expect(state != before)
+        let restored = try MatchingEngine(canonicalState: state)
+        #expect(restored.canonicalState() == state)
+        #expect(restored.apiKey("zz") == hmac && restored.apiKey("aa") == ed)
+        // Every cut inside the key section is refused.
+        for n in (before.count + 1)..<state.count {
+            #expect(throws: StateRestoreError.self) { try MatchingEngine(canonicalState: Array(state[..<n])) }
+        }
+        #expect(m.run(.revokeApiKey(account: 7, apiKey: "zz")) == [.ok])
+        #expect(m.run(.revokeApiKey(account: 8, apiKey: "aa")) == [.ok])
+        #expect(m.engine.canonicalState() == before)
+    }
+
     @Test func everyTruncationAndManyCorruptionsAreRefusedWithoutACrash() {
         var m = Market()
         m.limit(7, .buy, "29000.00", "0.5", clientId: "a")
