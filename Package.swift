@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Projections", targets: ["Projections"]),
         .library(name: "ProjectionsSQLite", targets: ["ProjectionsSQLite"]),
         .library(name: "ProjectionsPostgres", targets: ["ProjectionsPostgres"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "Workloads", targets: ["Workloads"]),
         .library(name: "_Posix", targets: ["_Posix"]),
         .library(name: "_ProcessTesting", targets: ["_ProcessTesting"]),
@@ -26,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // liblz4 (Debian: liblz4-dev) for block compression.
@@ -69,6 +73,15 @@ let package = Package(
             name: "ProjectionsPostgres",
             dependencies: ["Projections", "Journal", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
+        // Binance Spot API v3 in front of a node (Hummingbird), API keys and signatures
+        // (swift-crypto): the only module that pulls in an HTTP server.
+        .target(
+            name: "Gateway",
+            dependencies: ["Node", "Projections", "Codec", "Matching", "Journal", "_Posix",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Seeded agents that trade through a real node (`exchange sim`).
         .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "Workloads", "_Posix"]),
         // Running programs from the test suites and the benchmarks (the CLI, /bin/sh, a throwaway
@@ -89,6 +102,7 @@ let package = Package(
                 "Projections",
                 "ProjectionsSQLite",
                 "ProjectionsPostgres",
+                "Gateway",
                 "_Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

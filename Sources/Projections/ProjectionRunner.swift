@@ -149,28 +149,8 @@ public final class ProjectionRunner {
         guard let snapshots else {
             throw ReadModelError("the read model starts from the snapshot at sequence \(sequence ?? 0): say where the snapshots are (--from-snapshot)")
         }
-        let first = reader.firstSequence ?? 1
-        do {
-            let files = try SnapshotStore.list(snapshots, storage: storage)
-                .filter { sequence == nil ? $0.sequence + 1 >= first : $0.sequence == sequence }
-                .sorted { $0.sequence > $1.sequence }
-            guard let file = files.first else {
-                throw ReadModelError(sequence.map { "the read model starts from the snapshot at sequence \($0), which is not in \(snapshots) any more: build it again" }
-                                     ?? "no snapshot in \(snapshots) that the journal goes on from (it starts at \(first))")
-            }
-            let (header, body) = try SnapshotStore.read(file.path, storage: storage)
-            let engine = try MatchingEngine(canonicalState: body)
-            guard SHA256Hasher.hash(engine.canonicalState()) == header.stateDigest else {
-                throw ReadModelError("snapshot \(file.path): its state does not have the digest it names")
-            }
-            projector = Projector(snapshot: engine, sequence: header.sequence, timestampNs: header.timestampNs,
+        projector = try Projector(snapshotIn: snapshots, at: sequence, journal: reader, storage: storage,
                                   marketData: marketData)
-            try reader.seek(to: header.sequence + 1)
-        } catch let error as ReadModelError {
-            throw error
-        } catch {
-            throw ReadModelError("snapshots \(snapshots): \(error)")
-        }
     }
 
     /// Applies the journal's next record; false at its end (so far).

@@ -112,6 +112,38 @@ public final class Projector {
         hasOpeningRows = true
     }
 
+    /// A projector that starts from a snapshot in `snapshots`: the one at `sequence`, or (nil)
+    /// the newest the journal goes on from. Its state digest is checked, and `reader` is
+    /// positioned after it.
+    public convenience init(snapshotIn snapshots: String, at sequence: UInt64?, journal reader: JournalReader,
+                            storage: any Storage = PosixStorage.shared, marketData: MarketData? = nil)
+        throws(ReadModelError) {
+        let first = reader.firstSequence ?? 1
+        let engine: MatchingEngine
+        let header: SnapshotHeader
+        do {
+            let files = try SnapshotStore.list(snapshots, storage: storage)
+                .filter { sequence == nil ? $0.sequence + 1 >= first : $0.sequence == sequence }
+                .sorted { $0.sequence > $1.sequence }
+            guard let file = files.first else {
+                throw ReadModelError(sequence.map { "the read model starts from the snapshot at sequence \($0), which is not in \(snapshots) any more: build it again" }
+                                     ?? "no snapshot in \(snapshots) that the journal goes on from (it starts at \(first))")
+            }
+            let body: [UInt8]
+            (header, body) = try SnapshotStore.read(file.path, storage: storage)
+            engine = try MatchingEngine(canonicalState: body)
+            guard SHA256Hasher.hash(engine.canonicalState()) == header.stateDigest else {
+                throw ReadModelError("snapshot \(file.path): its state does not have the digest it names")
+            }
+            try reader.seek(to: header.sequence + 1)
+        } catch let error as ReadModelError {
+            throw error
+        } catch {
+            throw ReadModelError("snapshots \(snapshots): \(error)")
+        }
+        self.init(snapshot: engine, sequence: header.sequence, timestampNs: header.timestampNs, marketData: marketData)
+    }
+
     /// Commands applied since the batch began.
     public private(set) var batchCommands = 0
     /// Engine events derived since the batch began.

@@ -1,0 +1,357 @@
+import Codec
+import Journal
+import Matching
+import Node
+import Projections
+import _Posix
+
+/// What the gateway answers from: orders, trades, balances, klines, books and API keys, derived
+/// from the acknowledged commands by a `Projector` on a thread of its own, so the engine thread
+/// only hands each acknowledged command over (a queue, one lock).
+///
+/// The view applies every command to its own engine copy, in sequence order, exactly as any
+/// replay does; the events it derives are those the node's engine emitted (the engine is
+/// deterministic), which is what a response to an order shows. It starts by replaying the
+/// journal the node recovered from, so orders closed before a restart are still found.
+///
+/// HTTP handlers read under the view's lock; a request that submitted a command waits (without
+/// a thread) until the view has applied it: its answer then reads what the command did.
+public final class GatewayView: NodeSink, @unchecked Sendable {
+    /// What a submitted command came to.
+    public enum Outcome: Sendable {
+        case applied(Applied)
+        /// The node's queue is full (try again), or it is stopping, or its journal failed.
+        case busy, stopped, failed(String)
+    }
+
+    /// A command as the view applied it, with what a response needs.
+    public struct Applied: Sendable {
+        public var sequence: UInt64
+        public var timestampNs: Int64
+        public var events: [Event]
+        /// The rows of the orders the command touched, as they stand after it.
+        public var orders: [OrderRow]
+        /// The command's trades.
+        public var trades: [TradeRow]
+        /// The events as INTERCHANGE lines, when the submitter asked for them.
+        public var eventLines: [String]
+    }
+
+    /// Orders kept per account once closed (the newest); open orders are always kept.
+    public let closedOrdersPerAccount: Int
+    /// Trades kept per account (the newest).
+    public let tradesPerAccount: Int
+    /// Klines kept per symbol and interval (the newest; a day of minutes for the 24-hour ticker).
+    public let klinesPerSeries = 1_500
+
+    private let monitor = Monitor()
+    private let arrived = Monitor.Condition()
+    // Guarded by `monitor`.
+    private var queue: [(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command)] = []
+    private var failures: [(tag: UInt64, message: String)] = []
+    private var pending: [UInt64: (wantsLines: Bool, resume: @Sendable (Outcome) -> Void)] = [:]
+    private var early: [UInt64: Outcome] = [:]
+    private var stopping = false
+    private var thread: WorkerThread?
+    /// Why the view stopped applying (its ledger disagreed with its engine, say): every request
+    /// gets an error from then on.
+    public private(set) var broken: String?
+
+    // The state, guarded by `monitor`; written by the view thread only.
+    private let projector: Projector
+    public let marketData = MarketData()
+    private var orders: [OrderId: OrderRow] = [:]
+    private var ordersByAccount: [AccountId: [OrderId]] = [:]
+    private var openByAccount: [AccountId: Set<OrderId>] = [:]
+    private var byClientId: [ClientKey: OrderId] = [:]
+    private var tradesByAccount: [AccountId: [TradeRow]] = [:]
+    private var balances: [AccountId: [String: (free: Int64, locked: Int64)]] = [:]
+    private var klines: [KlineKey: [KlineRow]] = [:]
+    /// The API keys, as the engine holds them (the gateway checks signatures with them).
+    private var keys: [String: ApiKeySpec] = [:]
+
+    private struct ClientKey: Hashable {
+        var account: AccountId
+        var clientId: String
+    }
+    private struct KlineKey: Hashable {
+        var symbol: String
+        var interval: KlineInterval
+    }
+
+    /// Replays `journal` from its start (or from the newest snapshot in `snapshots` when the
+    /// journal no longer starts at 1) up to `sequence`, the state the node recovered.
+    public init(journal: String, snapshots: String, upTo sequence: UInt64, closedOrdersPerAccount: Int = 10_000,
+                tradesPerAccount: Int = 10_000) throws(GatewayError) {
+        self.closedOrdersPerAccount = closedOrdersPerAccount
+        self.tradesPerAccount = tradesPerAccount
+        do {
+            let reader = try JournalReader(directory: journal)
+            if let first = reader.firstSequence, first > 1 {
+                projector = try Projector(snapshotIn: snapshots, at: nil, journal: reader, marketData: marketData)
+            } else {
+                projector = Projector(marketData: marketData)
+            }
+            while projector.replayer.lastSequence < sequence, let record = try reader.nextView() {
+                try projector.apply(record)
+                if projector.batchCommands >= 4_096 { try publish() }
+            }
+            try publish()
+        } catch {
+            throw GatewayError("the gateway's view of \(journal): \(error)")
+        }
+        guard projector.replayer.lastSequence == sequence else {
+            throw GatewayError("the gateway's view reached sequence \(projector.replayer.lastSequence) of the journal, the node recovered \(sequence)")
+        }
+        for key in projector.replayer.engine.apiKeysByName { keys[key.apiKey] = key }
+    }
+
+    /// Starts the thread that applies acknowledged commands.
+    public func start() {
+        thread = WorkerThread { [self] in run() }
+    }
+
+    /// Applies what is queued, then stops the thread (after the node has stopped: nothing more
+    /// will be acknowledged). Requests still waiting are answered `stopped`.
+    public func stop() {
+        monitor.locked {
+            stopping = true
+            arrived.broadcast()
+        }
+        thread?.join()
+        thread = nil
+        let left = monitor.locked { () -> [UInt64: (wantsLines: Bool, resume: @Sendable (Outcome) -> Void)] in
+            let left = pending
+            pending = [:]
+            return left
+        }
+        for (_, waiter) in left { waiter.resume(.stopped) }
+    }
+
+    // MARK: - NodeSink (the engine thread)
+
+    public func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
+                             engine: MatchingEngine) {
+        monitor.lock()
+        queue.append((tag, sequence, timestampNs, command))
+        if queue.count == 1 { arrived.signal() }
+        monitor.unlock()
+    }
+
+    public func failed(tag: UInt64, error: NodeError) {
+        monitor.lock()
+        failures.append((tag, error.description))
+        arrived.signal()
+        monitor.unlock()
+    }
+
+    // MARK: - Submitting
+
+    /// Registers a request waiting for the command tagged `tag`, before it is submitted.
+    public func expect(_ tag: UInt64, wantsLines: Bool = false, _ resume: @escaping @Sendable (Outcome) -> Void) {
+        monitor.lock()
+        pending[tag] = (wantsLines, resume)
+        monitor.unlock()
+    }
+
+    /// Answers a request whose command was never queued.
+    public func cancel(_ tag: UInt64, _ outcome: Outcome) {
+        monitor.lock()
+        let waiter = pending.removeValue(forKey: tag)
+        monitor.unlock()
+        waiter?.resume(outcome)
+    }
+
+    // MARK: - The view thread
+
+    private func run() {
+        var batch: [(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command)] = []
+        var failed: [(tag: UInt64, message: String)] = []
+        while true {
+            monitor.lock()
+            while queue.isEmpty && failures.isEmpty && !stopping { monitor.wait(on: arrived) }
+            if queue.isEmpty && failures.isEmpty && stopping {
+                monitor.unlock()
+                return
+            }
+            swap(&batch, &queue)
+            swap(&failed, &failures)
+            var answers: [(@Sendable (Outcome) -> Void, Outcome)] = []
+            for item in batch {
+                let waiter = pending.removeValue(forKey: item.tag)
+                let outcome = applyLocked(item, wantsLines: waiter?.wantsLines ?? false)
+                if let waiter { answers.append((waiter.resume, outcome)) }
+            }
+            for failure in failed {
+                if let waiter = pending.removeValue(forKey: failure.tag) { answers.append((waiter.resume, .failed(failure.message))) }
+            }
+            monitor.unlock()
+            batch.removeAll(keepingCapacity: true)
+            failed.removeAll(keepingCapacity: true)
+            for (resume, outcome) in answers { resume(outcome) }
+        }
+    }
+
+    private func applyLocked(_ item: (tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command),
+                             wantsLines: Bool) -> Outcome {
+        if let broken { return .failed(broken) }
+        do {
+            try projector.apply(item.command, sequence: item.sequence, timestampNs: item.timestampNs)
+            let events = Array(projector.replayer.buffer.events)
+            var lines: [String] = []
+            if wantsLines {
+                lines = events.map {
+                    EventJSON.render($0, of: item.command, seq: item.sequence, engine: projector.replayer.engine)
+                }
+            }
+            let (touched, trades) = try publish()
+            if events == [.ok] {
+                switch item.command {
+                case let .addApiKey(spec): keys[spec.apiKey] = spec
+                case let .revokeApiKey(_, name): keys[name] = nil
+                default: break
+                }
+            }
+            return .applied(Applied(sequence: item.sequence, timestampNs: item.timestampNs, events: events,
+                                    orders: touched, trades: trades, eventLines: lines))
+        } catch {
+            broken = "the gateway's view stopped at sequence \(item.sequence): \(error)"
+            return .failed(broken!)
+        }
+    }
+
+    /// Takes the projector's rows for what it applied last and files them.
+    @discardableResult
+    private func publish() throws(ReadModelError) -> ([OrderRow], [TradeRow]) {
+        let batch = try projector.takeBatch(chain: .zero)
+        for row in batch.orders { file(row) }
+        for row in batch.trades {
+            for account in row.makerAccount == row.takerAccount ? [row.makerAccount] : [row.makerAccount, row.takerAccount] {
+                tradesByAccount[account, default: []].append(row)
+                if tradesByAccount[account]!.count > tradesPerAccount + tradesPerAccount / 4 {
+                    tradesByAccount[account]!.removeFirst(tradesByAccount[account]!.count - tradesPerAccount)
+                }
+            }
+        }
+        for row in batch.balances { balances[row.account, default: [:]][row.asset] = (row.free, row.locked) }
+        for row in batch.klines {
+            let key = KlineKey(symbol: row.symbol, interval: row.interval)
+            var series = klines[key] ?? []
+            if let last = series.last, last.openTimeMs == row.openTimeMs {
+                series[series.count - 1] = row
+            } else {
+                series.append(row)
+                if series.count > klinesPerSeries + klinesPerSeries / 4 { series.removeFirst(series.count - klinesPerSeries) }
+            }
+            klines[key] = series
+        }
+        return (batch.orders, batch.trades)
+    }
+
+    private func file(_ row: OrderRow) {
+        let id = row.orderId
+        if orders[id] == nil { ordersByAccount[row.account, default: []].append(id) }
+        orders[id] = row
+        if let clientId = row.clientId { byClientId[ClientKey(account: row.account, clientId: clientId)] = id }
+        if row.status.isOpen {
+            openByAccount[row.account, default: []].insert(id)
+        } else {
+            openByAccount[row.account]?.remove(id)
+            trimClosed(row.account)
+        }
+    }
+
+    /// Drops the account's oldest closed orders beyond `closedOrdersPerAccount`.
+    private func trimClosed(_ account: AccountId) {
+        guard var ids = ordersByAccount[account], ids.count > closedOrdersPerAccount + (openByAccount[account]?.count ?? 0) + 1_024
+        else { return }
+        let open = openByAccount[account] ?? []
+        var closed = ids.count - open.count
+        var kept: [OrderId] = []
+        kept.reserveCapacity(ids.count)
+        for id in ids {
+            if closed > closedOrdersPerAccount, !open.contains(id) {
+                if let row = orders.removeValue(forKey: id), let clientId = row.clientId,
+                   byClientId[ClientKey(account: account, clientId: clientId)] == id {
+                    byClientId[ClientKey(account: account, clientId: clientId)] = nil
+                }
+                closed -= 1
+            } else {
+                kept.append(id)
+            }
+        }
+        ids = kept
+        ordersByAccount[account] = ids
+    }
+
+    // MARK: - Reading (any thread)
+
+    /// Runs `body` with the view under its lock (keep it short).
+    public func read<T, E: Error>(_ body: (Reading) throws(E) -> T) throws(E) -> T {
+        monitor.lock()
+        defer { monitor.unlock() }
+        return try body(Reading(view: self))
+    }
+
+    /// The view as handlers read it, valid only inside `read`.
+    public struct Reading {
+        fileprivate let view: GatewayView
+
+        public var engine: MatchingEngine { view.projector.replayer.engine }
+        public var lastSequence: UInt64 { view.projector.replayer.lastSequence }
+        public var lastTimestampNs: Int64 { view.projector.replayer.lastTimestampNs }
+        public var marketData: MarketData { view.marketData }
+        public var broken: String? { view.broken }
+
+        public func order(_ id: OrderId) -> OrderRow? { view.orders[id] }
+        public func order(account: AccountId, clientId: String) -> OrderRow? {
+            view.byClientId[ClientKey(account: account, clientId: clientId)].flatMap { view.orders[$0] }
+        }
+        /// The account's orders kept, oldest first.
+        public func orders(account: AccountId) -> [OrderRow] {
+            (view.ordersByAccount[account] ?? []).compactMap { view.orders[$0] }
+        }
+        /// The account's open orders, oldest first.
+        public func openOrders(account: AccountId) -> [OrderRow] {
+            (view.openByAccount[account] ?? []).sorted().compactMap { view.orders[$0] }
+        }
+        public func trades(account: AccountId) -> [TradeRow] { view.tradesByAccount[account] ?? [] }
+        public func balance(account: AccountId, asset: String) -> (free: Int64, locked: Int64) {
+            view.balances[account]?[asset] ?? (0, 0)
+        }
+        public func klines(symbol: String, interval: KlineInterval) -> [KlineRow] {
+            view.klines[KlineKey(symbol: symbol, interval: interval)] ?? []
+        }
+        public func apiKey(_ name: String) -> ApiKeySpec? { view.keys[name] }
+        public var apiKeys: [ApiKeySpec] { view.keys.values.sorted { $0.apiKey < $1.apiKey } }
+    }
+}
+
+/// Submits commands to the node for the gateway's requests and waits, without holding a
+/// thread, until the view has applied each.
+final class Submitter: @unchecked Sendable {
+    let node: Node
+    let view: GatewayView
+    private let monitor = Monitor()
+    private var nextTag: UInt64 = 1
+
+    init(node: Node, view: GatewayView) {
+        self.node = node
+        self.view = view
+    }
+
+    func submit(_ command: Command, wantsLines: Bool = false) async -> GatewayView.Outcome {
+        monitor.lock()
+        let tag = nextTag
+        nextTag += 1
+        monitor.unlock()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<GatewayView.Outcome, Never>) in
+            view.expect(tag, wantsLines: wantsLines) { continuation.resume(returning: $0) }
+            switch node.submit(command, tag: tag) {
+            case .queued: break
+            case .busy: view.cancel(tag, .busy)
+            case .stopped: view.cancel(tag, .stopped)
+            }
+        }
+    }
+}
