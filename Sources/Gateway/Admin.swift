@@ -11,10 +11,10 @@ public final class AdminAPI: @unchecked Sendable {
     let submitter: Submitter
     let token: String
 
-    public init(node: Node, view: GatewayView, token: String) {
-        self.view = view
+    init(submitter: Submitter, token: String) {
+        self.view = submitter.view
         self.token = token
-        submitter = Submitter(node: node, view: view)
+        self.submitter = submitter
     }
 
     public static func tokenPath(data: String) -> String { data.hasSuffix("/") ? data + "admin.token" : data + "/admin.token" }

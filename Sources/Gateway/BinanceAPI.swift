@@ -8,16 +8,14 @@ import _Posix
 /// their parameters, answers and errors. Independent of the HTTP server: `handle` takes a
 /// request's method, path, parameters and client address and gives the status and body.
 public final class BinanceAPI: @unchecked Sendable {
-    let node: Node
     let view: GatewayView
     let signatures: SignatureChecker
     let submitter: Submitter
 
-    public init(node: Node, view: GatewayView, nodeKey: NodeKey?) {
-        self.node = node
-        self.view = view
+    init(submitter: Submitter, nodeKey: NodeKey?) {
+        self.view = submitter.view
         self.signatures = SignatureChecker(nodeKey: nodeKey)
-        submitter = Submitter(node: node, view: view)
+        self.submitter = submitter
     }
 
     /// A request as the API sees it.
@@ -371,11 +369,7 @@ public final class BinanceAPI: @unchecked Sendable {
 
     /// A client order id for an order sent without one, as Binance makes them: 22 random
     /// letters and digits. It is part of the command, so it is journaled like any other.
-    static func newClientOrderId() -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
-        var generator = SystemRandomNumberGenerator()
-        return String(decoding: (0..<22).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }, as: UTF8.self)
-    }
+    static func newClientOrderId() -> String { randomAlphanumeric(22) }
 
     private func placeOrder(_ request: Request, _ p: inout Params, test: Bool) async throws(APIError) -> JSON {
         let name = try p.required("symbol")
@@ -654,6 +648,14 @@ public final class BinanceAPI: @unchecked Sendable {
             return .array(out)
         }
     }
+}
+
+/// `n` random ASCII letters and digits (client order ids, API keys and secrets, as Binance
+/// makes them).
+public func randomAlphanumeric(_ n: Int) -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+    var generator = SystemRandomNumberGenerator()
+    return String(decoding: (0..<n).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }, as: UTF8.self)
 }
 
 /// Milliseconds since 1970 by the wall clock (the gateway's edge; never the engine's).

@@ -58,7 +58,7 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
     public private(set) var broken: String?
 
     // The state, guarded by `monitor`; written by the view thread only.
-    private let projector: Projector
+    private var projector: Projector
     public let marketData = MarketData()
     private var orders: [OrderId: OrderRow] = [:]
     private var ordersByAccount: [AccountId: [OrderId]] = [:]
@@ -79,18 +79,21 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
         var interval: KlineInterval
     }
 
-    /// Replays `journal` from its start (or from the newest snapshot in `snapshots` when the
-    /// journal no longer starts at 1) up to `sequence`, the state the node recovered.
-    public init(journal: String, snapshots: String, upTo sequence: UInt64, closedOrdersPerAccount: Int = 10_000,
-                tradesPerAccount: Int = 10_000) throws(GatewayError) {
+    public init(closedOrdersPerAccount: Int = 10_000, tradesPerAccount: Int = 10_000) {
         self.closedOrdersPerAccount = closedOrdersPerAccount
         self.tradesPerAccount = tradesPerAccount
+        projector = Projector(marketData: marketData)
+    }
+
+    /// Replays `journal` from its start (or from the newest snapshot in `snapshots` when the
+    /// journal no longer starts at 1) up to `sequence`, the state the node recovered; before
+    /// `start`, while nothing is acknowledged yet.
+    public func catchUp(journal: String, snapshots: String, to sequence: UInt64) throws(GatewayError) {
+        precondition(thread == nil, "the view catches up before it starts")
         do {
             let reader = try JournalReader(directory: journal)
             if let first = reader.firstSequence, first > 1 {
                 projector = try Projector(snapshotIn: snapshots, at: nil, journal: reader, marketData: marketData)
-            } else {
-                projector = Projector(marketData: marketData)
             }
             while projector.replayer.lastSequence < sequence, let record = try reader.nextView() {
                 try projector.apply(record)
@@ -333,7 +336,9 @@ final class Submitter: @unchecked Sendable {
     let node: Node
     let view: GatewayView
     private let monitor = Monitor()
-    private var nextTag: UInt64 = 1
+    /// The gateway's tags have the top bit set: a node fed from stdin as well tags its lines
+    /// with their numbers.
+    private var nextTag: UInt64 = 1 << 63
 
     init(node: Node, view: GatewayView) {
         self.node = node

@@ -164,3 +164,27 @@ public final class Node: @unchecked Sendable {
     /// command, and the next trigger tries again.
     public var snapshotFailures: (count: Int, last: JournalError?) { core.snapshotFailures }
 }
+
+/// Hands every acknowledgement to several sinks in turn (a node that answers on stdout and
+/// serves an API), on the engine thread.
+public final class FanOutSink: NodeSink {
+    private let sinks: [NodeSink]
+
+    public init(_ sinks: [NodeSink]) { self.sinks = sinks }
+
+    public func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
+                             engine: MatchingEngine) {
+        for sink in sinks {
+            sink.acknowledged(tag: tag, sequence: sequence, timestampNs: timestampNs, command: command, events: events,
+                              engine: engine)
+        }
+    }
+
+    public func failed(tag: UInt64, error: NodeError) {
+        for sink in sinks { sink.failed(tag: tag, error: error) }
+    }
+
+    public func caughtUp(to sequence: UInt64) {
+        for sink in sinks { sink.caughtUp(to: sequence) }
+    }
+}

@@ -22,8 +22,8 @@ public struct DataDirectory: Sendable {
     }
 
     /// The entries a data directory may hold: the journal, the snapshots, a running node's
-    /// pid file and a simulation's summary.
-    public static let entries: Set<String> = ["journal", "snapshots", "node.pid", simulationMarker]
+    /// pid file, the gateway's node key and admin token, and a simulation's summary.
+    public static let entries: Set<String> = ["journal", "snapshots", "node.pid", "node.key", "admin.token", simulationMarker]
     /// Written by `exchange sim` into a data directory it made (its options and outcome).
     public static let simulationMarker = "simulation.json"
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Codec
 import Foundation
+import Gateway
 import Journal
 import Matching
 import Node
@@ -42,6 +43,10 @@ struct NodeCommand: ParsableCommand {
     @Flag(help: "Print one JSON object as the last line (on stderr with --stdin).") var json = false
     @Option(help: "Keep a read model (a SQLite file or a postgres:// URL) up to date from the journal as the node writes it.")
     var project: String?
+    @Option(help: "Serve the Binance Spot API v3 on HOST:PORT (port 0: any free port; the line 'gateway: Binance API on http://…' says which).")
+    var listen: String?
+    @Option(name: .customLong("admin-listen"), help: "Serve the admin API on HOST:PORT (keep it on loopback), with a new token in DIR/admin.token.")
+    var adminListen: String?
 
     func run() throws {
         let durability = fsync
@@ -63,8 +68,19 @@ struct NodeCommand: ParsableCommand {
             throw fail("\(data) is not empty and is not a data directory (journal/, snapshots/): not starting a node there")
         }
         let sink = EventLinesSink(fd: 1)
+        let listenAt = try listen.map { text in
+            guard let address = Gateway.Address(text) else { throw fail("--listen \(text): not HOST:PORT") }
+            return address
+        }
+        let adminAt = try adminListen.map { text in
+            guard let address = Gateway.Address(text) else { throw fail("--admin-listen \(text): not HOST:PORT") }
+            return address
+        }
+        let view = listenAt != nil || adminAt != nil ? GatewayView() : nil
         let node: Node
-        do { node = try Node(options: options, sink: sink) } catch { throw fail(error.description) }
+        do {
+            node = try Node(options: options, sink: view.map { FanOutSink([sink, $0]) } ?? sink)
+        } catch { throw fail(error.description) }
         // For `exchange snapshot create`, which signals a running node.
         let pidFile = nodePidFile(data)
         _ = writeAll(path: pidFile, Array("\(getpid())\n".utf8))
@@ -82,6 +98,30 @@ struct NodeCommand: ParsableCommand {
             let store = try DatabaseOption.open(project)
             projector = LiveProjector(journal: DataDirectory(data).journal, store: store)
             projector!.start()
+        }
+        var gateway: Gateway?
+        if let view {
+            do {
+                let directory = DataDirectory(data)
+                try view.catchUp(journal: directory.journal, snapshots: directory.snapshots,
+                                 to: node.recovery.replayer.lastSequence)
+                view.start()
+                let started = try Gateway(node: node, view: view, data: data)
+                gateway = started
+                if let listenAt {
+                    let port = try started.listen(listenAt)
+                    say("gateway: Binance API on http://\(listenAt.host.contains(":") ? "[\(listenAt.host)]" : listenAt.host):\(port)")
+                }
+                if let adminAt {
+                    let port = try started.listenAdmin(adminAt)
+                    say("gateway: admin API on http://\(adminAt.host.contains(":") ? "[\(adminAt.host)]" : adminAt.host):\(port) (token in \(AdminAPI.tokenPath(data: data)))")
+                }
+            } catch {
+                gateway?.stopListening()
+                view.stop()
+                try? node.stop()
+                throw fail(error.description)
+            }
         }
         say("node on \(data) (fsync \(durability)), pid \(getpid()): \(stdin ? "reading commands from stdin" : "waiting for SIGINT/SIGTERM; SIGUSR1 takes a snapshot")")
         // The line that says the node is up (its pid file written) leaves at once, even into a
@@ -109,7 +149,11 @@ struct NodeCommand: ParsableCommand {
                 }
             }
         }
-        do { try node.stop() } catch { throw fail(error.description) }
+        // Requests in flight are answered before the node stops; then nothing more arrives.
+        gateway?.stopListening()
+        let stopped = Result { () throws(NodeError) in try node.stop() }
+        view?.stop()
+        do { try stopped.get() } catch { throw fail(error.description) }
         // The read model gets everything the node journaled before the node reports.
         let lagAtStop = projector.map { $0.lag(behind: node.appliedSequence) } ?? 0
         let drainStarted = monotonicNs()

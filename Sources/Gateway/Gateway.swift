@@ -1,0 +1,64 @@
+import HTTPTypes
+import Node
+
+/// Everything a node serves over HTTP: the Binance API on `--listen`, the admin API on
+/// `--admin-listen`, both answering from one `GatewayView` and submitting through one queue of
+/// tags. Started once the view has caught up with the node's recovered state; stopped before
+/// the node is (requests in flight are answered first).
+public final class Gateway: @unchecked Sendable {
+    public struct Address: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) { self.host = host; self.port = port }
+
+        /// `HOST:PORT` (`[::1]:8080` for IPv6); nil when it is not one.
+        public init?(_ text: String) {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                  (0...65_535).contains(port) else { return nil }
+            var host = String(text[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { return nil }
+            self.init(host: host, port: port)
+        }
+    }
+
+    public let view: GatewayView
+    private let submitter: Submitter
+    private var servers: [GatewayServer] = []
+    private let nodeKey: NodeKey?
+    private let data: String
+
+    /// - Parameter data: the node's data directory (its node key and admin token live there).
+    public init(node: Node, view: GatewayView, data: String) throws(GatewayError) {
+        self.view = view
+        self.data = data
+        submitter = Submitter(node: node, view: view)
+        nodeKey = try NodeKey.loadOrCreate(data: data)
+    }
+
+    /// Starts the Binance API listener; returns its port.
+    public func listen(_ address: Address) throws(GatewayError) -> Int {
+        let api = BinanceAPI(submitter: submitter, nodeKey: nodeKey)
+        let server = GatewayServer(host: address.host, port: address.port) { request, _ in await api.handle(request) }
+        let port = try server.start()
+        servers.append(server)
+        return port
+    }
+
+    /// Starts the admin listener with a new token in `DIR/admin.token`; returns its port.
+    public func listenAdmin(_ address: Address) throws(GatewayError) -> Int {
+        let admin = AdminAPI(submitter: submitter, token: try AdminAPI.newToken(data: data))
+        let server = GatewayServer(host: address.host, port: address.port) { request, headers in
+            await admin.handle(request, authorization: headers[.authorization])
+        }
+        let port = try server.start()
+        servers.append(server)
+        return port
+    }
+
+    /// Stops the listeners, once the requests in flight are answered.
+    public func stopListening() {
+        for server in servers { server.stop() }
+        servers = []
+    }
+}
