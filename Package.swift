@@ -118,6 +118,11 @@ let package = Package(
                            "_ProcessTesting", "exchange"]
         ),
         .testTarget(
+            name: "GatewayTests",
+            dependencies: ["Gateway", "Node", "Codec", "Matching", "_Posix", "_ProcessTesting", "exchange"],
+            exclude: ["Clients"]
+        ),
+        .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "Workloads", "_Posix", "_ProcessTesting", "exchange"]
         ),

@@ -16,6 +16,14 @@ public struct GatewayError: Error, CustomStringConvertible, Sendable {
 public struct NodeKey: Sendable {
     let key: SymmetricKey
 
+    /// A key of these 32 bytes.
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == 32, "a node key is 32 bytes")
+        key = SymmetricKey(data: bytes)
+    }
+
+    init(key: SymmetricKey) { self.key = key }
+
     public static func path(data: String) -> String { data.hasSuffix("/") ? data + "node.key" : data + "/node.key" }
 
     /// The key of a data directory, made on first use.

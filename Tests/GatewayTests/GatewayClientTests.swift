@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+import _ProcessTesting
+
+/// Binance's official Python SDK and ccxt, unchanged but for the base URL, against a real node.
+@Suite(.serialized) struct GatewayClientTests {
+    @Test func officialClientsTradeQueryAndAreRefusedAsOnBinance() throws {
+        let scratch = Scratch("gateway")
+        let node = try RunningNode(data: scratch.path + "/node")
+        var stopped = false
+        defer { if !stopped { node.stop() } }
+        let events = try node.admin("submit", ["-"], stdin: marketSetup)
+        #expect(events.split(separator: "\n").count == 7 && !events.contains("rejected"), "\(events)")
+
+        // An Ed25519 key pair made by Python's cryptography; the node is given the public half.
+        let privatePEM = scratch.path + "/ed25519.pem", publicPEM = scratch.path + "/ed25519.pub.pem"
+        try runClient("make_ed25519_key.py", [privatePEM, publicPEM])
+        var keys: [String: [String: String]] = [
+            "seller": try node.createKey(account: 8),
+            "buyer": try node.createKey(account: 7),
+            "readonly": try node.createKey(account: 7, permissions: "READ"),
+            "foreign": try node.createKey(account: 7, extra: ["--ip", "10.0.0.0/8, 192.168.0.0/16"]),
+            "ed25519": try node.createKey(account: 7, extra: ["--ed25519-public-key", publicPEM]),
+        ]
+        #expect(keys["ed25519"]?["secret_key"] == nil, "an Ed25519 key has no secret")
+        keys["ed25519"]?["private_key_path"] = privatePEM
+        #expect(keys.values.allSatisfy { $0["api_key"]?.count == 64 })
+        // No secret is journaled: the journal holds it sealed.
+        let export = try exchange(["journal", "export", "--journal", node.data + "/journal"])
+        #expect(export.stdout.contains("\"secret_sealed\":"))
+        for key in keys.values { #expect(!export.stdout.contains(key["secret_key"] ?? "-")) }
+
+        var config = keys as [String: Any]
+        config["base"] = node.api
+        let configPath = scratch.path + "/clients.json"
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        let output = try runClient("binance_clients.py", [configPath])
+        #expect(output.contains("all checks passed"), "\(output)")
+
+        // Keys are state: after a restart on the same directory they still sign, revoked ones no more.
+        let listed = try node.admin("keys", ["--account", "7"])
+        #expect(listed.split(separator: "\n").count == 4, "\(listed)")
+        _ = try node.admin("revoke-key", [keys["readonly"]!["api_key"]!])
+        let stop = node.stop()
+        stopped = true
+        #expect(stop.status == 0, "\(stop.output)")
+        let again = try RunningNode(data: node.data)
+        defer { again.stop() }
+        config["base"] = again.api
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        let after = try runClient("after_restart.py", [configPath])
+        #expect(after.contains("all checks passed"), "\(after)")
+        #expect(try again.admin("keys", ["--account", "7"]).split(separator: "\n").count == 3)
+    }
+}
