@@ -119,7 +119,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Node", "Codec", "Matching", "_Posix", "_ProcessTesting", "exchange"],
+            dependencies: ["Gateway", "Node", "Codec", "Matching", "Workloads", "_Posix", "_ProcessTesting", "exchange"],
             exclude: ["Clients"]
         ),
         .testTarget(
