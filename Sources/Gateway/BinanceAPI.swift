@@ -654,8 +654,20 @@ public final class BinanceAPI: @unchecked Sendable {
 /// makes them).
 public func randomAlphanumeric(_ n: Int) -> String {
     let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+    // One draw of the system's generator per 8 characters (each is a system call), 62 of 64
+    // values of 6 bits kept.
     var generator = SystemRandomNumberGenerator()
-    return String(decoding: (0..<n).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }, as: UTF8.self)
+    var out: [UInt8] = []
+    out.reserveCapacity(n)
+    while out.count < n {
+        var word = generator.next()
+        for _ in 0..<10 where out.count < n {
+            let v = Int(word & 63)
+            word >>= 6
+            if v < alphabet.count { out.append(alphabet[v]) }
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// Milliseconds since 1970 by the wall clock (the gateway's edge; never the engine's).

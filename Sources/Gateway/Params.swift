@@ -1,4 +1,3 @@
-import Foundation
 import Matching
 
 /// A request's parameters, from its query string and its form body together, as Binance reads
@@ -14,33 +13,75 @@ struct Params {
     private(set) var signature: String?
 
     init(query: String?, body: String) throws(APIError) {
-        for source in [query ?? "", body] {
-            var kept: [Substring] = []
-            for pair in source.split(separator: "&", omittingEmptySubsequences: true) {
-                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let name = Self.decode(parts[0]) else { throw APIError(400, -1100, "Illegal characters found in a parameter name.") }
-                guard let value = parts.count == 2 ? Self.decode(parts[1]) : "" else {
-                    throw APIError(400, -1100, "Illegal characters found in parameter '\(name)'.")
+        for var source in [query ?? "", body] {
+            var kept: [UInt8] = []
+            let outcome: APIError? = source.withUTF8 { bytes -> APIError? in
+                var start = 0
+                while start < bytes.count {
+                    var end = start
+                    while end < bytes.count && bytes[end] != UInt8(ascii: "&") { end += 1 }
+                    defer { start = end + 1 }
+                    guard end > start else { continue }
+                    let pair = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                    let equals = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.count
+                    guard let name = Self.decode(UnsafeBufferPointer(rebasing: pair[..<equals])) else {
+                        return APIError(400, -1100, "Illegal characters found in a parameter name.")
+                    }
+                    let raw = equals < pair.count ? UnsafeBufferPointer(rebasing: pair[(equals + 1)...])
+                                                  : UnsafeBufferPointer(rebasing: pair[pair.count...])
+                    guard let value = Self.decode(raw) else {
+                        return APIError(400, -1100, "Illegal characters found in parameter '\(name)'.")
+                    }
+                    if name == "signature" {
+                        guard signature == nil else { return APIError(400, -1101, "Duplicate values for parameter 'signature'.") }
+                        signature = value
+                        continue
+                    }
+                    if !kept.isEmpty { kept.append(UInt8(ascii: "&")) }
+                    kept.append(contentsOf: pair)
+                    guard values[name] == nil else { return APIError(400, -1101, "Duplicate values for parameter '\(name)'.") }
+                    values[name] = value
+                    order.append(name)
                 }
-                if name == "signature" {
-                    guard signature == nil else { throw APIError(400, -1101, "Duplicate values for parameter 'signature'.") }
-                    signature = value
-                    continue
-                }
-                kept.append(pair)
-                guard values[name] == nil else { throw APIError(400, -1101, "Duplicate values for parameter '\(name)'.") }
-                values[name] = value
-                order.append(name)
+                return nil
             }
-            signedPayload.append(contentsOf: kept.joined(separator: "&").utf8)
+            if let outcome { throw outcome }
+            signedPayload.append(contentsOf: kept)
         }
     }
 
     /// Percent-decoding of a form value (`+` is a space); nil for a bad escape or bytes that
     /// are not UTF-8.
-    private static func decode(_ raw: Substring) -> String? {
-        let spaced = raw.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding
+    private static func decode(_ raw: UnsafeBufferPointer<UInt8>) -> String? {
+        if !raw.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") || $0 >= 0x80 }) {
+            return String(decoding: raw, as: UTF8.self)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        var i = 0
+        while i < raw.count {
+            let b = raw[i]
+            if b == UInt8(ascii: "+") {
+                out.append(UInt8(ascii: " "))
+            } else if b == UInt8(ascii: "%") {
+                guard i + 2 < raw.count, let high = hexDigit(raw[i + 1]), let low = hexDigit(raw[i + 2]) else { return nil }
+                out.append(high << 4 | low)
+                i += 2
+            } else {
+                out.append(b)
+            }
+            i += 1
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    private static func hexDigit(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x41...0x46: return c - 0x41 + 10
+        case 0x61...0x66: return c - 0x61 + 10
+        default: return nil
+        }
     }
 
     mutating func string(_ name: String) -> String? {
