@@ -11,11 +11,13 @@ public final class BinanceAPI: @unchecked Sendable {
     let view: GatewayView
     let signatures: SignatureChecker
     let submitter: Submitter
+    let limiter: RateLimiter
 
-    init(submitter: Submitter, nodeKey: NodeKey?) {
+    init(submitter: Submitter, nodeKey: NodeKey?, limits: RateLimitOptions) {
         self.view = submitter.view
         self.signatures = SignatureChecker(nodeKey: nodeKey)
         self.submitter = submitter
+        limiter = RateLimiter(limits)
     }
 
     /// A request as the API sees it.
@@ -37,21 +39,68 @@ public final class BinanceAPI: @unchecked Sendable {
     public struct Response: Sendable {
         public var status: Int
         public var body: String
-    }
+        public var headers: [(String, String)] = []
 
-    public func handle(_ request: Request) async -> Response {
-        do {
-            var params = try Params(query: request.query, body: request.body)
-            let body = try await route(request, &params)
-            return Response(status: 200, body: body.text)
-        } catch let error as APIError {
-            return Response(status: error.status, body: error.body)
-        } catch {
-            return Response(status: 500, body: APIError.unavailable.body)
+        public init(status: Int, body: String, headers: [(String, String)] = []) {
+            self.status = status; self.body = body; self.headers = headers
         }
     }
 
-    private func route(_ request: Request, _ p: inout Params) async throws -> JSON {
+    public func handle(_ request: Request) async -> Response {
+        var headers: [(String, String)] = []
+        let parsed = Result { () throws(APIError) -> Params in try Params(query: request.query, body: request.body) }
+        let weight = (try? parsed.get()).map { Self.weight(request, $0) } ?? 1
+        let now = nowMs()
+        switch limiter.charge(ip: request.clientIP ?? "", weight: weight, nowMs: now) {
+        case let .allowed(used):
+            headers.append((limiter.weightHeader, "\(used)"))
+        case let .limited(used, retryAfter):
+            let limit = limiter.options.requestWeight
+            let interval = limit.interval
+            let error = APIError(429, -1003, "Too much request weight used; current limit is \(limit.count) request weight per \(interval.number) \(interval.name). Please use WebSocket Streams for live updates to avoid polling the API.")
+            return Response(status: 429, body: error.body,
+                            headers: [(limiter.weightHeader, "\(used)"), ("Retry-After", "\(retryAfter)")])
+        case let .banned(until, retryAfter):
+            let error = APIError(418, -1003, "Way too much request weight used; IP banned until \(until). Please use WebSocket Streams for live updates to avoid bans.")
+            return Response(status: 418, body: error.body, headers: [("Retry-After", "\(retryAfter)")])
+        }
+        do {
+            var params = try parsed.get()
+            let body = try await route(request, &params, &headers)
+            return Response(status: 200, body: body.text, headers: headers)
+        } catch let error as APIError {
+            return Response(status: error.status, body: error.body, headers: headers)
+        } catch {
+            return Response(status: 500, body: APIError.unavailable.body, headers: headers)
+        }
+    }
+
+    /// Binance's weight of a request.
+    static func weight(_ request: Request, _ p: Params) -> Int {
+        let many = p.peek("symbol") == nil
+        switch (request.method, request.path) {
+        case ("GET", "/api/v3/exchangeInfo"): return 20
+        case ("GET", "/api/v3/depth"):
+            switch Int(p.peek("limit") ?? "") ?? 100 {
+            case ...100: return 5
+            case ...500: return 25
+            case ...1_000: return 50
+            default: return 250
+            }
+        case ("GET", "/api/v3/trades"): return 25
+        case ("GET", "/api/v3/klines"): return 2
+        case ("GET", "/api/v3/ticker/price"), ("GET", "/api/v3/ticker/bookTicker"): return many ? 4 : 2
+        case ("GET", "/api/v3/ticker/24hr"): return many ? 80 : 2
+        case ("POST", "/api/v3/order/test"): return p.peek("computeCommissionRates") == "true" ? 20 : 1
+        case ("GET", "/api/v3/order"): return 4
+        case ("GET", "/api/v3/openOrders"): return many ? 80 : 6
+        case ("GET", "/api/v3/allOrders"), ("GET", "/api/v3/account"): return 20
+        case ("GET", "/api/v3/myTrades"): return p.peek("orderId") == nil ? 20 : 5
+        default: return 1
+        }
+    }
+
+    private func route(_ request: Request, _ p: inout Params, _ headers: inout [(String, String)]) async throws -> JSON {
         switch (request.method, request.path) {
         case ("GET", "/api/v3/ping"): try p.checkAllRead(); return .object { _ in }
         case ("GET", "/api/v3/time"):
@@ -78,8 +127,8 @@ public final class BinanceAPI: @unchecked Sendable {
             }
         }
         case ("GET", "/api/v3/ticker/24hr"): return try tickers(&p) { _, name, info, r in self.ticker24h(name, info, r) }
-        case ("POST", "/api/v3/order"): return try await placeOrder(request, &p, test: false)
-        case ("POST", "/api/v3/order/test"): return try await placeOrder(request, &p, test: true)
+        case ("POST", "/api/v3/order"): return try await placeOrder(request, &p, test: false, &headers)
+        case ("POST", "/api/v3/order/test"): return try await placeOrder(request, &p, test: true, &headers)
         case ("DELETE", "/api/v3/order"): return try await cancelOrder(request, &p)
         case ("GET", "/api/v3/order"): return try queryOrder(request, &p)
         case ("GET", "/api/v3/openOrders"): return try openOrders(request, &p)
@@ -125,7 +174,7 @@ public final class BinanceAPI: @unchecked Sendable {
             return .object {
                 $0.string("timezone", "UTC")
                 $0.number("serverTime", nowMs())
-                $0.add("rateLimits", .array([]))
+                $0.add("rateLimits", limiter.exchangeInfo)
                 $0.add("exchangeFilters", .array([]))
                 $0.add("symbols", .array(symbols))
             }
@@ -371,7 +420,8 @@ public final class BinanceAPI: @unchecked Sendable {
     /// letters and digits. It is part of the command, so it is journaled like any other.
     static func newClientOrderId() -> String { randomAlphanumeric(22) }
 
-    private func placeOrder(_ request: Request, _ p: inout Params, test: Bool) async throws(APIError) -> JSON {
+    private func placeOrder(_ request: Request, _ p: inout Params, test: Bool, _ headers: inout [(String, String)])
+        async throws(APIError) -> JSON {
         let name = try p.required("symbol")
         guard let side = try p.choice("side", Self.sides, error: APIError(400, -1117, "Invalid side.")) else {
             throw APIError.mandatory("side")
@@ -408,9 +458,16 @@ public final class BinanceAPI: @unchecked Sendable {
             default: order.qty = qty; order.quoteQty = quoteQty
             }
         }
-        let symbolRef = try view.read { r throws(APIError) in try symbol(name, r) }
+        _ = try view.read { r throws(APIError) in try symbol(name, r) }
         if test { return .object { _ in } }
-        _ = symbolRef
+        switch limiter.countOrder(account: spec.account, nowMs: nowMs()) {
+        case let .success(counts):
+            for (name, count) in zip(limiter.orderHeaders, counts) { headers.append((name, "\(count)")) }
+        case let .failure(over):
+            let interval = over.limit.interval
+            headers.append(("Retry-After", "\(over.retryAfterSeconds)"))
+            throw APIError(429, -1015, "Too many new orders; current limit is \(over.limit.count) orders per \(interval.number) \(interval.name).")
+        }
         let applied = try await submit(.place(order))
         guard case let .accepted(orderId, _, _, _, _, _, _, _, _)? = applied.events.first else {
             if case let .rejected(_, reason)? = applied.events.first { throw APIError.rejected(reason, type: type, cancel: false) }

@@ -37,8 +37,8 @@ public final class Gateway: @unchecked Sendable {
     }
 
     /// Starts the Binance API listener; returns its port.
-    public func listen(_ address: Address) throws(GatewayError) -> Int {
-        let api = BinanceAPI(submitter: submitter, nodeKey: nodeKey)
+    public func listen(_ address: Address, limits: RateLimitOptions = RateLimitOptions()) throws(GatewayError) -> Int {
+        let api = BinanceAPI(submitter: submitter, nodeKey: nodeKey, limits: limits)
         let server = GatewayServer(host: address.host, port: address.port) { request, _ in await api.handle(request) }
         let port = try server.start()
         servers.append(server)

@@ -99,6 +99,9 @@ public final class GatewayServer: @unchecked Sendable {
         static func response(_ r: BinanceAPI.Response) -> Response {
             var headers = HTTPFields()
             headers[.contentType] = "application/json;charset=UTF-8"
+            for (name, value) in r.headers {
+                if let field = HTTPField.Name(name) { headers[field] = value }
+            }
             return Response(status: .init(code: r.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: r.body)))
         }
     }

@@ -84,6 +84,9 @@ struct Params {
         }
     }
 
+    /// A parameter's value without reading it (the request's weight looks).
+    func peek(_ name: String) -> String? { values[name] }
+
     mutating func string(_ name: String) -> String? {
         read.insert(name)
         guard let value = values[name], !value.isEmpty else { return nil }

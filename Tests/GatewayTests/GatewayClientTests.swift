@@ -53,3 +53,19 @@ import _ProcessTesting
         #expect(try again.admin("keys", ["--account", "7"]).split(separator: "\n").count == 3)
     }
 }
+
+/// Request weight per IP and new orders per account, limited in short windows so that the test
+/// sees the limit, the refusal and the recovery.
+@Suite struct GatewayRateLimitTests {
+    @Test func burstsGet429ThenRecoverAndAnIPThatKeepsGoingIsBanned() throws {
+        let scratch = Scratch("gateway-limits")
+        let node = try RunningNode(data: scratch.path + "/node", options: ["--request-weight", "60/2", "--order-limits", "5/2,1000/86400"])
+        defer { node.stop() }
+        _ = try node.admin("submit", ["-"], stdin: marketSetup)
+        let config = ["base": node.api, "buyer": try node.createKey(account: 7)] as [String: Any]
+        let path = scratch.path + "/clients.json"
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        let output = try runClient("rate_limits.py", [path])
+        #expect(output.contains("all checks passed"), "\(output)")
+    }
+}

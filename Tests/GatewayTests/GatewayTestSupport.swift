@@ -12,12 +12,12 @@ final class RunningNode {
 
     /// Starts `exchange node --data DATA --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0` and
     /// waits for the lines that name its ports.
-    init(data: String, fsync: String = "always") throws {
+    init(data: String, fsync: String = "always", options: [String] = []) throws {
         self.data = data
         process = Process()
         process.executableURL = URL(fileURLWithPath: exchangeExecutable)
         process.arguments = ["node", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                             "--fsync", fsync]
+                             "--fsync", fsync] + options
         let out = Pipe()
         process.standardOutput = out
         process.standardError = out

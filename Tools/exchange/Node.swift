@@ -45,6 +45,10 @@ struct NodeCommand: ParsableCommand {
     var project: String?
     @Option(help: "Serve the Binance Spot API v3 on HOST:PORT (port 0: any free port; the line 'gateway: Binance API on http://…' says which).")
     var listen: String?
+    @Option(name: .customLong("request-weight"), help: "The Binance API's request weight limit per client IP: COUNT/SECONDS.")
+    var requestWeight: String = "6000/60"
+    @Option(name: .customLong("order-limits"), help: "The Binance API's new-order limits per account: COUNT/SECONDS,….")
+    var orderLimits: String = "100/10,200000/86400"
     @Option(name: .customLong("admin-listen"), help: "Serve the admin API on HOST:PORT (keep it on loopback), with a new token in DIR/admin.token.")
     var adminListen: String?
 
@@ -75,6 +79,13 @@ struct NodeCommand: ParsableCommand {
         let adminAt = try adminListen.map { text in
             guard let address = Gateway.Address(text) else { throw fail("--admin-listen \(text): not HOST:PORT") }
             return address
+        }
+        var limits = RateLimitOptions()
+        guard let weight = RateLimitOptions.Limit(requestWeight) else { throw fail("--request-weight \(requestWeight): not COUNT/SECONDS") }
+        limits.requestWeight = weight
+        limits.orders = try orderLimits.split(separator: ",").map { text in
+            guard let limit = RateLimitOptions.Limit(String(text)) else { throw fail("--order-limits \(orderLimits): not COUNT/SECONDS,…") }
+            return limit
         }
         let view = listenAt != nil || adminAt != nil ? GatewayView() : nil
         let node: Node
@@ -109,7 +120,7 @@ struct NodeCommand: ParsableCommand {
                 let started = try Gateway(node: node, view: view, data: data)
                 gateway = started
                 if let listenAt {
-                    let port = try started.listen(listenAt)
+                    let port = try started.listen(listenAt, limits: limits)
                     say("gateway: Binance API on http://\(listenAt.host.contains(":") ? "[\(listenAt.host)]" : listenAt.host):\(port)")
                 }
                 if let adminAt {
