@@ -88,6 +88,8 @@ public final class BinanceAPI: @unchecked Sendable {
             default: return 250
             }
         case ("GET", "/api/v3/trades"): return 25
+        case ("GET", "/api/v3/aggTrades"): return 4
+        case ("PUT", "/api/v3/order/amend/keepPriority"): return 4
         case ("GET", "/api/v3/klines"): return 2
         case ("GET", "/api/v3/ticker/price"), ("GET", "/api/v3/ticker/bookTicker"): return many ? 4 : 2
         case ("GET", "/api/v3/ticker/24hr"): return many ? 80 : 2
@@ -130,6 +132,9 @@ public final class BinanceAPI: @unchecked Sendable {
         case ("POST", "/api/v3/order"): return try await placeOrder(request, &p, test: false, &headers)
         case ("POST", "/api/v3/order/test"): return try await placeOrder(request, &p, test: true, &headers)
         case ("DELETE", "/api/v3/order"): return try await cancelOrder(request, &p)
+        case ("POST", "/api/v3/order/cancelReplace"): return try await cancelReplace(request, &p, &headers)
+        case ("PUT", "/api/v3/order/amend/keepPriority"): return try await amend(request, &p)
+        case ("GET", "/api/v3/aggTrades"): return try aggregateTrades(&p)
         case ("GET", "/api/v3/order"): return try queryOrder(request, &p)
         case ("GET", "/api/v3/openOrders"): return try openOrders(request, &p)
         case ("DELETE", "/api/v3/openOrders"): return try await cancelOpenOrders(request, &p)
@@ -213,7 +218,7 @@ public final class BinanceAPI: @unchecked Sendable {
             $0.add("orderTypes", .array(["LIMIT", "LIMIT_MAKER", "MARKET"].map(JSON.string)))
             $0.bool("icebergAllowed", false); $0.bool("ocoAllowed", false); $0.bool("otoAllowed", false)
             $0.bool("quoteOrderQtyMarketAllowed", true); $0.bool("allowTrailingStop", false)
-            $0.bool("cancelReplaceAllowed", false); $0.bool("amendAllowed", false)
+            $0.bool("cancelReplaceAllowed", true); $0.bool("amendAllowed", true)
             $0.bool("isSpotTradingAllowed", true); $0.bool("isMarginTradingAllowed", false)
             $0.add("filters", .array(filters))
             $0.add("permissions", .array([]))
@@ -258,6 +263,43 @@ public final class BinanceAPI: @unchecked Sendable {
                     $0.number("time", t.timestampNs / 1_000_000)
                     $0.bool("isBuyerMaker", t.trade.takerSide == .sell)
                     $0.bool("isBestMatch", true)
+                }
+            })
+        }
+    }
+
+    /// Trades aggregated as Binance does: consecutive trades of one taker order at one price
+    /// are one aggregate. An aggregate's id is the id of its first trade.
+    private func aggregateTrades(_ p: inout Params) throws(APIError) -> JSON {
+        let name = try p.required("symbol")
+        let fromId = try p.integer("fromId")
+        let start = try p.integer("startTime"), end = try p.integer("endTime")
+        let limit = Int(try p.integer("limit", in: 1...1_000) ?? 500)
+        try p.checkAllRead()
+        return try view.read { r throws(APIError) -> JSON in
+            let s = try symbol(name, r)
+            var aggregates: [(first: MarketData.RecentTrade, last: MarketData.RecentTrade, qty: Int64)] = []
+            for t in r.marketData.recentTrades(symbol: s.index) {
+                if let last = aggregates.last?.last, last.trade.takerOrderId == t.trade.takerOrderId,
+                   last.trade.price == t.trade.price, last.trade.tradeId + 1 == t.trade.tradeId {
+                    aggregates[aggregates.count - 1].last = t
+                    aggregates[aggregates.count - 1].qty += t.trade.qty
+                } else {
+                    aggregates.append((t, t, t.trade.qty))
+                }
+            }
+            var chosen = aggregates.filter { a in
+                (fromId.map { a.first.trade.tradeId >= UInt64($0) } ?? true)
+                    && (start.map { a.first.timestampNs / 1_000_000 >= $0 } ?? true)
+                    && (end.map { a.first.timestampNs / 1_000_000 <= $0 } ?? true)
+            }
+            chosen = fromId != nil || start != nil ? Array(chosen.prefix(limit)) : Array(chosen.suffix(limit))
+            return .array(chosen.map { a in
+                .object {
+                    $0.number("a", a.first.trade.tradeId); $0.string("p", Amount.price(a.first.trade.price, s.info))
+                    $0.string("q", Amount.qty(a.qty, s.info)); $0.number("f", a.first.trade.tradeId)
+                    $0.number("l", a.last.trade.tradeId); $0.number("T", a.first.timestampNs / 1_000_000)
+                    $0.bool("m", a.first.trade.takerSide == .sell); $0.bool("M", true)
                 }
             })
         }
@@ -420,9 +462,13 @@ public final class BinanceAPI: @unchecked Sendable {
     /// letters and digits. It is part of the command, so it is journaled like any other.
     static func newClientOrderId() -> String { randomAlphanumeric(22) }
 
-    private func placeOrder(_ request: Request, _ p: inout Params, test: Bool, _ headers: inout [(String, String)])
-        async throws(APIError) -> JSON {
-        let name = try p.required("symbol")
+    /// A new order's parameters, as `POST /api/v3/order` and `cancelReplace` read them.
+    private struct NewOrder {
+        var order: PlaceOrder
+        var responseType: Int
+    }
+
+    private func parseNewOrder(_ p: inout Params, symbol name: String) throws(APIError) -> (PlaceOrder, Int) {
         guard let side = try p.choice("side", Self.sides, error: APIError(400, -1117, "Invalid side.")) else {
             throw APIError.mandatory("side")
         }
@@ -435,10 +481,8 @@ public final class BinanceAPI: @unchecked Sendable {
         let clientId = try clientOrderId(&p, "newClientOrderId")
         let stp = try p.choice("selfTradePreventionMode", Self.stps) ?? SelfTradePrevention.none
         let responseType = try p.choice("newOrderRespType", Self.responseTypes) ?? (type == .limitMaker ? 0 : 2)
-        if test { _ = p.string("computeCommissionRates") }
-        let spec = try authenticate(request, &p, needs: .trade)
-        try p.checkAllRead()
-        var order = PlaceOrder(account: spec.account, symbol: name, clientId: clientId, side: side, type: type,
+        // The account is filled in once the key is known.
+        var order = PlaceOrder(account: 0, symbol: name, clientId: clientId, side: side, type: type,
                                timeInForce: tif ?? .gtc, stp: stp)
         switch type {
         case .limit, .limitMaker:
@@ -458,9 +502,12 @@ public final class BinanceAPI: @unchecked Sendable {
             default: order.qty = qty; order.quoteQty = quoteQty
             }
         }
-        _ = try view.read { r throws(APIError) in try symbol(name, r) }
-        if test { return .object { _ in } }
-        switch limiter.countOrder(account: spec.account, nowMs: nowMs()) {
+        return (order, responseType)
+    }
+
+    /// Counts a new order against the account's order limits (the counts go in the headers).
+    private func countOrder(_ account: AccountId, _ headers: inout [(String, String)]) throws(APIError) {
+        switch limiter.countOrder(account: account, nowMs: nowMs()) {
         case let .success(counts):
             for (name, count) in zip(limiter.orderHeaders, counts) { headers.append((name, "\(count)")) }
         case let .failure(over):
@@ -468,18 +515,22 @@ public final class BinanceAPI: @unchecked Sendable {
             headers.append(("Retry-After", "\(over.retryAfterSeconds)"))
             throw APIError(429, -1015, "Too many new orders; current limit is \(over.limit.count) orders per \(interval.number) \(interval.name).")
         }
+    }
+
+    /// Journals a new order; its answer, or Binance's error for the engine's rejection.
+    private func submitOrder(_ order: PlaceOrder, responseType: Int) async throws(APIError) -> JSON {
         let applied = try await submit(.place(order))
         guard case let .accepted(orderId, _, _, _, _, _, _, _, _)? = applied.events.first else {
-            if case let .rejected(_, reason)? = applied.events.first { throw APIError.rejected(reason, type: type, cancel: false) }
+            if case let .rejected(_, reason)? = applied.events.first { throw APIError.rejected(reason, type: order.type, cancel: false) }
             throw APIError.unavailable
         }
         return view.read { r in
             let row = applied.orders.first { $0.orderId == orderId }!
-            let s = try! symbol(name, r)
+            let s = try! symbol(order.symbol, r)
             let transactTime = applied.timestampNs / 1_000_000
             return .object {
-                $0.string("symbol", name); $0.number("orderId", orderId); $0.number("orderListId", -1)
-                $0.string("clientOrderId", clientId); $0.number("transactTime", transactTime)
+                $0.string("symbol", order.symbol); $0.number("orderId", orderId); $0.number("orderListId", -1)
+                $0.string("clientOrderId", order.clientId ?? ""); $0.number("transactTime", transactTime)
                 guard responseType > 0 else { return }
                 self.orderFields(row, s, r.engine, into: &$0, times: false)
                 $0.number("workingTime", transactTime)
@@ -494,6 +545,127 @@ public final class BinanceAPI: @unchecked Sendable {
                     }))
                 }
                 $0.string("selfTradePreventionMode", row.stp)
+            }
+        }
+    }
+
+    private func placeOrder(_ request: Request, _ p: inout Params, test: Bool, _ headers: inout [(String, String)])
+        async throws(APIError) -> JSON {
+        let name = try p.required("symbol")
+        var (order, responseType) = try parseNewOrder(&p, symbol: name)
+        if test { _ = p.string("computeCommissionRates") }
+        let spec = try authenticate(request, &p, needs: .trade)
+        try p.checkAllRead()
+        order.account = spec.account
+        _ = try view.read { r throws(APIError) in try symbol(name, r) }
+        if test { return .object { _ in } }
+        try countOrder(spec.account, &headers)
+        return try await submitOrder(order, responseType: responseType)
+    }
+
+    private static let cancelReplaceModes = ["STOP_ON_FAILURE": false, "ALLOW_FAILURE": true]
+
+    /// Cancels an order, then (if the cancel succeeded, or with `ALLOW_FAILURE` in any case)
+    /// places a new one. The two are two journaled commands: another client's command may come
+    /// between them.
+    private func cancelReplace(_ request: Request, _ p: inout Params, _ headers: inout [(String, String)])
+        async throws(APIError) -> JSON {
+        let name = try p.required("symbol")
+        guard let allowFailure = try p.choice("cancelReplaceMode", Self.cancelReplaceModes) else {
+            throw APIError.mandatory("cancelReplaceMode")
+        }
+        let cancelId = try p.integer("cancelOrderId")
+        let cancelClientId = p.string("cancelOrigClientOrderId")
+        let cancelNewClientId = try clientOrderId(&p, "cancelNewClientOrderId")
+        _ = p.string("cancelRestrictions")
+        _ = p.string("orderRateLimitExceededMode")
+        var (order, responseType) = try parseNewOrder(&p, symbol: name)
+        let spec = try authenticate(request, &p, needs: .trade)
+        try p.checkAllRead()
+        order.account = spec.account
+        let reference: OrderReference
+        if let cancelId { reference = .id(OrderId(cancelId)) } else if let cancelClientId { reference = .clientId(cancelClientId) } else {
+            throw APIError(400, -1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were empty/null!")
+        }
+        _ = try view.read { r throws(APIError) in try symbol(name, r) }
+        try countOrder(spec.account, &headers)
+        var cancelAnswer: JSON
+        var cancelled = false
+        do throws(APIError) {
+            cancelAnswer = try await cancel(account: spec.account, symbol: name, reference, newClientId: cancelNewClientId)
+            cancelled = true
+        } catch {
+            cancelAnswer = JSON(text: error.body)
+        }
+        func outcome(_ code: Int, _ message: String, _ newResult: String, _ newAnswer: JSON) -> APIError {
+            let data = JSON.object {
+                $0.string("cancelResult", cancelled ? "SUCCESS" : "FAILURE"); $0.string("newOrderResult", newResult)
+                $0.add("cancelResponse", cancelAnswer); $0.add("newOrderResponse", newAnswer)
+            }
+            return APIError(code == -2021 ? 409 : 400, code, message, data: data)
+        }
+        guard cancelled || allowFailure else {
+            throw outcome(-2022, "Order cancel-replace failed.", "NOT_ATTEMPTED", JSON(text: "null"))
+        }
+        let placed: JSON
+        do throws(APIError) {
+            placed = try await submitOrder(order, responseType: responseType)
+        } catch {
+            throw cancelled ? outcome(-2021, "Order cancel-replace partially failed.", "FAILURE", JSON(text: error.body))
+                            : outcome(-2022, "Order cancel-replace failed.", "FAILURE", JSON(text: error.body))
+        }
+        guard cancelled else { throw outcome(-2021, "Order cancel-replace partially failed.", "SUCCESS", placed) }
+        return .object {
+            $0.string("cancelResult", "SUCCESS"); $0.string("newOrderResult", "SUCCESS")
+            $0.add("cancelResponse", cancelAnswer); $0.add("newOrderResponse", placed)
+        }
+    }
+
+    /// `PUT /api/v3/order/amend/keepPriority`: a smaller quantity, the order keeping its place in
+    /// the queue. `newQty` is the order's new total quantity (what it has filled included). The
+    /// order keeps its client order id: a `newClientOrderId` other than it is refused.
+    private func amend(_ request: Request, _ p: inout Params) async throws(APIError) -> JSON {
+        let name = try p.required("symbol")
+        guard let newQty = try p.decimal("newQty") else { throw APIError.mandatory("newQty") }
+        let newClientId = p.string("newClientOrderId")
+        let spec = try authenticate(request, &p, needs: .trade)
+        let (row, info) = try view.read { r throws(APIError) -> (OrderRow?, SymbolRef) in
+            let s = try symbol(name, r)
+            return (try namedOrder(&p, account: spec.account, symbol: name, r), s)
+        }
+        try p.checkAllRead()
+        guard let row, row.status.isOpen else { throw APIError.unknownOrder }
+        if let newClientId, newClientId != row.clientId {
+            throw APIError(400, -1100, "Illegal characters found in parameter 'newClientOrderId'; an amended order keeps its client order id here.")
+        }
+        guard let units = newQty.units(atScale: info.info.qtyDecimals), units > row.executedQty,
+              units < (row.origQty ?? 0) else {
+            throw APIError(400, -2038, "Order amend (quantity increase) is not supported.")
+        }
+        let remaining = ExactDecimal(mantissa: units - row.executedQty, scale: info.info.qtyDecimals)
+        let applied = try await submit(.amend(account: spec.account, symbol: name, order: .id(row.orderId), qty: remaining))
+        if case let .rejected(_, reason)? = applied.events.first { throw APIError.rejected(reason, type: nil, cancel: false) }
+        return view.read { r in
+            let after = applied.orders.first { $0.orderId == row.orderId } ?? row
+            let s = try! symbol(name, r)
+            let quote = r.engine.assets[s.info.quote]
+            return .object {
+                $0.number("transactTime", applied.timestampNs / 1_000_000)
+                $0.number("executionId", Int64(applied.sequence))
+                $0.add("amendedOrder", .object {
+                    $0.string("symbol", name); $0.number("orderId", after.orderId); $0.number("orderListId", -1)
+                    $0.string("origClientOrderId", after.clientId ?? ""); $0.string("clientOrderId", after.clientId ?? "")
+                    $0.string("price", Amount.price(after.price ?? 0, s.info))
+                    $0.string("qty", Amount.qty(after.origQty ?? 0, s.info))
+                    $0.string("executedQty", Amount.qty(after.executedQty, s.info))
+                    $0.string("preventedQty", Amount.qty(0, s.info))
+                    $0.string("quoteOrderQty", Amount.asset(after.origQuoteQty ?? 0, quote))
+                    $0.string("cumulativeQuoteQty", Amount.asset(after.cumulativeQuoteQty, quote))
+                    $0.string("status", after.status.rawValue); $0.string("timeInForce", after.timeInForce)
+                    $0.string("type", after.type); $0.string("side", after.side)
+                    $0.number("workingTime", after.createdNs / 1_000_000)
+                    $0.string("selfTradePreventionMode", after.stp)
+                })
             }
         }
     }
@@ -574,7 +746,13 @@ public final class BinanceAPI: @unchecked Sendable {
             throw APIError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
         }
         _ = try view.read { r throws(APIError) in try symbol(name, r) }
-        let applied = try await submit(.cancel(account: spec.account, symbol: name, order: reference))
+        return try await cancel(account: spec.account, symbol: name, reference, newClientId: newClientId)
+    }
+
+    /// Journals a cancel; its answer, or Binance's error.
+    private func cancel(account: AccountId, symbol name: String, _ reference: OrderReference, newClientId: String)
+        async throws(APIError) -> JSON {
+        let applied = try await submit(.cancel(account: account, symbol: name, order: reference))
         if case let .rejected(_, reason)? = applied.events.first { throw APIError.rejected(reason, type: nil, cancel: true) }
         return view.read { r in cancelJSON(applied.orders[0], newClientId: newClientId, applied, r) }
     }

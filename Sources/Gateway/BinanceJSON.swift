@@ -4,8 +4,8 @@ import Projections
 
 /// JSON text built as Binance writes it: members in the order given, numbers as numbers,
 /// amounts as decimal strings.
-struct JSON {
-    private(set) var text = ""
+struct JSON: Sendable {
+    var text = ""
 
     /// An object: `body` adds its members.
     static func object(_ body: (inout Members) -> Void) -> JSON {
@@ -56,12 +56,19 @@ struct APIError: Error, Sendable {
     var status: Int
     var code: Int
     var message: String
+    /// What a compound request (cancelReplace) did, with its error.
+    var data: JSON?
 
-    init(_ status: Int, _ code: Int, _ message: String) {
-        self.status = status; self.code = code; self.message = message
+    init(_ status: Int, _ code: Int, _ message: String, data: JSON? = nil) {
+        self.status = status; self.code = code; self.message = message; self.data = data
     }
 
-    var body: String { JSON.object { $0.number("code", code); $0.string("msg", message) }.text }
+    var body: String {
+        JSON.object {
+            $0.number("code", code); $0.string("msg", message)
+            if let data { $0.add("data", data) }
+        }.text
+    }
 
     static func mandatory(_ name: String) -> APIError {
         APIError(400, -1102, "Mandatory parameter '\(name)' was not sent, was empty/null, or malformed.")

@@ -19,7 +19,9 @@ import requests
 from binance_common.configuration import ConfigurationRestAPI
 from binance_sdk_spot.spot import Spot
 from binance_sdk_spot.rest_api.models import (
-    NewOrderSideEnum, NewOrderTypeEnum, NewOrderTimeInForceEnum, NewOrderNewOrderRespTypeEnum)
+    NewOrderSideEnum, NewOrderTypeEnum, NewOrderTimeInForceEnum, NewOrderNewOrderRespTypeEnum,
+    OrderCancelReplaceSideEnum, OrderCancelReplaceTypeEnum, OrderCancelReplaceCancelReplaceModeEnum,
+    OrderCancelReplaceTimeInForceEnum)
 
 config = json.load(open(sys.argv[1]))
 BASE = config["base"]
@@ -151,6 +153,48 @@ day = buyer.fetch_ticker("BTC/USDT")
 check("ccxt 24h ticker", day["baseVolume"] == 1.1 and day["last"] == 30100 and day["open"] == 30000, day)
 ccxt_book = buyer.fetch_order_book("BTC/USDT")
 check("ccxt order book", ccxt_book["asks"] == [[30100.0, 0.4]] and ccxt_book["bids"] == [], ccxt_book)
+
+# --- Amend, cancel-replace and aggregate trades with the SDK (account 8 alone) ---
+s3 = seller.new_order(symbol="BTCUSDT", side=NewOrderSideEnum.SELL, type=NewOrderTypeEnum.LIMIT,
+                      time_in_force=NewOrderTimeInForceEnum.GTC, quantity=D("0.3"), price=D("31000"),
+                      new_client_order_id="s3").data()
+amended = seller.order_amend_keep_priority(symbol="BTCUSDT", new_qty=D("0.2"), order_id=s3.order_id).data()
+check("SDK amend keepPriority", amended.amended_order.qty == "0.20000000" and amended.amended_order.status == "NEW"
+      and amended.amended_order.client_order_id == "s3", amended)
+asks = seller.depth(symbol="BTCUSDT").data().asks
+check("the amended order's level", asks == [["30100.00000000", "0.40000000"], ["31000.00000000", "0.20000000"]], asks)
+replaced = seller.order_cancel_replace(
+    symbol="BTCUSDT", side=OrderCancelReplaceSideEnum.SELL, type=OrderCancelReplaceTypeEnum.LIMIT,
+    cancel_replace_mode=OrderCancelReplaceCancelReplaceModeEnum.STOP_ON_FAILURE,
+    time_in_force=OrderCancelReplaceTimeInForceEnum.GTC, quantity=D("0.25"), price=D("31500"),
+    cancel_orig_client_order_id="s3", new_client_order_id="s4").data()
+check("SDK cancelReplace", replaced.cancel_result == "SUCCESS" and replaced.new_order_result == "SUCCESS"
+      and replaced.cancel_response.status == "CANCELED" and replaced.new_order_response.client_order_id == "s4", replaced)
+asks = seller.depth(symbol="BTCUSDT").data().asks
+check("cancelReplace moved the order", asks == [["30100.00000000", "0.40000000"], ["31500.00000000", "0.25000000"]], asks)
+sk = seller_key
+code = raw("POST", "/api/v3/order/cancelReplace", {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT",
+                                                  "timeInForce": "GTC", "quantity": "0.1", "price": "31600",
+                                                  "cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrderId": 999999},
+           sk["api_key"], sk["secret_key"])
+check("cancelReplace of an unknown order places nothing", code[0] == 400 and code[1]["code"] == -2022
+      and code[1]["data"]["cancelResult"] == "FAILURE" and code[1]["data"]["newOrderResult"] == "NOT_ATTEMPTED"
+      and code[1]["data"]["cancelResponse"]["code"] == -2011, code)
+code = raw("DELETE", "/api/v3/openOrders", {"symbol": "BTCUSDT"}, sk["api_key"], sk["secret_key"])
+check("cancel all open orders", code[0] == 200 and all(o["status"] == "CANCELED" for o in code[1])
+      and sorted(o["origClientOrderId"] for o in code[1]) == sorted([s2.client_order_id, "s4"]), code)
+for price in ("32000", "32000"):
+    seller.new_order(symbol="BTCUSDT", side=NewOrderSideEnum.SELL, type=NewOrderTypeEnum.LIMIT,
+                     time_in_force=NewOrderTimeInForceEnum.GTC, quantity=D("0.1"), price=D(price))
+sweep = seller.new_order(symbol="BTCUSDT", side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.LIMIT,
+                         time_in_force=NewOrderTimeInForceEnum.GTC, quantity=D("0.2"), price=D("32000")).data()
+check("a self-trade of two fills", sweep.status == "FILLED" and len(sweep.fills) == 2, sweep)
+aggregates = seller.agg_trades(symbol="BTCUSDT").data()
+last = aggregates[-1]
+check("aggTrades joins one taker's fills at one price", len(aggregates) == 5 and last.p == "32000.00000000"
+      and last.q == "0.20000000" and last.l == last.f + 1 and last.m is False, aggregates)
+seller.new_order(symbol="BTCUSDT", side=NewOrderSideEnum.SELL, type=NewOrderTypeEnum.LIMIT,
+                 time_in_force=NewOrderTimeInForceEnum.GTC, quantity=D("0.4"), price=D("30100"))
 
 # --- Ed25519 key (account 7) with the SDK ---
 ed = sdk(config["ed25519"], private_key=config["ed25519"]["private_key_path"])
