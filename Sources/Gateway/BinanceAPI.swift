@@ -12,8 +12,10 @@ public final class BinanceAPI: @unchecked Sendable {
     let signatures: SignatureChecker
     let submitter: Submitter
     let limiter: RateLimiter
+    let hub: StreamHub
 
-    init(submitter: Submitter, nodeKey: NodeKey?, limits: RateLimitOptions) {
+    init(submitter: Submitter, nodeKey: NodeKey?, limits: RateLimitOptions, hub: StreamHub) {
+        self.hub = hub
         self.view = submitter.view
         self.signatures = SignatureChecker(nodeKey: nodeKey)
         self.submitter = submitter
@@ -135,6 +137,8 @@ public final class BinanceAPI: @unchecked Sendable {
         case ("POST", "/api/v3/order/cancelReplace"): return try await cancelReplace(request, &p, &headers)
         case ("PUT", "/api/v3/order/amend/keepPriority"): return try await amend(request, &p)
         case ("GET", "/api/v3/aggTrades"): return try aggregateTrades(&p)
+        case ("POST", "/api/v3/userDataStream"), ("PUT", "/api/v3/userDataStream"), ("DELETE", "/api/v3/userDataStream"):
+            return try userDataStream(request, &p)
         case ("GET", "/api/v3/order"): return try queryOrder(request, &p)
         case ("GET", "/api/v3/openOrders"): return try openOrders(request, &p)
         case ("DELETE", "/api/v3/openOrders"): return try await cancelOpenOrders(request, &p)
@@ -353,53 +357,59 @@ public final class BinanceAPI: @unchecked Sendable {
         }
     }
 
-    /// The last 24 hours from the one-minute klines (the window Binance's rolling ticker uses,
-    /// to the minute).
+    /// The last 24 hours from the one-minute klines (`RollingTicker`).
     private func ticker24h(_ name: String, _ s: SymbolRef, _ r: GatewayView.Reading) -> JSON {
         let now = nowMs()
-        let since = now - 86_400_000
-        let minutes = r.klines(symbol: name, interval: .oneMinute).filter { $0.closeTimeMs >= since }
+        let t = RollingTicker(s.index, r, nowMs: now)
         let quote = r.engine.assets[s.info.quote]
-        let trades = r.marketData.recentTrades(symbol: s.index, limit: 1)
-        let last = trades.last
-        let book = r.marketData.depth(symbol: s.index, limit: 1)
-        let open = minutes.first?.open ?? 0
-        let close = minutes.last?.close ?? 0
-        let volume = minutes.reduce(Int64(0)) { $0 + $1.volume }
-        let quoteVolume = minutes.reduce(Int64(0)) { $0 + $1.quoteVolume }
-        let count = minutes.reduce(Int64(0)) { $0 + $1.trades }
-        let change = close - open
-        let percent = open == 0 ? "0.000" : String(format: "%.3f", Double(change) / Double(open) * 100)
-        // Weighted average price: quote volume over base volume, in price units.
-        var weighted: Int64 = 0
-        if volume > 0 {
-            let priceUnitsPerQuoteUnit = s.info.quoteMultiplier
-            weighted = Int64(Int128(quoteVolume) / (Int128(volume) * Int128(priceUnitsPerQuoteUnit)))
-        }
-        let lastId = last.map { Int64($0.trade.tradeId) } ?? -1
         return .object {
             $0.string("symbol", name)
-            $0.string("priceChange", Amount.price(change, s.info))
-            $0.string("priceChangePercent", percent)
-            $0.string("weightedAvgPrice", Amount.price(weighted, s.info))
-            $0.string("prevClosePrice", Amount.price(open, s.info))
-            $0.string("lastPrice", Amount.price(last?.trade.price ?? 0, s.info))
-            $0.string("lastQty", Amount.qty(last?.trade.qty ?? 0, s.info))
-            $0.string("bidPrice", Amount.price(book.bids.first?.price ?? 0, s.info))
-            $0.string("bidQty", Amount.qty(book.bids.first?.qty ?? 0, s.info))
-            $0.string("askPrice", Amount.price(book.asks.first?.price ?? 0, s.info))
-            $0.string("askQty", Amount.qty(book.asks.first?.qty ?? 0, s.info))
-            $0.string("openPrice", Amount.price(open, s.info))
-            $0.string("highPrice", Amount.price(minutes.map(\.high).max() ?? 0, s.info))
-            $0.string("lowPrice", Amount.price(minutes.map(\.low).min() ?? 0, s.info))
-            $0.string("volume", Amount.qty(volume, s.info))
-            $0.string("quoteVolume", Amount.asset(quoteVolume, quote))
-            $0.number("openTime", since)
+            $0.string("priceChange", Amount.price(t.close - t.open, s.info))
+            $0.string("priceChangePercent", t.changePercent)
+            $0.string("weightedAvgPrice", Amount.price(t.weightedAverage, s.info))
+            $0.string("prevClosePrice", Amount.price(t.open, s.info))
+            $0.string("lastPrice", Amount.price(t.last?.trade.price ?? 0, s.info))
+            $0.string("lastQty", Amount.qty(t.last?.trade.qty ?? 0, s.info))
+            $0.string("bidPrice", Amount.price(t.book.bids.first?.price ?? 0, s.info))
+            $0.string("bidQty", Amount.qty(t.book.bids.first?.qty ?? 0, s.info))
+            $0.string("askPrice", Amount.price(t.book.asks.first?.price ?? 0, s.info))
+            $0.string("askQty", Amount.qty(t.book.asks.first?.qty ?? 0, s.info))
+            $0.string("openPrice", Amount.price(t.open, s.info))
+            $0.string("highPrice", Amount.price(t.high, s.info))
+            $0.string("lowPrice", Amount.price(t.low, s.info))
+            $0.string("volume", Amount.qty(t.volume, s.info))
+            $0.string("quoteVolume", Amount.asset(t.quoteVolume, quote))
+            $0.number("openTime", t.openTime)
             $0.number("closeTime", now)
-            $0.number("firstId", count > 0 ? lastId - count + 1 : -1)
-            $0.number("lastId", count > 0 ? lastId : -1)
-            $0.number("count", count)
+            $0.number("firstId", t.firstId)
+            $0.number("lastId", t.lastId)
+            $0.number("count", t.count)
         }
+    }
+
+    // MARK: - User data streams
+
+    /// `POST` makes a listen key for the key's account, `PUT` keeps one alive for 60 more
+    /// minutes, `DELETE` closes it. The API key alone authenticates (no signature).
+    private func userDataStream(_ request: Request, _ p: inout Params) throws(APIError) -> JSON {
+        guard let name = request.apiKey, !name.isEmpty, name.utf8.count <= 64 else { throw APIError.badKeyFormat }
+        guard let spec = view.read({ $0.apiKey(name) }) else { throw APIError.rejectedKey }
+        if !spec.ipWhitelist.isEmpty {
+            guard let ip = request.clientIP, let address = CIDR.address(ip),
+                  let networks = CIDR.list(spec.ipWhitelist), networks.contains(where: { $0.contains(address) }) else {
+                throw APIError.rejectedKey
+            }
+        }
+        if request.method == "POST" {
+            try p.checkAllRead()
+            return .object { $0.string("listenKey", hub.newListenKey(account: spec.account, nowMs: nowMs())) }
+        }
+        let key = try p.required("listenKey")
+        try p.checkAllRead()
+        let known = request.method == "PUT" ? hub.keepAlive(key, account: spec.account, nowMs: nowMs())
+                                            : hub.close(key, account: spec.account)
+        guard known else { throw APIError(400, -1125, "This listenKey does not exist.") }
+        return .object { _ in }
     }
 
     // MARK: - Signed requests

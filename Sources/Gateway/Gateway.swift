@@ -23,6 +23,9 @@ public final class Gateway: @unchecked Sendable {
     }
 
     public let view: GatewayView
+    /// Who listens to which WebSocket stream.
+    public let hub = StreamHub()
+    private let messages: StreamMessages
     private let submitter: Submitter
     private var servers: [GatewayServer] = []
     private let nodeKey: NodeKey?
@@ -34,12 +37,17 @@ public final class Gateway: @unchecked Sendable {
         self.data = data
         submitter = Submitter(node: node, view: view)
         nodeKey = try NodeKey.loadOrCreate(data: data)
+        messages = StreamMessages(hub: hub)
+        messages.attach(to: view)
+        view.streams = messages
     }
 
     /// Starts the Binance API listener; returns its port.
     public func listen(_ address: Address, limits: RateLimitOptions = RateLimitOptions()) throws(GatewayError) -> Int {
-        let api = BinanceAPI(submitter: submitter, nodeKey: nodeKey, limits: limits)
-        let server = GatewayServer(host: address.host, port: address.port) { request, _ in await api.handle(request) }
+        let api = BinanceAPI(submitter: submitter, nodeKey: nodeKey, limits: limits, hub: hub)
+        let server = GatewayServer(host: address.host, port: address.port, streams: StreamSession(hub: hub, view: view)) {
+            request, _ in await api.handle(request)
+        }
         let port = try server.start()
         servers.append(server)
         return port
@@ -60,5 +68,6 @@ public final class Gateway: @unchecked Sendable {
     public func stopListening() {
         for server in servers { server.stop() }
         servers = []
+        messages.stop()
     }
 }

@@ -1,5 +1,7 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -29,16 +31,28 @@ public final class GatewayServer: @unchecked Sendable {
     private var failure: (any Error)?
     private var port: Int?
 
-    /// A listener on `host:port` (port 0: any free one) handing requests to `handle`.
-    public init(host: String, port: Int,
-                handle: @escaping @Sendable (BinanceAPI.Request, HTTPFields) async -> BinanceAPI.Response) {
+    /// A listener on `host:port` (port 0: any free one) handing requests to `handle`, and
+    /// WebSocket upgrades to `streams` (none: refused).
+    init(host: String, port: Int, streams: StreamSession? = nil,
+         handle: @escaping @Sendable (BinanceAPI.Request, HTTPFields) async -> BinanceAPI.Response) {
         let responder = Responder(handle: handle)
         var logger = Logger(label: "exchange.gateway")
         logger.logLevel = .critical
         let ready = done
         nonisolated(unsafe) var this: GatewayServer?
+        // Pings every 20 seconds, as Binance sends them; a connection that has not answered the
+        // last one by the next is closed.
+        let server = HTTPServerBuilder.http1WebSocketUpgrade(
+            configuration: .init(ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: .seconds(20))))
+        ) { request, _, _ in
+            guard let streams, let path = request.path, let target = streams.target(path: path) else { return .dontUpgrade }
+            return .upgrade([:]) { inbound, outbound, _ in
+                await streams.serve(target, inbound: inbound, outbound: outbound)
+            }
+        }
         let app = Application(
             responder: responder,
+            server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "exchange"),
             onServerRunning: { channel in
                 ready.locked { this?.port = channel.localAddress?.port }

@@ -67,6 +67,8 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
     private var tradesByAccount: [AccountId: [TradeRow]] = [:]
     private var balances: [AccountId: [String: (free: Int64, locked: Int64)]] = [:]
     private var klines: [KlineKey: [KlineRow]] = [:]
+    /// Makes the WebSocket streams' messages of each command applied (under the lock).
+    var streams: StreamMessages?
     /// The API keys, as the engine holds them (the gateway checks signatures with them).
     private var keys: [String: ApiKeySpec] = [:]
 
@@ -208,6 +210,9 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
                 }
             }
             let (touched, trades) = try publish()
+            let applied = Applied(sequence: item.sequence, timestampNs: item.timestampNs, events: events,
+                                  orders: touched, trades: trades, eventLines: lines)
+            streams?.applied(item.command, applied, Reading(view: self))
             if events == [.ok] {
                 switch item.command {
                 case let .addApiKey(spec): keys[spec.apiKey] = spec
@@ -215,8 +220,7 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
                 default: break
                 }
             }
-            return .applied(Applied(sequence: item.sequence, timestampNs: item.timestampNs, events: events,
-                                    orders: touched, trades: trades, eventLines: lines))
+            return .applied(applied)
         } catch {
             broken = "the gateway's view stopped at sequence \(item.sequence): \(error)"
             return .failed(broken!)

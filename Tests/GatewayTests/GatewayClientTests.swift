@@ -69,3 +69,19 @@ import _ProcessTesting
         #expect(output.contains("all checks passed"), "\(output)")
     }
 }
+
+/// WebSocket streams through the official SDK and plain WebSocket.
+@Suite struct GatewayStreamTests {
+    @Test func depthDiffsKeepALocalBookInSyncAndFillsReachTheUserStream() throws {
+        let scratch = Scratch("gateway-streams")
+        let node = try RunningNode(data: scratch.path + "/node")
+        defer { node.stop() }
+        _ = try node.admin("submit", ["-"], stdin: marketSetup)
+        let config = ["base": node.api, "seller": try node.createKey(account: 8), "buyer": try node.createKey(account: 7)]
+            as [String: Any]
+        let path = scratch.path + "/clients.json"
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        let output = try runClient("streams.py", [path])
+        #expect(output.contains("all checks passed"), "\(output)")
+    }
+}
