@@ -87,12 +87,9 @@ public struct SimulationReport: Sendable {
 /// A deterministic market: seeded agents submit batches through a real node (sequencer,
 /// journal, engine) on a logical clock, and see each batch's events before the next. The same
 /// options give the same journal (the same chain head) and the same state digest on every run.
-public final class Simulation: NodeSink, @unchecked Sendable {
+public final class Simulation: @unchecked Sendable {
     public let options: SimulationOptions
     private let agents: Agents
-    private let monitor = Monitor()
-    private var acknowledgements: [[Event]] = []
-    private var failure: NodeError?
 
     public init(options: SimulationOptions) {
         self.options = options
@@ -118,26 +115,10 @@ public final class Simulation: NodeSink, @unchecked Sendable {
         nodeOptions.checkpointEvery = 10_000
         nodeOptions.blockPerSubmission = true
         let started = monotonicNs()
-        let node = try Node(options: nodeOptions, sink: self)
-        var tag: UInt64 = 0
-        // A batch goes to the node in parts the queue can take (a setup larger than the queue
-        // would otherwise be refused as busy for ever); each part is one block.
-        func submit(_ all: [Command]) throws(NodeError) {
-            for start in stride(from: 0, to: all.count, by: node.submissionMax) {
-                let commands = Array(all[start..<min(all.count, start + node.submissionMax)])
-                monitor.locked { acknowledgements.removeAll(keepingCapacity: true) }
-                switch node.submit(batch: commands, firstTag: tag, waitingForRoom: true) {
-                case .queued:
-                    tag += UInt64(commands.count)
-                    let (acks, failed) = monitor.whenReady({ acknowledgements.count == commands.count || failure != nil }) {
-                        (acknowledgements, failure)
-                    }
-                    if let failed { throw failed }
-                    for (command, events) in zip(commands, acks) { agents.learn(events, of: command) }
-                case .busy, .stopped: throw node.failed ?? .invalidOptions("the node stopped")
-                }
-            }
-        }
+        let driver = AgentDriver(agents: agents)
+        let node = try Node(options: nodeOptions, sink: driver)
+        driver.node = node
+        func submit(_ all: [Command]) throws(NodeError) { try driver.submit(all) }
         do {
             let setup = agents.setupCommands()
             try submit(setup)
@@ -169,10 +150,47 @@ public final class Simulation: NodeSink, @unchecked Sendable {
         }
     }
 
-    // MARK: - NodeSink
+}
+
+/// Drives seeded agents through a node: submits their commands in parts the node's queue can
+/// take (each part one block) and lets them learn each part's events before the next. The
+/// node's sink (or one of its sinks): it keeps the events of the commands it submitted, tagged
+/// below `AgentDriver.tagLimit`.
+public final class AgentDriver: NodeSink, @unchecked Sendable {
+    public let agents: Agents
+    /// Set once the node is made (the node needs its sink first).
+    public var node: Node?
+    /// Tags at and above it are other submitters' (a gateway's).
+    public static let tagLimit: UInt64 = 1 << 62
+    private let monitor = Monitor()
+    private var acknowledgements: [[Event]] = []
+    private var failure: NodeError?
+    private var tag: UInt64 = 0
+
+    public init(agents: Agents) { self.agents = agents }
+
+    /// Submits `all`, waiting for each part's acknowledgements.
+    public func submit(_ all: [Command]) throws(NodeError) {
+        guard let node else { throw .invalidOptions("the agents have no node") }
+        for start in stride(from: 0, to: all.count, by: node.submissionMax) {
+            let commands = Array(all[start..<min(all.count, start + node.submissionMax)])
+            monitor.locked { acknowledgements.removeAll(keepingCapacity: true) }
+            switch node.submit(batch: commands, firstTag: tag, waitingForRoom: true) {
+            case .queued:
+                tag += UInt64(commands.count)
+                let (acks, failed) = monitor.whenReady({ acknowledgements.count == commands.count || failure != nil }) {
+                    (acknowledgements, failure)
+                }
+                if let failed { throw failed }
+                for (command, events) in zip(commands, acks) { agents.learn(events, of: command) }
+            case .busy, .stopped: throw node.failed ?? .invalidOptions("the node stopped")
+            }
+        }
+    }
 
     public func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
                              engine: MatchingEngine) {
+        guard tag < Self.tagLimit else { return }
         monitor.locked {
             acknowledgements.append(Array(events))
             monitor.broadcast()
@@ -180,6 +198,7 @@ public final class Simulation: NodeSink, @unchecked Sendable {
     }
 
     public func failed(tag: UInt64, error: NodeError) {
+        guard tag < Self.tagLimit else { return }
         monitor.locked {
             if failure == nil { failure = error }
             monitor.broadcast()

@@ -85,3 +85,36 @@ import _ProcessTesting
         #expect(output.contains("all checks passed"), "\(output)")
     }
 }
+
+/// `exchange demo`: a market a newcomer can point a Binance client at at once.
+@Suite struct DemoTests {
+    @Test func theDemoPrintsAKeyThatTradesOnAMovingMarket() throws {
+        let scratch = Scratch("demo")
+        let demo = Process()
+        demo.executableURL = URL(fileURLWithPath: exchangeExecutable)
+        demo.arguments = ["demo", "--data", scratch.path + "/demo", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                          "--rate", "500", "--json"]
+        let out = Pipe()
+        demo.standardOutput = out
+        demo.standardError = out
+        try demo.run()
+        // The first line is the key; the demo prints nothing more until it stops.
+        var first = Data()
+        while !first.contains(0x0A) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            first.append(chunk)
+        }
+        let rest = readToEnd(inBackground: out.fileHandleForReading)
+        let line = String(decoding: first, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        let path = scratch.path + "/demo.json"
+        try Data(line.utf8).write(to: URL(fileURLWithPath: path))
+        let output = try runClient("demo_client.py", [path])
+        #expect(output.contains("all checks passed"), "\(line)\n\(output)")
+        demo.terminate()
+        demo.waitUntilExit()
+        let tail = String(decoding: rest(), as: UTF8.self)
+        #expect(demo.terminationStatus == 0, "\(tail)")
+        #expect(tail.contains("demo stopped:"), "\(tail)")
+    }
+}
