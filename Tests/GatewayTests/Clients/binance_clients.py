@@ -259,4 +259,36 @@ check("an order type this exchange does not have", code[1]["code"] == -1116, cod
 test = raw("POST", "/api/v3/order/test", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
                                           "quantity": "0.1", "price": "1"}, b["api_key"], b["secret_key"])
 check("order/test answers {} and places nothing", test == (200, {}) and buyer.fetch_open_orders("BTC/USDT") == [], test)
+# --- Bad input of every kind: an error or a closed connection, never a stall ---
+import socket
+r_ = requests.post(BASE + "/api/v3/order", data="x=" + "a" * 70_000, timeout=10)
+check("a body over 64 KiB", r_.status_code == 413, r_.status_code)
+code = raw("GET", "/api/v3/depth?symbol=%FF", {}, sign=False)
+check("a parameter that is not UTF-8", code[1]["code"] == -1100, code)
+for name, value in (("quantity", "99999999999999999999999999"), ("quantity", "0.0000000000000000001"),
+                    ("price", "-5"), ("quantity", "1.2.3")):
+    params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "1"}
+    params[name] = value
+    code = raw("POST", "/api/v3/order", params, b["api_key"], b["secret_key"])
+    check(f"an absurd {name} {value}", code[0] == 400 and code[1]["code"] in (-1100, -1013), code)
+code = raw("GET", "/api/v3/account", {}, b["api_key"], b["secret_key"], timestamp="99999999999999999999999")
+check("an absurd timestamp", code[0] == 400 and code[1]["code"] == -1100, code)
+code = raw("GET", "/api/v3/depth", {"symbol": "BTCUSDT", "limit": "100000000000000000000"}, sign=False)
+check("an absurd limit", code[0] == 400 and code[1]["code"] == -1100, code)
+try:
+    big = requests.get(BASE + "/api/v3/ping", headers={"X-Junk": "j" * 200_000}, timeout=10)
+    check("a huge header is refused", big.status_code >= 400, big.status_code)
+except requests.RequestException as e:
+    check("a huge header is refused (connection closed)", True, e)
+# Fifty clients that send half a request and stop do not hold up anyone else.
+slow = []
+for _ in range(50):
+    sock = socket.create_connection((BASE.split("//")[1].split(":")[0], int(BASE.rsplit(":", 1)[1])))
+    sock.sendall(b"GET /api/v3/depth?symbol=BTCUSDT HTTP/1.1\r\nHost: x\r\n")
+    slow.append(sock)
+# (a stalled server would fail the requests' timeout)
+statuses = [requests.get(BASE + "/api/v3/ping", timeout=10).status_code for _ in range(20)]
+check("others are served while slow clients wait", statuses == [200] * 20, statuses)
+for sock in slow:
+    sock.close()
 print("all checks passed")
