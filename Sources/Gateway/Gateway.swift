@@ -66,6 +66,7 @@ public final class Gateway: @unchecked Sendable {
 
     /// Stops the listeners, once the requests in flight are answered.
     public func stopListening() {
+        hub.closeAll()
         for server in servers { server.stop() }
         servers = []
         messages.stop()

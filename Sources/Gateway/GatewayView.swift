@@ -7,7 +7,8 @@ import _Posix
 
 /// What the gateway answers from: orders, trades, balances, klines, books and API keys, derived
 /// from the acknowledged commands by a `Projector` on a thread of its own, so the engine thread
-/// only hands each acknowledged command over (a queue, one lock).
+/// only hands each acknowledged command over (a queue under a lock of its own, never the one
+/// the view holds while it works).
 ///
 /// The view applies every command to its own engine copy, in sequence order, exactly as any
 /// replay does; the events it derives are those the node's engine emitted (the engine is
@@ -35,6 +36,9 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
         public var trades: [TradeRow]
         /// The events as INTERCHANGE lines, when the submitter asked for them.
         public var eventLines: [String]
+        /// Whether `orders` and `trades` were taken (they are when someone waits for the
+        /// command or a user data stream is open).
+        public var hasRows: Bool
     }
 
     /// Orders kept per account once closed (the newest); open orders are always kept.
@@ -44,9 +48,13 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
     /// Klines kept per symbol and interval (the newest; a day of minutes for the 24-hour ticker).
     public let klinesPerSeries = 1_500
 
-    private let monitor = Monitor()
+    /// Guards the hand-over: the queue, the failures and the waiting requests. Held for a few
+    /// instructions at a time, so that the engine thread never waits for the view's work.
+    private let handOver = Monitor()
     private let arrived = Monitor.Condition()
-    // Guarded by `monitor`.
+    /// Guards the state the view derives: held while a batch is applied, and by readers.
+    private let monitor = Monitor()
+    // Guarded by `handOver`.
     private var queue: [(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command)] = []
     private var failures: [(tag: UInt64, message: String)] = []
     private var pending: [UInt64: (wantsLines: Bool, resume: @Sendable (Outcome) -> Void)] = [:]
@@ -119,13 +127,13 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
     /// Applies what is queued, then stops the thread (after the node has stopped: nothing more
     /// will be acknowledged). Requests still waiting are answered `stopped`.
     public func stop() {
-        monitor.locked {
+        handOver.locked {
             stopping = true
             arrived.broadcast()
         }
         thread?.join()
         thread = nil
-        let left = monitor.locked { () -> [UInt64: (wantsLines: Bool, resume: @Sendable (Outcome) -> Void)] in
+        let left = handOver.locked { () -> [UInt64: (wantsLines: Bool, resume: @Sendable (Outcome) -> Void)] in
             let left = pending
             pending = [:]
             return left
@@ -137,33 +145,33 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
 
     public func acknowledged(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command, events: EventList,
                              engine: MatchingEngine) {
-        monitor.lock()
+        handOver.lock()
         queue.append((tag, sequence, timestampNs, command))
         if queue.count == 1 { arrived.signal() }
-        monitor.unlock()
+        handOver.unlock()
     }
 
     public func failed(tag: UInt64, error: NodeError) {
-        monitor.lock()
+        handOver.lock()
         failures.append((tag, error.description))
         arrived.signal()
-        monitor.unlock()
+        handOver.unlock()
     }
 
     // MARK: - Submitting
 
     /// Registers a request waiting for the command tagged `tag`, before it is submitted.
     public func expect(_ tag: UInt64, wantsLines: Bool = false, _ resume: @escaping @Sendable (Outcome) -> Void) {
-        monitor.lock()
+        handOver.lock()
         pending[tag] = (wantsLines, resume)
-        monitor.unlock()
+        handOver.unlock()
     }
 
     /// Answers a request whose command was never queued.
     public func cancel(_ tag: UInt64, _ outcome: Outcome) {
-        monitor.lock()
+        handOver.lock()
         let waiter = pending.removeValue(forKey: tag)
-        monitor.unlock()
+        handOver.unlock()
         waiter?.resume(outcome)
     }
 
@@ -173,34 +181,54 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
         var batch: [(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command)] = []
         var failed: [(tag: UInt64, message: String)] = []
         while true {
-            monitor.lock()
-            while queue.isEmpty && failures.isEmpty && !stopping { monitor.wait(on: arrived) }
+            handOver.lock()
+            while queue.isEmpty && failures.isEmpty && !stopping { handOver.wait(on: arrived) }
             if queue.isEmpty && failures.isEmpty && stopping {
-                monitor.unlock()
+                handOver.unlock()
                 return
             }
             swap(&batch, &queue)
             swap(&failed, &failures)
+            var waiters: [(wantsLines: Bool, resume: @Sendable (Outcome) -> Void)?] = []
+            waiters.reserveCapacity(batch.count)
+            for item in batch { waiters.append(pending.removeValue(forKey: item.tag)) }
             var answers: [(@Sendable (Outcome) -> Void, Outcome)] = []
-            for item in batch {
-                let waiter = pending.removeValue(forKey: item.tag)
-                let outcome = applyLocked(item, wantsLines: waiter?.wantsLines ?? false)
-                if let waiter { answers.append((waiter.resume, outcome)) }
-            }
             for failure in failed {
                 if let waiter = pending.removeValue(forKey: failure.tag) { answers.append((waiter.resume, .failed(failure.message))) }
             }
-            monitor.unlock()
+            handOver.unlock()
+            // In chunks, so that readers wait at most a chunk's work.
+            for start in stride(from: 0, to: batch.count, by: 1_024) {
+                monitor.lock()
+                let userData = streams?.hub.hasUserListeners ?? false
+                for i in start..<min(batch.count, start + 1_024) {
+                    let waiter = waiters[i]
+                    let outcome = applyLocked(batch[i], wantsLines: waiter?.wantsLines ?? false,
+                                              wantsRows: waiter != nil || userData)
+                    if let waiter { answers.append((waiter.resume, outcome)) }
+                }
+                if unpublished > 0, broken == nil {
+                    do { try publish() } catch { broken = "the gateway's view stopped: \(error)" }
+                }
+                monitor.unlock()
+            }
             batch.removeAll(keepingCapacity: true)
             failed.removeAll(keepingCapacity: true)
             for (resume, outcome) in answers { resume(outcome) }
         }
     }
 
+    /// Commands applied whose rows are not filed yet.
+    private var unpublished = 0
+
+    /// Applies one command. Its rows are filed at once when someone waits for it or a user data
+    /// stream is open (its answer shows them); otherwise with the next ones, a batch at a time
+    /// (taking them command by command would cost more than applying the command).
     private func applyLocked(_ item: (tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command),
-                             wantsLines: Bool) -> Outcome {
+                             wantsLines: Bool, wantsRows: Bool) -> Outcome {
         if let broken { return .failed(broken) }
         do {
+            if wantsRows && unpublished > 0 { try publish() }
             try projector.apply(item.command, sequence: item.sequence, timestampNs: item.timestampNs)
             let events = Array(projector.replayer.buffer.events)
             var lines: [String] = []
@@ -209,9 +237,15 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
                     EventJSON.render($0, of: item.command, seq: item.sequence, engine: projector.replayer.engine)
                 }
             }
-            let (touched, trades) = try publish()
+            var touched: [OrderRow] = [], trades: [TradeRow] = []
+            if wantsRows {
+                (touched, trades) = try publish()
+            } else {
+                unpublished += 1
+                if unpublished >= 4_096 { try publish() }
+            }
             let applied = Applied(sequence: item.sequence, timestampNs: item.timestampNs, events: events,
-                                  orders: touched, trades: trades, eventLines: lines)
+                                  orders: touched, trades: trades, eventLines: lines, hasRows: wantsRows)
             streams?.applied(item.command, applied, Reading(view: self))
             if events == [.ok] {
                 switch item.command {
@@ -230,6 +264,7 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
     /// Takes the projector's rows for what it applied last and files them.
     @discardableResult
     private func publish() throws(ReadModelError) -> ([OrderRow], [TradeRow]) {
+        unpublished = 0
         let batch = try projector.takeBatch(chain: .zero)
         for row in batch.orders { file(row) }
         for row in batch.trades {

@@ -22,6 +22,8 @@ public final class StreamHub: @unchecked Sendable {
         var streams: Set<String> = []
         /// Set when its outbox overflowed: the connection is closed.
         public private(set) var overflowed = false
+        /// Set when the node stops: what is still in the outbox is not sent.
+        var closing = false
 
         init(outbox: AsyncStream<String>.Continuation, combined: Bool) {
             self.outbox = outbox
@@ -79,6 +81,17 @@ public final class StreamHub: @unchecked Sendable {
         }
     }
 
+    /// Ends every connection (a stopping node): each is closed once its outbox is written.
+    func closeAll() {
+        monitor.lock()
+        let all = listeners.values.flatMap { $0.values }
+        monitor.unlock()
+        for connection in all {
+            connection.closing = true
+            connection.outbox.finish()
+        }
+    }
+
     func drop(_ connection: Connection) {
         remove(connection, streams: Array(connection.streams))
         connection.outbox.finish()
@@ -106,6 +119,9 @@ public final class StreamHub: @unchecked Sendable {
             }
         }
     }
+
+    /// Whether any connection listens to a user data stream (a listen key: no `@` in its name).
+    var hasUserListeners: Bool { monitor.locked { listeners.keys.contains { !$0.contains("@") } } }
 
     /// How many connections listen (tests, reports).
     public var connectionCount: Int {
@@ -303,6 +319,8 @@ final class StreamMessages: @unchecked Sendable {
     /// `executionReport`s of the orders the command moved, `outboundAccountPosition` of the
     /// balances it changed, `balanceUpdate` of a deposit or withdrawal.
     private func userData(_ command: Command, _ applied: GatewayView.Applied, _ r: GatewayView.Reading) {
+        // A user data stream opened while this batch was applied starts with the next one.
+        guard applied.hasRows else { return }
         let engine = r.engine
         let eventTime = applied.timestampNs / 1_000_000
         let rows = Dictionary(applied.orders.map { ($0.orderId, $0) }, uniquingKeysWith: { $1 })

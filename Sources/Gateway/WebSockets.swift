@@ -56,6 +56,7 @@ struct StreamSession {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await text in messages {
+                    if connection.closing { break }
                     do { try await outbound.write(.text(text)) } catch { break }
                 }
                 if connection.overflowed { try? await outbound.close(.policyViolation, reason: "too slow: messages overflowed") }
@@ -68,6 +69,11 @@ struct StreamSession {
                     }
                 } catch {}
                 hub.drop(connection)
+            }
+            // A stopping node closes the connection even while a write waits on a slow client.
+            group.addTask {
+                while !connection.closing && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+                if connection.closing { try? await outbound.close(.goingAway, reason: "the node is stopping") }
             }
             await group.next()
             group.cancelAll()
