@@ -62,11 +62,7 @@ import _ProcessTesting
         let node = try RunningNode(data: scratch.path + "/node", options: ["--request-weight", "60/2", "--order-limits", "5/2,1000/86400"])
         defer { node.stop() }
         _ = try node.admin("submit", ["-"], stdin: marketSetup)
-        let config = ["base": node.api, "buyer": try node.createKey(account: 7)] as [String: Any]
-        let path = scratch.path + "/clients.json"
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
-        let output = try runClient("rate_limits.py", [path])
-        #expect(output.contains("all checks passed"), "\(output)")
+        try runClient("rate_limits.py", on: node, keys: ["buyer": try node.createKey(account: 7)], in: scratch)
     }
 }
 
@@ -77,12 +73,8 @@ import _ProcessTesting
         let node = try RunningNode(data: scratch.path + "/node")
         defer { node.stop() }
         _ = try node.admin("submit", ["-"], stdin: marketSetup)
-        let config = ["base": node.api, "seller": try node.createKey(account: 8), "buyer": try node.createKey(account: 7)]
-            as [String: Any]
-        let path = scratch.path + "/clients.json"
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
-        let output = try runClient("streams.py", [path])
-        #expect(output.contains("all checks passed"), "\(output)")
+        try runClient("streams.py", on: node, keys: ["seller": try node.createKey(account: 8), "buyer": try node.createKey(account: 7)],
+                      in: scratch)
     }
 }
 

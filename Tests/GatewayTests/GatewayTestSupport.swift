@@ -117,3 +117,14 @@ func runClient(_ script: String, _ arguments: [String]) throws -> String {
     #expect(result.status == 0, "\(script): \(result.stdout)\(result.stderr)")
     return result.stdout
 }
+
+/// Runs a client script on `node`: its configuration, `{"base": API URL, …keys}`, is written to
+/// `scratch`. Fails the test unless the script says all its checks passed.
+func runClient(_ script: String, on node: RunningNode, keys: [String: Any], in scratch: Scratch) throws {
+    var config = keys
+    config["base"] = node.api
+    let path = scratch.path + "/clients.json"
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+    let output = try runClient(script, [path])
+    #expect(output.contains("all checks passed"), "\(output)")
+}
