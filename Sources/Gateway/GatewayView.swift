@@ -58,7 +58,6 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
     private var queue: [(tag: UInt64, sequence: UInt64, timestampNs: Int64, command: Command)] = []
     private var failures: [(tag: UInt64, message: String)] = []
     private var pending: [UInt64: (wantsLines: Bool, resume: @Sendable (Outcome) -> Void)] = [:]
-    private var early: [UInt64: Outcome] = [:]
     private var stopping = false
     private var thread: WorkerThread?
     /// Why the view stopped applying (its ledger disagreed with its engine, say): every request
