@@ -387,6 +387,15 @@ public final class BinanceAPI: @unchecked Sendable {
         }
     }
 
+    /// Whether the key may be used from the client's address (its IP whitelist, if it has one).
+    static func allows(_ spec: ApiKeySpec, from clientIP: String?) -> Bool {
+        guard !spec.ipWhitelist.isEmpty else { return true }
+        guard let ip = clientIP, let address = CIDR.address(ip), let networks = CIDR.list(spec.ipWhitelist) else {
+            return false
+        }
+        return networks.contains { $0.contains(address) }
+    }
+
     // MARK: - User data streams
 
     /// `POST` makes a listen key for the key's account, `PUT` keeps one alive for 60 more
@@ -394,12 +403,7 @@ public final class BinanceAPI: @unchecked Sendable {
     private func userDataStream(_ request: Request, _ p: inout Params) throws(APIError) -> JSON {
         guard let name = request.apiKey, !name.isEmpty, name.utf8.count <= 64 else { throw APIError.badKeyFormat }
         guard let spec = view.read({ $0.apiKey(name) }) else { throw APIError.rejectedKey }
-        if !spec.ipWhitelist.isEmpty {
-            guard let ip = request.clientIP, let address = CIDR.address(ip),
-                  let networks = CIDR.list(spec.ipWhitelist), networks.contains(where: { $0.contains(address) }) else {
-                throw APIError.rejectedKey
-            }
-        }
+        guard Self.allows(spec, from: request.clientIP) else { throw APIError.rejectedKey }
         if request.method == "POST" {
             try p.checkAllRead()
             return .object { $0.string("listenKey", hub.newListenKey(account: spec.account, nowMs: nowMs())) }
@@ -425,12 +429,7 @@ public final class BinanceAPI: @unchecked Sendable {
         guard window <= 60_000 else { throw APIError(400, -1131, "recvWindow must be less than 60000") }
         guard let signature = p.signature, !signature.isEmpty else { throw APIError.mandatory("signature") }
         guard signatures.verify(signature, payload: p.signedPayload, spec: spec) else { throw APIError.badSignature }
-        if !spec.ipWhitelist.isEmpty {
-            guard let ip = request.clientIP, let address = CIDR.address(ip),
-                  let networks = CIDR.list(spec.ipWhitelist), networks.contains(where: { $0.contains(address) }) else {
-                throw APIError.rejectedKey
-            }
-        }
+        guard Self.allows(spec, from: request.clientIP) else { throw APIError.rejectedKey }
         guard spec.permissions.contains(permission) else { throw APIError.rejectedKey }
         let now = nowMs()
         if timestamp >= now + 1_000 { throw APIError(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.") }
