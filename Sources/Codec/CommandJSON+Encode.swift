@@ -96,23 +96,25 @@ extension OrderReference {
 public func unhex(_ text: String) -> [UInt8]? {
     let digits = Array(text.utf8)
     guard digits.count % 2 == 0 else { return nil }
-    func value(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x61...0x66: return c - 0x61 + 10
-        case 0x41...0x46: return c - 0x41 + 10
-        default: return nil
-        }
-    }
     var out: [UInt8] = []
     out.reserveCapacity(digits.count / 2)
     var i = 0
     while i < digits.count {
-        guard let high = value(digits[i]), let low = value(digits[i + 1]) else { return nil }
+        guard let high = hexDigit(digits[i]), let low = hexDigit(digits[i + 1]) else { return nil }
         out.append(high << 4 | low)
         i += 2
     }
     return out
+}
+
+/// The value of one hexadecimal digit of either case; nil for any other byte.
+public func hexDigit(_ c: UInt8) -> UInt8? {
+    switch c {
+    case 0x30...0x39: return c - 0x30
+    case 0x61...0x66: return c - 0x61 + 10
+    case 0x41...0x46: return c - 0x41 + 10
+    default: return nil
+    }
 }
 
 /// Lower-case hexadecimal.

@@ -1,3 +1,4 @@
+import Codec
 import Matching
 
 /// A request's parameters, from its query string and its form body together, as Binance reads
@@ -73,15 +74,6 @@ struct Params {
             i += 1
         }
         return String(validating: out, as: UTF8.self)
-    }
-
-    private static func hexDigit(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x41...0x46: return c - 0x41 + 10
-        case 0x61...0x66: return c - 0x61 + 10
-        default: return nil
-        }
     }
 
     /// A parameter's value without reading it (the request's weight looks).
