@@ -29,6 +29,9 @@ public enum JournalError: Error, Equatable, Sendable, CustomStringConvertible {
     case closed
     /// The journal holds records of another kind than the writer appends.
     case wrongRecordKind(path: String, journal: RecordKind, writer: RecordKind)
+    /// Another journal's position (a replica's last sequence and chain hash) that is not a
+    /// point of this journal's chain, or a stored piece that does not continue this journal.
+    case notOnChain(sequence: UInt64, reason: String)
 
     public var description: String {
         switch self {
@@ -54,6 +57,8 @@ public enum JournalError: Error, Equatable, Sendable, CustomStringConvertible {
             return "journal writer is closed"
         case let .wrongRecordKind(path, journal, writer):
             return "\(path) is a journal of \(journal) records; this tool appends \(writer) records"
+        case let .notOnChain(sequence, reason):
+            return "not on this journal's chain at sequence \(sequence): \(reason)"
         }
     }
 

@@ -287,6 +287,117 @@ public final class JournalWriter {
         return removed
     }
 
+    // MARK: - Replicas
+
+    /// Starts the next segment with another journal's segment header, as that journal's writer
+    /// made it (a replica following its primary): same size, index, first sequence, carried
+    /// chain hash and record kind, so the segment comes out byte for byte the same. The segment
+    /// before is synced first, as at any roll.
+    /// - Throws: `.notOnChain` when the header does not continue this journal (its first
+    ///   sequence, index or carried hash), `.corrupt` when it fails its own checks.
+    public func startSegment(_ bytes: [UInt8]) throws(JournalError) {
+        try checkUsable()
+        precondition(block.count == 0, "a replica's writer appends stored blocks only")
+        let decoded = bytes.count == SegmentHeader.size
+            ? bytes.withUnsafeBytes { SegmentHeader.decode($0.baseAddress!) } : .failure(.badSize)
+        guard case let .success(header) = decoded else {
+            throw .corrupt(segment: "(received segment header)", offset: 0, sequence: lastSequence + 1,
+                           reason: "segment header: \(decoded)")
+        }
+        let expectedIndex = active.map { $0.header.segmentIndex + 1 } ?? (segments.isEmpty ? 0 : nil)
+        guard header.firstSequence == lastSequence + 1, header.previousChain == chainHead,
+              expectedIndex == nil || header.segmentIndex == expectedIndex! else {
+            throw .notOnChain(sequence: lastSequence,
+                              reason: "a segment starting at \(header.firstSequence) (index \(header.segmentIndex)) does not follow this journal's end")
+        }
+        guard Int(header.segmentBytes) >= SegmentHeader.size + BlockHeader.size + 2,
+              header.segmentBytes <= UInt64(JournalOptions.blockRawCeiling) * 2 else {
+            throw .corrupt(segment: "(received segment header)", offset: 32, sequence: header.firstSequence,
+                           reason: "segment size \(header.segmentBytes) is out of range")
+        }
+        if recordKind == .unspecified { recordKind = header.recordKind }
+        if let active {
+            try syncWritten()
+            active.saveIndex()
+        }
+        let file = SegmentFile(firstSequence: header.firstSequence,
+                               path: StoragePath.join(directory, SegmentCatalog.name(header.firstSequence)))
+        try Self.createSegment(file, header: header, directory: directory, storage: storage)
+        let mapped = try SegmentMap(file, storage: storage, writable: true)
+        active?.map.unmap()
+        active = ActiveSegment(segment: mapped, writeOffset: SegmentHeader.size,
+                               chainHead: chainHead, nextSequence: header.firstSequence)
+        segments.append(file)
+    }
+
+    /// Appends a block exactly as another journal's writer stored it (header and stored
+    /// payload: a replica following its primary), after checking all of it as a reader would:
+    /// header, CRC, that it starts right after this journal's last record, decompression, the
+    /// chain hash from this journal's head, and the record framing. `records` sees each record
+    /// before anything is written; if it throws, nothing is. The block goes where the next
+    /// block of the active segment goes, so the segments stay byte-identical to the sender's.
+    /// - Returns: the block's header.
+    /// - Throws: `.corrupt` for a block that fails a check, `.notOnChain` for a valid block that
+    ///   does not continue this journal, `.invalidOptions` when it does not fit in the active
+    ///   segment (the sender starts a segment first: `startSegment`); what `records` throws.
+    @discardableResult
+    public func appendStored(_ bytes: UnsafeRawBufferPointer,
+                             records: (_ sequence: UInt64, _ timestampNs: Int64, _ record: UnsafeRawBufferPointer) throws -> Void) throws -> BlockHeader {
+        try checkUsable()
+        precondition(block.count == 0, "a replica's writer appends stored blocks only")
+        let next = lastSequence + 1
+        func corrupt(_ reason: String) -> JournalError {
+            .corrupt(segment: "(received block)", offset: 0, sequence: next, reason: reason)
+        }
+        guard bytes.count >= BlockHeader.size else { throw corrupt("\(bytes.count) bytes are no block") }
+        let header: BlockHeader
+        switch decoder.header(in: bytes, at: 0, expectedSequence: nil, checkingCRC: true) {
+        case let .success(h): header = h
+        case let .failure(fault): throw corrupt(fault.reason)
+        }
+        guard header.totalBytes == bytes.count else { throw corrupt("the block takes \(header.totalBytes) bytes, \(bytes.count) received") }
+        guard header.firstSequence == next else {
+            throw JournalError.notOnChain(sequence: lastSequence, reason: "a block starting at \(header.firstSequence) does not follow this journal's end")
+        }
+        let stored = BlockDecoder.payload(of: header, in: bytes, at: 0)
+        let raw: UnsafeRawBufferPointer
+        switch decoder.expand(header, stored: stored, previousChain: chainHead) {
+        case let .success(r): raw = r
+        case .failure(.chainMismatch):
+            throw JournalError.notOnChain(sequence: lastSequence, reason: "the block \(header.firstSequence)...\(header.lastSequence) does not chain from this journal's head \(chainHead.hex)")
+        case let .failure(fault): throw corrupt(fault.reason)
+        }
+        var cursor = RecordCursor(raw: raw, firstTimestampNs: header.firstTimestampNs)
+        var sequence = header.firstSequence
+        while let record = cursor.next() {
+            try records(sequence, cursor.timestampNs, record)
+            sequence += 1
+        }
+        guard let segment = active, segment.writeOffset + bytes.count <= segment.map.count else {
+            throw JournalError.invalidOptions("the block \(header.firstSequence)...\(header.lastSequence) does not fit in the active segment; its sender starts a new segment first")
+        }
+        if segment.writeOffset + bytes.count > segment.prefaultedOffset {
+            let end = min(segment.map.count, segment.writeOffset + bytes.count + ActiveSegment.prefaultBytes)
+            segment.map.prefault(segment.prefaultedOffset..<end, forWriting: true)
+            segment.prefaultedOffset = end
+        }
+        let target = segment.map.base! + segment.writeOffset
+        (target + 4).copyMemory(from: bytes.baseAddress! + 4, byteCount: bytes.count - 4)
+        atomicMemoryFence(ordering: .releasing)
+        target.storeLE(BlockHeader.magic, 0)
+        segment.index.append(header, at: segment.writeOffset)
+        segment.writeOffset += bytes.count
+        chainHead = header.chain
+        lastSequence = header.lastSequence
+        writtenSequence = header.lastSequence
+        if options.durability == .always {
+            try syncWritten()
+        } else if case let .interval(ms) = options.durability, clock.monotonicNs() - lastSyncNs >= Int64(ms) * 1_000_000 {
+            try syncWritten()
+        }
+        return header
+    }
+
     // MARK: - Blocks and segments
 
     private func checkUsable() throws(JournalError) {
