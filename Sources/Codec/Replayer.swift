@@ -14,6 +14,9 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A snapshot that was asked for by name and cannot be used.
     case snapshot(path: String, reason: String)
     case invalidOptions(String)
+    /// Replication stopped this node: a replica's stream that does not continue its journal,
+    /// or commands a primary could not get acknowledged by its replicas.
+    case replication(String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,7 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .journalGap(message): return message
         case let .snapshot(path, reason): return "snapshot \(path): \(reason)"
         case let .invalidOptions(message): return "invalid options: \(message)"
+        case let .replication(message): return "replication: \(message)"
         }
     }
 }

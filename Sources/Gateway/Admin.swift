@@ -60,6 +60,9 @@ public final class AdminAPI: @unchecked Sendable {
             case let .applied(applied): for line in applied.eventLines { out += line + "\n" }
             case .busy: out += #"{"line":\#(n + 1),"error":"the node is busy"}"# + "\n"
             case .stopped: return .init(status: 503, body: out + #"{"line":\#(n + 1),"error":"the node is stopping"}"# + "\n")
+            case let .notLeader(leader):
+                let why = "this node is a replica" + (leader.map { "; its primary is at \($0)" } ?? "")
+                return .init(status: 503, body: out + #"{"line":\#(n + 1),"error":\#(JSONObjectWriter.quote(why))}"# + "\n")
             case let .failed(why):
                 return .init(status: 503, body: out + #"{"line":\#(n + 1),"error":\#(JSONObjectWriter.quote(why))}"# + "\n")
             }

@@ -443,6 +443,7 @@ public final class BinanceAPI: @unchecked Sendable {
         case let .applied(applied): return applied
         case .busy: throw APIError.busy
         case .stopped, .failed: throw APIError.unavailable
+        case let .notLeader(leader): throw APIError.notLeader(leader)
         }
     }
 

@@ -86,6 +86,11 @@ struct APIError: Error, Sendable {
     static let busy = APIError(503, -1008, "Server is currently overloaded with other requests. Please try again in a few minutes.")
     static let unavailable = APIError(503, -1001, "Internal error; unable to process your request. Please try again.")
     static let notFound = APIError(404, -1000, "An unknown error occurred while processing the request.")
+    /// An order sent to a replica: Binance's "try again" (-1001), saying where the primary is.
+    static func notLeader(_ leader: String?) -> APIError {
+        APIError(503, -1001, "Internal error; unable to process your request. Please try again. This node is a replica"
+                 + (leader.map { "; its primary takes orders at \($0)." } ?? "; send orders to its primary."))
+    }
 
     /// What an engine rejection of an order is in Binance's terms.
     static func rejected(_ reason: RejectReason, type: OrderType?, cancel: Bool) -> APIError {

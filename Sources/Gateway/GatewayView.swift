@@ -23,6 +23,8 @@ public final class GatewayView: NodeSink, @unchecked Sendable {
         case applied(Applied)
         /// The node's queue is full (try again), or it is stopping, or its journal failed.
         case busy, stopped, failed(String)
+        /// The node is a replica; its primary's API is at `leader` when known.
+        case notLeader(leader: String?)
     }
 
     /// A command as the view applied it, with what a response needs.
@@ -377,6 +379,14 @@ final class Submitter: @unchecked Sendable {
     /// The gateway's tags have the top bit set: a node fed from stdin as well tags its lines
     /// with their numbers.
     private var nextTag: UInt64 = 1 << 63
+    private var leader: String?
+
+    /// Where a replica's primary serves the API (told by the primary), for the error a client
+    /// gets when it sends an order to a replica.
+    var leaderHint: String? {
+        get { monitor.locked { leader } }
+        set { monitor.locked { leader = newValue } }
+    }
 
     init(node: Node, view: GatewayView) {
         self.node = node
@@ -394,6 +404,7 @@ final class Submitter: @unchecked Sendable {
             case .queued: break
             case .busy: view.cancel(tag, .busy)
             case .stopped: view.cancel(tag, .stopped)
+            case .notLeader: view.cancel(tag, .notLeader(leader: leaderHint))
             }
         }
     }

@@ -293,6 +293,7 @@ public final class JournalWriter {
     /// made it (a replica following its primary): same size, index, first sequence, carried
     /// chain hash and record kind, so the segment comes out byte for byte the same. The segment
     /// before is synced first, as at any roll.
+    /// The same header again, while its segment has no block yet, changes nothing.
     /// - Throws: `.notOnChain` when the header does not continue this journal (its first
     ///   sequence, index or carried hash), `.corrupt` when it fails its own checks.
     public func startSegment(_ bytes: [UInt8]) throws(JournalError) {
@@ -303,6 +304,10 @@ public final class JournalWriter {
         guard case let .success(header) = decoded else {
             throw .corrupt(segment: "(received segment header)", offset: 0, sequence: lastSequence + 1,
                            reason: "segment header: \(decoded)")
+        }
+        if let active, active.header == header, active.writeOffset == SegmentHeader.size {
+            // Started already (the sender said it again after a reconnection).
+            return
         }
         let expectedIndex = active.map { $0.header.segmentIndex + 1 } ?? (segments.isEmpty ? 0 : nil)
         guard header.firstSequence == lastSequence + 1, header.previousChain == chainHead,

@@ -39,8 +39,57 @@ public struct NodeOptions: Sendable {
     public var storage: any Storage = PosixStorage.shared
     /// Monotonic time for timers, wall time for `clock: .wall` (a simulation moves it by hand).
     public var time: any TimeSource = SystemTime.shared
+    /// Start as a replica: the journal grows only by its primary's stored pieces (`offer`),
+    /// submissions are answered `.notLeader`, until `promote()`.
+    public var follower = false
+    /// A primary acknowledges a command only once it is durable here and on this many
+    /// replicas (0: replicas follow asynchronously). Replicas report through
+    /// `replicasDurable(through:)`.
+    public var ackReplicas = 0
+    /// On stop, how long a primary waits for its replicas to make the last commands durable
+    /// before it fails them (they stay in its journal; they were never acknowledged).
+    public var quorumStopGraceNs: Int64 = 2_000_000_000
+    /// The most bytes of stored pieces a replica queues before `offer` answers `.full`.
+    public var inboundBytesMax = 16 << 20
+    /// Who streams the journal to replicas, or feeds this replica: told of progress.
+    public var replication: (any ReplicationObserver)?
 
     public init(data: DataDirectory) { self.data = data }
+}
+
+/// What replication hears from a node's stages. Called on the node's threads: post the work
+/// elsewhere and return.
+public protocol ReplicationObserver: AnyObject, Sendable {
+    /// (A primary) the journal holds blocks through `sequence` in its map: stream them.
+    func written(through sequence: UInt64)
+    /// (A replica) everything through `sequence` is durable in this journal.
+    func durable(through sequence: UInt64)
+    /// (A replica) the engine has applied everything through `sequence`.
+    func applied(through sequence: UInt64)
+    /// (A replica) the queue of stored pieces has room again after `offer` answered `.full`.
+    func inboundRoom()
+}
+
+/// A piece of the primary's journal as it is stored (`StoredPiece`), copied for the queue.
+public enum ReplicaPiece: Sendable {
+    case segment([UInt8])
+    case block([UInt8])
+
+    public var count: Int {
+        switch self {
+        case let .segment(bytes), let .block(bytes): return bytes.count
+        }
+    }
+}
+
+public enum OfferResult: Sendable, Equatable {
+    case queued
+    /// The queue is full: `ReplicationObserver.inboundRoom()` says when to go on.
+    case full
+    /// The node is stopping or has failed.
+    case stopped
+    /// The node is no replica (any more).
+    case notFollower
 }
 
 /// Who hears what the node did. Called on the node's threads: keep it short.
@@ -67,6 +116,8 @@ public enum SubmitResult: Sendable, Equatable {
     case busy
     /// The node is stopping or has failed.
     case stopped
+    /// The node is a replica: commands go to its primary.
+    case notLeader
 }
 
 /// A running node: callers submit commands; the **sequencer** thread stamps each with its
@@ -134,6 +185,24 @@ public final class Node: @unchecked Sendable {
 
     /// Asks for a snapshot as soon as the engine finishes what it is applying.
     public func requestSnapshot() { core.requestSnapshot() }
+
+    /// Whether the node is a replica, and whether a promotion is under way.
+    public var role: (isFollower: Bool, promoting: Bool) { core.role }
+
+    /// The sequence and chain hash after the journal's last record.
+    public var journalHead: (sequence: UInt64, chain: Digest32) { core.journalHead }
+
+    /// The cursors as sequences: submitted (queued), durable (may be acknowledged), applied.
+    public var cursors: (submitted: UInt64, durable: UInt64, applied: UInt64) { core.cursors }
+
+    /// (A replica) queues a piece of the primary's journal (`NodeCore.offer`).
+    public func offer(_ piece: ReplicaPiece) -> OfferResult { core.offer(piece) }
+
+    /// (A replica) becomes a primary (`NodeCore.promote`).
+    public func promote() -> Bool { core.promote() }
+
+    /// (A primary with `ackReplicas`) the replicas' quorum has everything through `sequence`.
+    public func replicasDurable(through sequence: UInt64) { core.replicasDurable(through: sequence) }
 
     /// The failure that stopped the node, if one did.
     public var failed: NodeError? { core.failed }

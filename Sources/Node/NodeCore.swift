@@ -82,6 +82,20 @@ public final class NodeCore: @unchecked Sendable {
     private var failure: NodeError?
     private var snapshotRequested = false
     private var retireBelow: UInt64 = 0
+    // Replication (guarded by `monitor`).
+    /// A replica: the journal grows by `offer`ed pieces only.
+    private var isFollower: Bool
+    /// `promote()` was called; the sequencer completes it once every received record is queued.
+    private var promoteRequested = false
+    private var inbound: [ReplicaPiece] = []
+    private var inboundBytes = 0
+    private var inboundWasFull = false
+    /// (A primary with `ackReplicas`) the sequence the replicas' quorum has made durable.
+    private var quorumSequence: UInt64
+    /// Slots durable in this journal (`durable` also waits for the quorum).
+    private var localDurable: UInt64 = 0
+    /// The sequence and chain hash after the journal's last record.
+    private var head: (sequence: UInt64, chain: Digest32)
     /// Sequence of slot 0 minus one.
     private let sequenceBase: UInt64
 
@@ -95,6 +109,14 @@ public final class NodeCore: @unchecked Sendable {
 
     // The sequencer's own state (only `sequencerStep` touches it).
     private var sequenced: UInt64 = 0
+    /// Whether the sequencer appends received pieces (a replica) or submitted commands.
+    private var sequencerFollows: Bool
+    /// A replica's received records not yet in slots (the queue was full), from `pendingAt` on.
+    private var pending: [(command: Command, timestampNs: Int64, isInternal: Bool)] = []
+    private var pendingAt = 0
+    /// When a stopping primary gives up waiting for its replicas.
+    private var quorumDeadlineNs: Int64?
+    private var reportedDurable: UInt64 = 0
     private var encoded: [UInt8] = []
     private var lastTimestamp: Int64
     private var lastBusyNs: Int64
@@ -154,6 +176,11 @@ public final class NodeCore: @unchecked Sendable {
         self.recovery = recovery
         replayer = recovery.replayer
         sequenceBase = writer.lastSequence
+        isFollower = options.follower
+        sequencerFollows = options.follower
+        quorumSequence = writer.lastSequence
+        head = (writer.lastSequence, writer.chainHead)
+        reportedDurable = writer.lastSequence
         precondition(recovery.replayer.lastSequence == sequenceBase, "recovery stopped before the journal's end")
         lastAcknowledged = sequenceBase
         lastTimestamp = writer.lastSequence == 0 ? Int64.min : recovery.replayer.lastTimestampNs
@@ -220,6 +247,7 @@ public final class NodeCore: @unchecked Sendable {
     /// With the lock held: nil when `count` more callers' commands fit now (after waiting for
     /// room if asked), else the answer to give.
     private func room(for count: Int, waiting: Bool) -> SubmitResult? {
+        if isFollower || promoteRequested { return stopping || failure != nil ? .stopped : .notLeader }
         let room = mask + 1 - Self.reserve
         guard UInt64(count) <= room else { return .busy }
         while waiting && !stopping && failure == nil && submitted - applied + UInt64(count) > room {
@@ -243,11 +271,65 @@ public final class NodeCore: @unchecked Sendable {
     /// With the lock held.
     private func enqueue(_ command: Command, tag: UInt64, isInternal: Bool, endsBlock: Bool = false) -> SubmitResult {
         guard !stopping, failure == nil else { return .stopped }
+        if isFollower || promoteRequested { return .notLeader }
         let limit = isInternal ? mask + 1 : mask + 1 - Self.reserve
         guard submitted - applied < limit else { return .busy }
         put(command, tag: tag, isInternal: isInternal, endsBlock: endsBlock)
         submittedMoved.broadcast()
         return .queued
+    }
+
+    // MARK: - Replication
+
+    /// Whether the node is a replica, and whether a promotion is under way.
+    public var role: (isFollower: Bool, promoting: Bool) { monitor.locked { (isFollower, promoteRequested) } }
+
+    /// The sequence and chain hash after the journal's last record (a replica's position).
+    public var journalHead: (sequence: UInt64, chain: Digest32) { monitor.locked { head } }
+
+    /// (A replica) queues a piece of the primary's journal, received and CRC-checked; the
+    /// sequencer checks the rest, writes it and queues its records for the engine.
+    public func offer(_ piece: ReplicaPiece) -> OfferResult {
+        monitor.locked {
+            guard !stopping, failure == nil else { return .stopped }
+            guard isFollower, !promoteRequested else { return .notFollower }
+            if inboundBytes >= options.inboundBytesMax {
+                inboundWasFull = true
+                return .full
+            }
+            inbound.append(piece)
+            inboundBytes += piece.count
+            submittedMoved.broadcast()
+            return .queued
+        }
+    }
+
+    /// (A replica) becomes a primary: once every record already received is queued for the
+    /// engine, submissions are taken and appended after them. Pieces still queued are dropped.
+    /// - Returns: false when the node is no replica.
+    public func promote() -> Bool {
+        monitor.locked {
+            guard isFollower, !stopping, failure == nil else { return false }
+            promoteRequested = true
+            submittedMoved.broadcast()
+            return true
+        }
+    }
+
+    /// (A primary with `ackReplicas`) the replicas' quorum has made everything through
+    /// `sequence` durable: commands durable here too may be acknowledged.
+    public func replicasDurable(through sequence: UInt64) {
+        monitor.locked {
+            guard sequence > quorumSequence else { return }
+            quorumSequence = sequence
+            let quorum = min(localDurable, sequence - sequenceBase)
+            if quorum > durable {
+                durable = quorum
+                durableMoved.broadcast()
+            }
+            // A stopping sequencer waits for this.
+            submittedMoved.broadcast()
+        }
     }
 
     /// Asks for a snapshot as soon as the engine finishes what it is applying.
@@ -335,6 +417,7 @@ public final class NodeCore: @unchecked Sendable {
     /// - Parameter wait: whether to wait first, while there is nothing to do (a thread that
     ///   drives the step passes what the last step's `.idle` said; a simulation never waits).
     public func sequencerStep(wait: StepWait = .no) -> NodeStep {
+        if sequencerFollows { return followerStep(wait: wait) }
         var end: UInt64 = 0, stop = false, retire: UInt64 = 0
         let cursor = sequenced
         monitor.locked {
@@ -385,30 +468,33 @@ public final class NodeCore: @unchecked Sendable {
             if end > cursor { try writer.flush() }
             try writer.syncIfDue()
             if stop && end == submittedCount() { _ = try writer.sync() }
-            if retire > 0 {
-                // Recovery needs a snapshot at or after the journal's new start.
-                precondition(retire <= snapshotter.newestWrittenSequence + 1,
-                             "retiring below \(retire) with the newest snapshot at \(snapshotter.newestWrittenSequence)")
-                _ = try writer.removeSegments(below: retire)
-            }
+            try retireSegments(below: retire)
         } catch {
             return failSequencer(.journal(error))
         }
+        if end > cursor { options.replication?.written(through: writer.writtenSequence) }
         sequenced = end
-        // What may be acknowledged: synced (`always`, and `interval` once its sync ran), or
-        // with `none` in the page cache (it survives a crash of this process).
-        let ackable = options.journal.durability == .none ? writer.writtenSequence : writer.durableSequence
-        let nowDurable = ackable - sequenceBase
-        var more = false
+        let nowDurable = ackableSlots
+        var more = false, acknowledgeable: UInt64 = 0
         monitor.locked {
-            if nowDurable > durable {
-                durable = nowDurable
-                durableMoved.broadcast()
-            }
+            publishDurable(nowDurable)
+            acknowledgeable = durable
             checkInvariants()
             more = submitted != end || retireBelow != 0
         }
         if stop && !more && nowDurable == end {
+            if acknowledgeable == end || options.ackReplicas == 0 {
+                finishSequencer()
+                return .finished
+            }
+            // Durable here, not yet on enough replicas: wait for them a while, then fail the
+            // rest (journaled here, never acknowledged).
+            let now = time.monotonicNs()
+            let deadline = quorumDeadlineNs ?? now + options.quorumStopGraceNs
+            quorumDeadlineNs = deadline
+            if now < deadline { return .idle(timeoutNs: deadline - now) }
+            fail(.replication("stopped with commands \(sequenceBase + acknowledgeable + 1)...\(sequenceBase + end) durable here but on fewer than \(options.ackReplicas) replicas: they were not acknowledged"),
+                 fromSlot: acknowledgeable)
             finishSequencer()
             return .finished
         }
@@ -432,6 +518,160 @@ public final class NodeCore: @unchecked Sendable {
     }
 
     private func submittedCount() -> UInt64 { monitor.locked { submitted } }
+
+    /// Slots that may be acknowledged as far as this journal goes: synced (`always`, and
+    /// `interval` once its sync ran), or with `none` in the page cache (it survives a crash of
+    /// this process).
+    private var ackableSlots: UInt64 {
+        (options.journal.durability == .none ? writer.writtenSequence : writer.durableSequence) - sequenceBase
+    }
+
+    /// With the lock held: `local` slots are durable here; publishes what may be acknowledged
+    /// (with `ackReplicas`, only what the replicas' quorum has too).
+    private func publishDurable(_ local: UInt64) {
+        localDurable = local
+        head = (writer.lastSequence, writer.chainHead)
+        let now = options.ackReplicas > 0 ? min(local, quorumSequence - sequenceBase) : local
+        if now > durable {
+            durable = now
+            durableMoved.broadcast()
+        }
+    }
+
+    private func retireSegments(below retire: UInt64) throws(JournalError) {
+        guard retire > 0 else { return }
+        // Recovery needs a snapshot at or after the journal's new start.
+        precondition(retire <= snapshotter.newestWrittenSequence + 1,
+                     "retiring below \(retire) with the newest snapshot at \(snapshotter.newestWrittenSequence)")
+        _ = try writer.removeSegments(below: retire)
+    }
+
+    // MARK: - Replica sequencer
+
+    /// Pieces one replica step takes at most (each block's records wait in `pending` until
+    /// the slots have room).
+    private static let piecesPerStep = 16
+
+    /// A replica's sequencer step: writes the received pieces (every check a reader makes:
+    /// the block must continue this journal), queues their records for the engine as room
+    /// allows, publishes what is durable and tells the replication observer. Completes a
+    /// promotion once every received record is queued.
+    private func followerStep(wait: StepWait) -> NodeStep {
+        var pieces: [ReplicaPiece] = []
+        var stop = false, promote = false, retire: UInt64 = 0, hadRoomWaiter = false
+        monitor.locked {
+            if case let .forWork(timeoutNs) = wait {
+                while !stopping && !promoteRequested && retireBelow == 0
+                        && (pendingAt < pending.count ? freeSlots == 0 : inbound.isEmpty) {
+                    monitor.wait(on: pendingAt < pending.count ? roomFreed : submittedMoved, timeoutNs: timeoutNs)
+                    if timeoutNs != nil { break }
+                }
+            }
+            pushPending()
+            if pendingAt == pending.count && !promoteRequested && !stopping {
+                let n = min(inbound.count, Self.piecesPerStep)
+                pieces = Array(inbound[0..<n])
+                inbound.removeFirst(n)
+                inboundBytes -= pieces.reduce(0) { $0 + $1.count }
+                hadRoomWaiter = inboundWasFull && inboundBytes < options.inboundBytesMax
+                if hadRoomWaiter { inboundWasFull = false }
+            }
+            stop = stopping
+            promote = promoteRequested
+            retire = retireBelow
+            retireBelow = 0
+        }
+        if !pieces.isEmpty { lastBusyNs = time.monotonicNs() }
+        do {
+            for piece in pieces {
+                switch piece {
+                case let .segment(bytes):
+                    try writer.startSegment(bytes)
+                case let .block(bytes):
+                    try bytes.withUnsafeBytes { stored in
+                        _ = try writer.appendStored(stored) { sequence, timestampNs, record in
+                            let command: Command
+                            do { command = try CommandCodec.decode(record) } catch {
+                                throw NodeError.undecodable(sequence: sequence, reason: "\(error)")
+                            }
+                            var isInternal = false
+                            if case .checkpoint = command { isInternal = true }
+                            pending.append((command, timestampNs, isInternal))
+                        }
+                    }
+                }
+            }
+            try writer.syncIfDue()
+            if stop || promote { _ = try writer.sync() }
+            try retireSegments(below: retire)
+        } catch let error as NodeError {
+            return failSequencer(error)
+        } catch let error as JournalError {
+            switch error {
+            case .notOnChain, .corrupt: return failSequencer(.replication("the primary's stream does not continue this journal: \(error)"))
+            default: return failSequencer(.journal(error))
+            }
+        } catch {
+            return failSequencer(.replication("\(error)"))
+        }
+        if let last = pending.last { lastTimestamp = max(lastTimestamp, last.timestampNs) }
+        let ackable = ackableSlots
+        var more = false, nowDurable: UInt64 = 0, promoted = false, finished = false
+        monitor.locked {
+            pushPending()
+            sequenced = submitted
+            nowDurable = min(ackable, submitted)
+            publishDurable(nowDurable)
+            checkInvariants()
+            if promote && pendingAt == pending.count {
+                isFollower = false
+                promoteRequested = false
+                inbound.removeAll()
+                inboundBytes = 0
+                promoted = true
+                roomFreed.broadcast()
+            }
+            finished = stop && nowDurable == submitted
+            more = (!inbound.isEmpty && pendingAt == pending.count) || retireBelow != 0
+                || (pendingAt < pending.count && freeSlots > 0)
+        }
+        if sequenceBase + nowDurable > reportedDurable {
+            reportedDurable = sequenceBase + nowDurable
+            options.replication?.durable(through: reportedDurable)
+        }
+        if hadRoomWaiter { options.replication?.inboundRoom() }
+        if promoted {
+            sequencerFollows = false
+            pending.removeAll()
+            pendingAt = 0
+            return .progressed
+        }
+        if finished {
+            finishSequencer()
+            return .finished
+        }
+        if more { return .progressed }
+        var timeout: Int64? = nil
+        if case let .interval(ms) = options.journal.durability { timeout = Int64(ms) * 1_000_000 }
+        return .idle(timeoutNs: timeout)
+    }
+
+    /// With the lock held: slots free for commands.
+    private var freeSlots: UInt64 { mask + 1 - Self.reserve - (submitted - applied) }
+
+    /// With the lock held: moves received records into free slots, in order.
+    private func pushPending() {
+        while pendingAt < pending.count && freeSlots > 0 {
+            let record = pending[pendingAt]
+            put(record.command, tag: 0, isInternal: record.isInternal, endsBlock: false)
+            slots[Int((submitted - 1) & mask)].timestampNs = record.timestampNs
+            pendingAt += 1
+        }
+        if pendingAt == pending.count && pendingAt > 0 {
+            pending.removeAll(keepingCapacity: true)
+            pendingAt = 0
+        }
+    }
 
     private var recordBytesMax: Int { options.journal.recordBytesMax }
 
@@ -491,7 +731,7 @@ public final class NodeCore: @unchecked Sendable {
     public func engineStep(wait: StepWait = .no) -> NodeStep { engineStep(&replayer, wait: wait) }
 
     private func engineStep(_ replayer: inout Replayer, wait: StepWait) -> NodeStep {
-        var end: UInt64 = 0, done = false, snapshotNow = false, more = false
+        var end: UInt64 = 0, done = false, snapshotNow = false, more = false, follows = false
         let cursor = engineCursor
         monitor.locked {
             if case let .forWork(timeoutNs) = wait {
@@ -502,6 +742,7 @@ public final class NodeCore: @unchecked Sendable {
             }
             end = durable
             done = sequencerDone && durable == cursor
+            follows = isFollower
             snapshotNow = snapshotRequested
             snapshotRequested = false
         }
@@ -537,7 +778,8 @@ public final class NodeCore: @unchecked Sendable {
             // A checkpoint goes into the queue before the command that made it due is
             // acknowledged, so its place in the journal depends only on what was submitted
             // before that acknowledgement.
-            if checkpointEvery > 0 && sinceCheckpoint >= checkpointEvery && !checkpointInFlight {
+            // (A replica journals its primary's checkpoints, never its own.)
+            if checkpointEvery > 0 && sinceCheckpoint >= checkpointEvery && !checkpointInFlight && !follows {
                 let c = replayer.lastCheckpoint.map { last in
                     Checkpoint(verifiedSequence: last.sequence, stateDigest: last.digest.bytes)
                 } ?? .first
@@ -570,6 +812,7 @@ public final class NodeCore: @unchecked Sendable {
         if end > cursor {
             engineCursor = end
             sink?.caughtUp(to: sequenceBase + end)
+            options.replication?.applied(through: sequenceBase + end)
             monitor.locked {
                 applied = end
                 roomFreed.broadcast()

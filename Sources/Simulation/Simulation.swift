@@ -183,7 +183,7 @@ public final class AgentDriver: NodeSink, @unchecked Sendable {
                 }
                 if let failed { throw failed }
                 for (command, events) in zip(commands, acks) { agents.learn(events, of: command) }
-            case .busy, .stopped: throw node.failed ?? .invalidOptions("the node stopped")
+            case .busy, .stopped, .notLeader: throw node.failed ?? .invalidOptions("the node stopped")
             }
         }
     }

@@ -86,6 +86,7 @@ import _Posix
             case .queued: queued += 1
             case .busy: busy += 1
             case .stopped: Issue.record("stopped")
+            case .notLeader: Issue.record("not the leader")
             }
         }
         sink.wait(for: queued)
