@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ProjectionsSQLite", targets: ["ProjectionsSQLite"]),
         .library(name: "ProjectionsPostgres", targets: ["ProjectionsPostgres"]),
         .library(name: "Gateway", targets: ["Gateway"]),
+        .library(name: "Replication", targets: ["Replication"]),
         .library(name: "Workloads", targets: ["Workloads"]),
         .library(name: "_Posix", targets: ["_Posix"]),
         .library(name: "_ProcessTesting", targets: ["_ProcessTesting"]),
@@ -31,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // liblz4 (Debian: liblz4-dev) for block compression.
@@ -85,6 +87,14 @@ let package = Package(
                            .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Replicas: a primary streams its journal as stored to followers over TCP (SwiftNIO),
+        // which write and apply it; the quorum's progress goes back to the primary's node.
+        .target(
+            name: "Replication",
+            dependencies: ["Node", "Journal", "_Posix",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         // Seeded agents that trade through a real node (`exchange sim`).
         .target(name: "Simulation", dependencies: ["Node", "Journal", "Matching", "Codec", "Workloads", "_Posix"]),
         // Running programs from the test suites and the benchmarks (the CLI, /bin/sh, a throwaway
@@ -106,6 +116,7 @@ let package = Package(
                 "ProjectionsSQLite",
                 "ProjectionsPostgres",
                 "Gateway",
+                "Replication",
                 "_Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

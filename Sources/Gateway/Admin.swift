@@ -3,6 +3,19 @@ import Foundation
 import Matching
 import Node
 
+/// What the admin listener asks of the program that runs the node, beyond its commands: its
+/// status (one JSON object: role, sequences, replication), and for a replica, promotion.
+public struct AdminControl: Sendable {
+    public var status: @Sendable () -> String
+    /// Makes a replica the primary: (done, a JSON object saying what happened).
+    public var promote: (@Sendable () -> (Bool, String))?
+
+    public init(status: @escaping @Sendable () -> String, promote: (@Sendable () -> (Bool, String))? = nil) {
+        self.status = status
+        self.promote = promote
+    }
+}
+
 /// The admin listener's API: INTERCHANGE commands in, their events out once durable, and the
 /// API keys of an account. Every request carries the token the node wrote to `DIR/admin.token`
 /// (mode 0600) as `Authorization: Bearer TOKEN`.
@@ -10,11 +23,13 @@ public final class AdminAPI: @unchecked Sendable {
     let view: GatewayView
     let submitter: Submitter
     let token: String
+    let control: AdminControl
 
-    init(submitter: Submitter, token: String) {
+    init(submitter: Submitter, token: String, control: AdminControl) {
         self.view = submitter.view
         self.token = token
         self.submitter = submitter
+        self.control = control
     }
 
     public static func tokenPath(data: String) -> String { data.hasSuffix("/") ? data + "admin.token" : data + "/admin.token" }
@@ -36,6 +51,13 @@ public final class AdminAPI: @unchecked Sendable {
         switch (request.method, request.path) {
         case ("POST", "/admin/submit"): return await submit(request.body)
         case ("GET", "/admin/keys"): return keys(request.query)
+        case ("GET", "/admin/status"): return .init(status: 200, body: control.status() + "\n")
+        case ("POST", "/admin/promote"):
+            guard let promote = control.promote else {
+                return .init(status: 409, body: #"{"error":"this node is no replica"}"# + "\n")
+            }
+            let (ok, message) = promote()
+            return .init(status: ok ? 200 : 409, body: message + "\n")
         default: return .init(status: 404, body: #"{"error":"no such admin endpoint"}"# + "\n")
         }
     }

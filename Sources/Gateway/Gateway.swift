@@ -31,12 +31,16 @@ public final class Gateway: @unchecked Sendable {
     private let nodeKey: NodeKey?
     private let data: String
 
-    /// - Parameter data: the node's data directory (its node key and admin token live there).
-    public init(node: Node, view: GatewayView, data: String) throws(GatewayError) {
+    /// - Parameters:
+    ///   - data: the node's data directory (its node key and admin token live there).
+    ///   - createsNodeKey: make a node key when there is none (a primary's first start). A
+    ///     replica must hold its primary's (`DIR/node.key`, copied): it opens the sealed HMAC
+    ///     secrets of the keys the primary journaled.
+    public init(node: Node, view: GatewayView, data: String, createsNodeKey: Bool = true) throws(GatewayError) {
         self.view = view
         self.data = data
         submitter = Submitter(node: node, view: view)
-        nodeKey = try NodeKey.loadOrCreate(data: data)
+        nodeKey = createsNodeKey ? try NodeKey.loadOrCreate(data: data) : try NodeKey.load(data: data)
         messages = StreamMessages(hub: hub)
         messages.attach(to: view)
         view.streams = messages
@@ -53,9 +57,12 @@ public final class Gateway: @unchecked Sendable {
         return port
     }
 
+    /// Where a replica's primary takes orders (named in the error an order sent here gets).
+    public func setLeader(_ url: String) { submitter.leaderHint = url }
+
     /// Starts the admin listener with a new token in `DIR/admin.token`; returns its port.
-    public func listenAdmin(_ address: Address) throws(GatewayError) -> Int {
-        let admin = AdminAPI(submitter: submitter, token: try AdminAPI.newToken(data: data))
+    public func listenAdmin(_ address: Address, control: AdminControl) throws(GatewayError) -> Int {
+        let admin = AdminAPI(submitter: submitter, token: try AdminAPI.newToken(data: data), control: control)
         let server = GatewayServer(host: address.host, port: address.port) { request, headers in
             await admin.handle(request, authorization: headers[.authorization])
         }

@@ -64,7 +64,7 @@ public struct JournalOptions: Equatable, Sendable {
     /// Framing in front of a record: its length and its timestamp delta, 10 bytes each at most.
     static let recordFramingMax = 20
     /// Hard ceilings that keep every length within the header's 32-bit fields.
-    static let blockRawCeiling = 256 << 20
+    public static let blockRawCeiling = 256 << 20
 
     /// The largest raw payload a block can have: a full block, or one record alone.
     var blockRawMax: Int { max(blockBytesMax, recordBytesMax + Self.recordFramingMax) }

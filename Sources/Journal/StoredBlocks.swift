@@ -141,3 +141,26 @@ public final class StoredBlockCursor {
         return nil
     }
 }
+
+/// Checks a block received from elsewhere as far as its header and CRC (what a replica checks
+/// on arrival, so that bytes damaged in transit are fetched again rather than written).
+public final class StoredBlockChecker {
+    private let decoder = BlockDecoder(initialCapacity: 64)
+
+    public init() {}
+
+    /// The block's header when `bytes` are exactly one block whose header and CRC check out;
+    /// else why not.
+    public func check(_ bytes: UnsafeRawBufferPointer) -> Result<BlockHeader, JournalError> {
+        func bad(_ reason: String) -> Result<BlockHeader, JournalError> {
+            .failure(.corrupt(segment: "(received block)", offset: 0, sequence: 0, reason: reason))
+        }
+        guard bytes.count >= BlockHeader.size else { return bad("\(bytes.count) bytes are no block") }
+        switch decoder.checkedHeader(in: bytes, at: 0) {
+        case let .success(h):
+            return h.totalBytes == bytes.count ? .success(h) : bad("the block takes \(h.totalBytes) bytes, \(bytes.count) received")
+        case let .failure(fault):
+            return bad(fault.reason)
+        }
+    }
+}

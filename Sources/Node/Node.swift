@@ -64,8 +64,9 @@ public protocol ReplicationObserver: AnyObject, Sendable {
     func written(through sequence: UInt64)
     /// (A replica) everything through `sequence` is durable in this journal.
     func durable(through sequence: UInt64)
-    /// (A replica) the engine has applied everything through `sequence`.
-    func applied(through sequence: UInt64)
+    /// (A replica) the engine has applied everything through `sequence`, whose command the
+    /// primary stamped `timestampNs`.
+    func applied(through sequence: UInt64, timestampNs: Int64)
     /// (A replica) the queue of stored pieces has room again after `offer` answered `.full`.
     func inboundRoom()
 }

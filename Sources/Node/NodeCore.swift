@@ -531,7 +531,8 @@ public final class NodeCore: @unchecked Sendable {
     private func publishDurable(_ local: UInt64) {
         localDurable = local
         head = (writer.lastSequence, writer.chainHead)
-        let now = options.ackReplicas > 0 ? min(local, quorumSequence - sequenceBase) : local
+        // A replica's records were acknowledged by its primary: no quorum to wait for.
+        let now = options.ackReplicas > 0 && !isFollower ? min(local, quorumSequence - sequenceBase) : local
         if now > durable {
             durable = now
             durableMoved.broadcast()
@@ -626,6 +627,7 @@ public final class NodeCore: @unchecked Sendable {
             if promote && pendingAt == pending.count {
                 isFollower = false
                 promoteRequested = false
+                quorumSequence = max(quorumSequence, sequenceBase + submitted)
                 inbound.removeAll()
                 inboundBytes = 0
                 promoted = true
@@ -812,7 +814,7 @@ public final class NodeCore: @unchecked Sendable {
         if end > cursor {
             engineCursor = end
             sink?.caughtUp(to: sequenceBase + end)
-            options.replication?.applied(through: sequenceBase + end)
+            options.replication?.applied(through: sequenceBase + end, timestampNs: replayer.lastTimestampNs)
             monitor.locked {
                 applied = end
                 roomFreed.broadcast()

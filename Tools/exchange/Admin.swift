@@ -167,3 +167,40 @@ func ed25519RawPublicKey(pem: String) -> [UInt8]? {
     guard Array(der.prefix(12)) == prefix else { return nil }
     return Array(der.suffix(32))
 }
+
+// MARK: - exchange promote, exchange status
+
+struct PromoteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "promote",
+        abstract: "Make a replica the primary, by hand (through its admin listener): it stops following and takes orders.",
+        discussion: """
+        Stop the old primary first (or make sure it is gone): a promoted replica and a primary \
+        that still runs are two writers of one history. The promoted node takes orders after \
+        the last command it received, on the same --listen; prints {"promoted":true,"last_seq":…}.
+        """)
+
+    @OptionGroup var admin: AdminOptions
+
+    func run() throws {
+        print(try admin.call("POST", "/admin/promote"), terminator: "")
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "A running node's role, sequences and replication (through its admin listener), as one JSON line.",
+        discussion: """
+        A primary lists its replicas: what it sent each, what each reports durable and applied, \
+        and each one's lag in commands and in microseconds (since the oldest command it lacks \
+        was written). A replica shows its primary: connected, what it has written, what was \
+        received, and the lag.
+        """)
+
+    @OptionGroup var admin: AdminOptions
+
+    func run() throws {
+        print(try admin.call("GET", "/admin/status"), terminator: "")
+    }
+}

@@ -56,7 +56,7 @@ struct DemoCommand: ParsableCommand {
             view.start()
             gateway = try Gateway(node: node, view: view, data: data)
             apiPort = try gateway.listen(listenAt)
-            adminPort = try gateway.listenAdmin(adminAt)
+            adminPort = try gateway.listenAdmin(adminAt, control: AdminControl(status: { nodeStatus(node, server: nil, client: nil, replicationPort: nil) }))
         } catch {
             view.stop()
             try? node.stop()

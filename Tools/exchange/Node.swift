@@ -6,6 +6,7 @@ import Journal
 import Matching
 import Node
 import Projections
+import Replication
 #if canImport(Glibc)
 import Glibc
 import _Posix
@@ -21,9 +22,43 @@ struct NodeCommand: ParsableCommand {
         With --stdin it reads INTERCHANGE commands (JSON Lines) from standard input and writes \
         each command's events to standard output once the command is durable: a line on \
         stdout is an acknowledgement. SIGINT/SIGTERM stop it cleanly (everything queued is \
-        applied, the journal synced and closed); SIGUSR1 takes a snapshot.
+        applied, the journal synced and closed); SIGUSR1 takes a snapshot. With \
+        --replication-listen, replicas (exchange replica) follow its journal.
         """)
 
+    @OptionGroup var flags: NodeFlags
+    @Flag(help: "Take commands from standard input, acknowledge on standard output.") var stdin = false
+
+    func run() throws {
+        try runNode(flags, stdin: stdin, primary: nil, name: "")
+    }
+}
+
+struct ReplicaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replica",
+        abstract: "Run a replica: follow a primary's journal (--primary, its --replication-listen), write it, apply it, serve reads.",
+        discussion: """
+        The replica's journal is its primary's, byte for byte; its state is the same at every \
+        sequence. It serves the read-only API on --listen (orders get -1001 naming the \
+        primary) and reports its progress to the primary (for --ack-replicas). `exchange \
+        promote` makes it the primary, taking orders on the same --listen. It reconnects after \
+        any break. A replica with --listen needs its primary's DIR/node.key copied into its \
+        own data directory.
+        """)
+
+    @OptionGroup var flags: NodeFlags
+    @Option(help: "The primary's replication address, HOST:PORT.") var primary: String
+    @Option(help: "How the primary lists this replica (default: the host name and the data directory).") var name: String?
+
+    func run() throws {
+        let label = name ?? (ProcessInfo.processInfo.hostName + ":" + flags.data)
+        try runNode(flags, stdin: false, primary: primary, name: label)
+    }
+}
+
+/// What `node` and `replica` share.
+struct NodeFlags: ParsableArguments {
     @Option(help: "The data directory.") var data: String
     @Option(help: fsyncHelp) var fsync: Durability = .always
     @Option(name: .customLong("snapshot-every"), help: "Take a snapshot every N commands (0: never).")
@@ -39,7 +74,6 @@ struct NodeCommand: ParsableCommand {
     @Flag(name: .customLong("accept-data-loss"),
           help: "Start even if the journal's last blocks hold acknowledged commands that are damaged or missing (its DURABLE mark is ahead of its valid blocks): they are cut off, and the loss reported. Without it the node refuses, naming the block.")
     var acceptDataLoss = false
-    @Flag(help: "Take commands from standard input, acknowledge on standard output.") var stdin = false
     @Flag(help: "Print one JSON object as the last line (on stderr with --stdin).") var json = false
     @Option(help: "Keep a read model (a SQLite file or a postgres:// URL) up to date from the journal as the node writes it.")
     var project: String?
@@ -51,155 +85,284 @@ struct NodeCommand: ParsableCommand {
     var orderLimits: String = "100/10,200000/86400"
     @Option(name: .customLong("admin-listen"), help: "Serve the admin API on HOST:PORT (keep it on loopback), with a new token in DIR/admin.token.")
     var adminListen: String?
+    @Option(name: .customLong("replication-listen"),
+            help: "Stream the journal to replicas on HOST:PORT (a replica: once promoted). The line 'replication: listening on …' says which port.")
+    var replicationListen: String?
+    @Option(name: .customLong("ack-replicas"),
+            help: "Acknowledge a command only once it is durable here and on K replicas (0: replicas follow asynchronously).")
+    var ackReplicas: Int = 0
+}
 
-    func run() throws {
-        let durability = fsync
-        var options = NodeOptions(data: DataDirectory(data))
-        options.journal.durability = durability
-        options.journal.acceptDataLoss = acceptDataLoss
-        options.snapshotEveryCommands = snapshotEvery
-        options.snapshotEveryNs = Int64(snapshotInterval * 1e9)
-        options.keepSnapshots = keepSnapshots
-        options.checkpointEvery = checkpointEvery
-        options.retainJournalFromSnapshots = retainJournal
-        ProcessSignals.install()
-        // Human output goes to stderr when stdout carries acknowledgements.
-        let toStderr = stdin
-        let say: (String) -> Void = { line in
-            if toStderr { printError(line) } else { print(line) }
-        }
-        if case .other = DataDirectory.contents(data) {
-            throw fail("\(data) is not empty and is not a data directory (journal/, snapshots/): not starting a node there")
-        }
-        let sink = EventLinesSink(fd: 1)
-        let listenAt = try listen.map { text in
-            guard let address = Gateway.Address(text) else { throw fail("--listen \(text): not HOST:PORT") }
+/// Runs a node (a replica when `primary` is given) until SIGINT/SIGTERM.
+func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) throws {
+    let data = flags.data
+    let durability = flags.fsync
+    var options = NodeOptions(data: DataDirectory(data))
+    options.journal.durability = durability
+    options.journal.acceptDataLoss = flags.acceptDataLoss
+    options.snapshotEveryCommands = flags.snapshotEvery
+    options.snapshotEveryNs = Int64(flags.snapshotInterval * 1e9)
+    options.keepSnapshots = flags.keepSnapshots
+    options.checkpointEvery = flags.checkpointEvery
+    options.retainJournalFromSnapshots = flags.retainJournal
+    guard flags.ackReplicas >= 0 else { throw fail("--ack-replicas \(flags.ackReplicas): not a count") }
+    if flags.ackReplicas > 0 && flags.replicationListen == nil {
+        throw fail("--ack-replicas needs --replication-listen (where the replicas connect)")
+    }
+    options.ackReplicas = flags.ackReplicas
+    ProcessSignals.install()
+    // Human output goes to stderr when stdout carries acknowledgements.
+    let toStderr = stdin
+    let say: (String) -> Void = { line in
+        if toStderr { printError(line) } else { print(line) }
+    }
+    if case .other = DataDirectory.contents(data) {
+        throw fail("\(data) is not empty and is not a data directory (journal/, snapshots/): not starting a node there")
+    }
+    func address(_ text: String?, _ option: String) throws -> Gateway.Address? {
+        try text.map { text in
+            guard let address = Gateway.Address(text) else { throw fail("--\(option) \(text): not HOST:PORT") }
             return address
-        }
-        let adminAt = try adminListen.map { text in
-            guard let address = Gateway.Address(text) else { throw fail("--admin-listen \(text): not HOST:PORT") }
-            return address
-        }
-        var limits = RateLimitOptions()
-        guard let weight = RateLimitOptions.Limit(requestWeight) else { throw fail("--request-weight \(requestWeight): not COUNT/SECONDS") }
-        limits.requestWeight = weight
-        limits.orders = try orderLimits.split(separator: ",").map { text in
-            guard let limit = RateLimitOptions.Limit(String(text)) else { throw fail("--order-limits \(orderLimits): not COUNT/SECONDS,…") }
-            return limit
-        }
-        let view = listenAt != nil || adminAt != nil ? GatewayView() : nil
-        let node: Node
-        do {
-            node = try Node(options: options, sink: view.map { FanOutSink([sink, $0]) } ?? sink)
-        } catch { throw fail(error.description) }
-        // For `exchange snapshot create`, which signals a running node.
-        let pidFile = nodePidFile(data)
-        _ = writeAll(path: pidFile, Array("\(getpid())\n".utf8))
-        defer { unlink(pidFile) }
-        let tail = node.journalRecovery
-        if tail.droppedAnything {
-            say("recovered the journal: dropped a torn tail of \(tail.bytesDropped) bytes (\(tail.recordsDropped) records) at \(tail.tornSegment ?? "?") offset \(tail.tornOffset ?? 0)")
-        }
-        if tail.acknowledgedRecordsLost > 0 {
-            say("recovered the journal: ACCEPTED THE LOSS of \(tail.acknowledgedRecordsLost) synced (possibly acknowledged) records, damaged or missing; the journal now ends at seq \(tail.lastSequence)")
-        }
-        say("recovered: \(node.recovery.summary)")
-        var projector: LiveProjector?
-        if let project {
-            let store = try DatabaseOption.open(project)
-            projector = LiveProjector(journal: DataDirectory(data).journal, store: store)
-            projector!.start()
-        }
-        var gateway: Gateway?
-        if let view {
-            do {
-                let directory = DataDirectory(data)
-                try view.catchUp(journal: directory.journal, snapshots: directory.snapshots,
-                                 to: node.recovery.replayer.lastSequence)
-                view.start()
-                let started = try Gateway(node: node, view: view, data: data)
-                gateway = started
-                if let listenAt {
-                    let port = try started.listen(listenAt, limits: limits)
-                    say("gateway: Binance API on http://\(listenAt.host.contains(":") ? "[\(listenAt.host)]" : listenAt.host):\(port)")
-                }
-                if let adminAt {
-                    let port = try started.listenAdmin(adminAt)
-                    say("gateway: admin API on http://\(adminAt.host.contains(":") ? "[\(adminAt.host)]" : adminAt.host):\(port) (token in \(AdminAPI.tokenPath(data: data)))")
-                }
-            } catch {
-                gateway?.stopListening()
-                view.stop()
-                try? node.stop()
-                throw fail(error.description)
-            }
-        }
-        say("node on \(data) (fsync \(durability)), pid \(getpid()): \(stdin ? "reading commands from stdin" : "waiting for SIGINT/SIGTERM; SIGUSR1 takes a snapshot")")
-        // The line that says the node is up (its pid file written) leaves at once, even into a
-        // pipe: supervisors and tests wait for it.
-        fflush(nil)
-        let started = monotonicNs()
-        var skipped = 0
-        if stdin {
-            func signalled() -> Bool {
-                if ProcessSignals.takeSnapshotRequest() { node.requestSnapshot() }
-                return ProcessSignals.stopRequested
-            }
-            (_, skipped) = feedCommandLines(from: 0, into: node, sink: sink, stop: signalled) { line, why in
-                printError("exchange: stdin line \(line): \(why); skipped (nothing journaled)")
-            }
-        } else {
-            var reported = monotonicNs()
-            while !ProcessSignals.stopRequested && node.failed == nil {
-                if ProcessSignals.takeSnapshotRequest() { node.requestSnapshot() }
-                usleep(50_000)
-                if let projector, monotonicNs() - reported > 10_000_000_000 {
-                    reported = monotonicNs()
-                    let lag = projector.lag(behind: node.appliedSequence)
-                    if lag > 0 { say("projector: at seq \(projector.projectedSequence), \(lag) commands behind") }
-                }
-            }
-        }
-        // Requests in flight are answered before the node stops; then nothing more arrives.
-        gateway?.stopListening()
-        let stopped = Result { () throws(NodeError) in try node.stop() }
-        view?.stop()
-        do { try stopped.get() } catch { throw fail(error.description) }
-        // The read model gets everything the node journaled before the node reports.
-        let lagAtStop = projector.map { $0.lag(behind: node.appliedSequence) } ?? 0
-        let drainStarted = monotonicNs()
-        let projected = projector.map { $0.stop() }
-        let drainSeconds = Double(monotonicNs() - drainStarted) / 1e9
-        if case let .failure(error)? = projected {
-            printError("exchange: the read model \(project ?? "") stopped: \(error) (the node went on; run exchange project to catch it up)")
-        }
-        let state = node.state
-        let snapshots = node.snapshotFailures
-        if snapshots.count > 0, let last = snapshots.last {
-            printError("exchange: \(snapshots.count) snapshot writes failed (the journal holds every command); the last: \(last)")
-        }
-        let seconds = Double(monotonicNs() - started) / 1e9
-        let acknowledged = sink.acknowledged
-        let digest = state.digest.hex
-        if json {
-            var o = JSONLine()
-            o.add("last_seq", state.lastSequence)
-            o.add("state_digest", digest)
-            o.add("acknowledged", acknowledged)
-            o.add("skipped_lines", skipped)
-            o.add("seconds", seconds)
-            o.add("snapshot_failures", snapshots.count)
-            if let projector {
-                o.add("projected_seq", projector.projectedSequence)
-                o.add("projector_lag_at_stop", lagAtStop)
-                o.add("projector_drain_seconds", drainSeconds)
-                o.add("projector_ok", projector.failure == nil)
-            }
-            say(o.text)
-        } else {
-            say("stopped at seq \(state.lastSequence): \(acknowledged) commands acknowledged in \(format(seconds, decimals: 3)) s; state digest \(digest)")
         }
     }
+    let listenAt = try address(flags.listen, "listen")
+    let adminAt = try address(flags.adminListen, "admin-listen")
+    let replicationAt = try address(flags.replicationListen, "replication-listen")
+    let primaryAt = try address(primary, "primary")
+    var limits = RateLimitOptions()
+    guard let weight = RateLimitOptions.Limit(flags.requestWeight) else { throw fail("--request-weight \(flags.requestWeight): not COUNT/SECONDS") }
+    limits.requestWeight = weight
+    limits.orders = try flags.orderLimits.split(separator: ",").map { text in
+        guard let limit = RateLimitOptions.Limit(String(text)) else { throw fail("--order-limits \(flags.orderLimits): not COUNT/SECONDS,…") }
+        return limit
+    }
+    // Replication: a server for replicas of this node, a client of its primary, or both (a
+    // replica that streams once promoted).
+    let server = replicationAt.map { _ in ReplicationServer(journal: DataDirectory(data).journal, ackReplicas: flags.ackReplicas) }
+    let client = primaryAt.map { ReplicationClient(host: $0.host, port: $0.port, name: name) }
+    var observers: [any ReplicationObserver] = []
+    if let client { observers.append(client) }
+    if let server { observers.append(server) }
+    if !observers.isEmpty { options.replication = observers.count == 1 ? observers[0] : ReplicationObservers(observers) }
+    options.follower = client != nil
+
+    let sink = EventLinesSink(fd: 1)
+    let view = listenAt != nil || adminAt != nil ? GatewayView() : nil
+    let node: Node
+    do {
+        node = try Node(options: options, sink: view.map { FanOutSink([sink, $0]) } ?? sink)
+    } catch { throw fail(error.description) }
+    // For `exchange snapshot create`, which signals a running node.
+    let pidFile = nodePidFile(data)
+    _ = writeAll(path: pidFile, Array("\(getpid())\n".utf8))
+    defer { unlink(pidFile) }
+    let tail = node.journalRecovery
+    if tail.droppedAnything {
+        say("recovered the journal: dropped a torn tail of \(tail.bytesDropped) bytes (\(tail.recordsDropped) records) at \(tail.tornSegment ?? "?") offset \(tail.tornOffset ?? 0)")
+    }
+    if tail.acknowledgedRecordsLost > 0 {
+        say("recovered the journal: ACCEPTED THE LOSS of \(tail.acknowledgedRecordsLost) synced (possibly acknowledged) records, damaged or missing; the journal now ends at seq \(tail.lastSequence)")
+    }
+    say("recovered: \(node.recovery.summary)")
+    var projector: LiveProjector?
+    if let project = flags.project {
+        let store = try DatabaseOption.open(project)
+        projector = LiveProjector(journal: DataDirectory(data).journal, store: store)
+        projector!.start()
+    }
+    func hostPort(_ address: Gateway.Address, _ port: Int) -> String {
+        "\(address.host.contains(":") ? "[\(address.host)]" : address.host):\(port)"
+    }
+    var gateway: Gateway?
+    var replicationPort: Int?
+    let stopAll = {
+        gateway?.stopListening()
+        client?.stop()
+        server?.stop()
+        view?.stop()
+        try? node.stop()
+    }
+    do {
+        if let server, let replicationAt {
+            let port = try server.listen(host: replicationAt.host, port: replicationAt.port, node: node)
+            replicationPort = port
+            say("replication: listening on \(hostPort(replicationAt, port))\(flags.ackReplicas > 0 ? ", acknowledging on \(flags.ackReplicas) replica(s)" : "")")
+        }
+        if let view {
+            let directory = DataDirectory(data)
+            try view.catchUp(journal: directory.journal, snapshots: directory.snapshots, to: node.recovery.replayer.lastSequence)
+            view.start()
+            let made = Result { () throws(GatewayError) in
+                try Gateway(node: node, view: view, data: data, createsNodeKey: client == nil)
+            }
+            if case let .failure(error) = made, client != nil {
+                throw fail("\(error): a replica needs its primary's node key; copy the primary's DIR/node.key to \(data)/node.key")
+            }
+            let started = try made.get()
+            gateway = started
+            if let listenAt {
+                let port = try started.listen(listenAt, limits: limits)
+                say("gateway: Binance API on http://\(hostPort(listenAt, port))")
+                server?.leader = "http://\(hostPort(listenAt, port))"
+            }
+            if let adminAt {
+                let streamingPort = replicationPort
+                var promotion: (@Sendable () -> (Bool, String))?
+                if let client {
+                    promotion = { promote(node, client: client, gateway: started) }
+                }
+                let status: @Sendable () -> String = { nodeStatus(node, server: server, client: client, replicationPort: streamingPort) }
+                let control = AdminControl(status: status, promote: promotion)
+                let port = try started.listenAdmin(adminAt, control: control)
+                say("gateway: admin API on http://\(hostPort(adminAt, port)) (token in \(AdminAPI.tokenPath(data: data)))")
+            }
+        }
+        if let client, let primaryAt {
+            client.onLeader = { [gateway] url in gateway?.setLeader(url) }
+            client.start(node: node)
+            say("replica of \(primaryAt.host):\(primaryAt.port) from seq \(node.journalHead.sequence)")
+        }
+    } catch let error as ExitCode {
+        stopAll()
+        throw error
+    } catch {
+        stopAll()
+        throw fail("\(error)")
+    }
+    say("node on \(data) (fsync \(durability)), pid \(getpid()): \(stdin ? "reading commands from stdin" : "waiting for SIGINT/SIGTERM; SIGUSR1 takes a snapshot")")
+    // The line that says the node is up (its pid file written) leaves at once, even into a
+    // pipe: supervisors and tests wait for it.
+    fflush(nil)
+    let started = monotonicNs()
+    var skipped = 0
+    if stdin {
+        func signalled() -> Bool {
+            if ProcessSignals.takeSnapshotRequest() { node.requestSnapshot() }
+            return ProcessSignals.stopRequested
+        }
+        (_, skipped) = feedCommandLines(from: 0, into: node, sink: sink, stop: signalled) { line, why in
+            printError("exchange: stdin line \(line): \(why); skipped (nothing journaled)")
+        }
+    } else {
+        var reported = monotonicNs()
+        while !ProcessSignals.stopRequested && node.failed == nil {
+            if ProcessSignals.takeSnapshotRequest() { node.requestSnapshot() }
+            usleep(50_000)
+            if let projector, monotonicNs() - reported > 10_000_000_000 {
+                reported = monotonicNs()
+                let lag = projector.lag(behind: node.appliedSequence)
+                if lag > 0 { say("projector: at seq \(projector.projectedSequence), \(lag) commands behind") }
+            }
+        }
+    }
+    // Requests in flight are answered before the node stops; then nothing more arrives.
+    gateway?.stopListening()
+    client?.stop()
+    let stopped = Result { () throws(NodeError) in try node.stop() }
+    server?.stop()
+    view?.stop()
+    do { try stopped.get() } catch { throw fail(error.description) }
+    // The read model gets everything the node journaled before the node reports.
+    let lagAtStop = projector.map { $0.lag(behind: node.appliedSequence) } ?? 0
+    let drainStarted = monotonicNs()
+    let projected = projector.map { $0.stop() }
+    let drainSeconds = Double(monotonicNs() - drainStarted) / 1e9
+    if case let .failure(error)? = projected {
+        printError("exchange: the read model \(flags.project ?? "") stopped: \(error) (the node went on; run exchange project to catch it up)")
+    }
+    let state = node.state
+    let snapshots = node.snapshotFailures
+    if snapshots.count > 0, let last = snapshots.last {
+        printError("exchange: \(snapshots.count) snapshot writes failed (the journal holds every command); the last: \(last)")
+    }
+    let seconds = Double(monotonicNs() - started) / 1e9
+    let acknowledged = sink.acknowledged
+    let digest = state.digest.hex
+    if flags.json {
+        var o = JSONLine()
+        o.add("last_seq", state.lastSequence)
+        o.add("state_digest", digest)
+        o.add("chain_head", node.journalHead.chain.hex)
+        o.add("acknowledged", acknowledged)
+        o.add("skipped_lines", skipped)
+        o.add("seconds", seconds)
+        o.add("snapshot_failures", snapshots.count)
+        if let projector {
+            o.add("projected_seq", projector.projectedSequence)
+            o.add("projector_lag_at_stop", lagAtStop)
+            o.add("projector_drain_seconds", drainSeconds)
+            o.add("projector_ok", projector.failure == nil)
+        }
+        say(o.text)
+    } else {
+        say("stopped at seq \(state.lastSequence): \(acknowledged) commands acknowledged in \(format(seconds, decimals: 3)) s; state digest \(digest)")
+    }
+}
+
+/// The node's status for `exchange status`: role, sequences, and its replication (the
+/// replicas it streams to, or the primary it follows), with lag in commands and microseconds.
+func nodeStatus(_ node: Node, server: ReplicationServer?, client: ReplicationClient?, replicationPort: Int?) -> String {
+    let role = node.role
+    let cursors = node.cursors
+    let head = node.journalHead
+    var o = JSONLine()
+    o.add("role", role.isFollower ? (role.promoting ? "promoting" : "replica") : "primary")
+    o.add("last_seq", head.sequence)
+    o.add("chain_head", head.chain.hex)
+    o.add("durable_seq", cursors.durable)
+    o.add("applied_seq", cursors.applied)
+    if let failed = node.failed { o.add("failed", failed.description) }
+    if let server, !role.isFollower {
+        let replicas = server.replicas.map { r in
+            var item = JSONLine()
+            item.add("name", r.name)
+            item.add("address", r.address)
+            item.add("sent_seq", r.sent)
+            item.add("durable_seq", r.durable)
+            item.add("applied_seq", r.applied)
+            item.add("lag_seq", r.lagSequences)
+            item.add("lag_us", r.lagMicroseconds)
+            return item.text
+        }
+        o.addRaw("replicas", "[" + replicas.joined(separator: ",") + "]")
+    }
+    if let replicationPort { o.add("replication_port", replicationPort) }
+    if let client, role.isFollower {
+        let s = client.current
+        var p = JSONLine()
+        p.add("connected", s.connected)
+        p.add("leader", s.leader)
+        p.add("written_seq", s.primaryWritten)
+        p.add("received_seq", s.received)
+        p.add("lag_seq", s.lagSequences)
+        p.add("lag_us", s.lagMicroseconds(nowNs: wallClockNs()))
+        if let error = s.lastError { p.add("last_error", error) }
+        o.addRaw("primary", p.text)
+    }
+    return o.text
+}
+
+/// Promotes a replica: stops following, makes the node take submissions once every record
+/// received is queued, and says at which sequence it took over.
+func promote(_ node: Node, client: ReplicationClient, gateway: Gateway?) -> (Bool, String) {
+    client.stop()
+    guard node.promote() else {
+        return (false, #"{"error":"this node is no replica (any more)"}"#)
+    }
+    // The sequencer completes the promotion at its next step.
+    let deadline = monotonicNs() + 10_000_000_000
+    while node.role.isFollower && node.failed == nil && monotonicNs() < deadline { usleep(1_000) }
+    var o = JSONLine()
+    if let failed = node.failed {
+        o.add("error", failed.description)
+        return (false, o.text)
+    }
+    guard !node.role.isFollower else { return (false, #"{"error":"the promotion did not complete"}"#) }
+    gateway?.setLeader("")
+    o.add("promoted", true)
+    o.add("last_seq", node.journalHead.sequence)
+    o.add("chain_head", node.journalHead.chain.hex)
+    return (true, o.text)
 }
 
 /// The process id of a node running on `data`: its pid file names a live process whose command
