@@ -219,6 +219,10 @@ public final class Node: @unchecked Sendable {
     /// The last sequence applied (and acknowledged).
     public var appliedSequence: UInt64 { core.appliedSequence }
 
+    /// Stops taking commands (they are answered `.stopped`); what is queued is still applied
+    /// and acknowledged. `stop()` then waits for that.
+    public func beginStop() { core.beginStop() }
+
     /// Stops taking commands, applies and acknowledges everything queued, waits for a snapshot
     /// being written, syncs and closes the journal. Throws the failure that stopped the node
     /// early, if any.

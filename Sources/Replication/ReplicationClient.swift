@@ -54,6 +54,8 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
     private var progressPending = false
     /// Called with each leader URL the primary announces.
     public var onLeader: (@Sendable (String) -> Void)?
+    /// Called with each change of the connection, as a line for the operator.
+    public var onEvent: (@Sendable (String) -> Void)?
 
     /// - Parameters:
     ///   - primary: the primary's replication address.
@@ -116,7 +118,12 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
                 try? connected.closeFuture.wait()
                 pauseNs = 50_000_000
             } catch {
-                monitor.locked { status.lastError = "connecting to \(host):\(port): \(error)" }
+                let why = "connecting to \(host):\(port): \(error)"
+                let changed: Bool = monitor.locked {
+                    defer { status.lastError = why }
+                    return status.lastError != why
+                }
+                if changed { onEvent?(why) }
             }
             monitor.locked {
                 channel = nil
@@ -141,18 +148,21 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
     fileprivate func received(_ frame: ReplicationFrame, on channel: Channel) {
         switch frame {
         case let .welcome(written, leader):
-            monitor.locked {
+            let from: UInt64 = monitor.locked {
                 status.connected = true
                 status.primaryWritten = written
                 status.leader = leader
                 status.lastError = nil
+                return position.sequence
             }
+            onEvent?("connected to the primary at \(host):\(port): following from seq \(from), the primary has written \(written)")
             if !leader.isEmpty { onLeader?(leader) }
             reportProgress(on: channel)
         case let .heartbeat(written):
             monitor.locked { status.primaryWritten = max(status.primaryWritten, written) }
         case let .refused(reason):
             monitor.locked { status.lastError = "the primary refused: \(reason)" }
+            onEvent?("the primary refused: \(reason)")
             channel.close(promise: nil)
         case let .segment(bytes):
             guard bytes.count == SegmentHeader.size,
@@ -178,6 +188,7 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
 
     private func broken(_ channel: Channel, _ why: String) {
         monitor.locked { status.lastError = why + "; reconnecting" }
+        onEvent?(why + "; reconnecting")
         channel.close(promise: nil)
     }
 

@@ -48,6 +48,8 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
     private let ackReplicas: Int
     /// Where this primary takes orders, told to replicas (for their clients' errors).
     public var leader = ""
+    /// Called when a replica is taken or refused, as a line for the operator.
+    public var onEvent: (@Sendable (String) -> Void)?
 
     /// - Parameters:
     ///   - journal: the node's journal directory.
@@ -170,10 +172,12 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
         do {
             try cursor.start(after: lastSequence, chain: chain)
         } catch {
+            onEvent?("refused the replica \(name): \(error)")
             Self.send(.refused("\(error)"), on: channel, flush: true).whenComplete { _ in channel.close(promise: nil) }
             return
         }
         let address = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        onEvent?("streaming to the replica \(name) at \(address) from seq \(lastSequence + 1)")
         let session = Session(channel: channel, name: name, address: address, position: lastSequence)
         let refused: Bool = monitor.locked {
             if stopped { return true }

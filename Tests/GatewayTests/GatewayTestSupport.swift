@@ -8,15 +8,18 @@ final class RunningNode {
     let data: String
     let api: String
     let admin: String
+    /// Where it streams its journal to replicas (with `--replication-listen`).
+    let replication: String?
     private let output: () -> Data
 
-    /// Starts `exchange node --data DATA --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0` and
-    /// waits for the lines that name its ports.
-    init(data: String, fsync: String = "always", options: [String] = []) throws {
+    /// Starts `exchange node --data DATA --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0` (or
+    /// `exchange replica …` with `command: "replica"`) and waits for the lines that name its
+    /// ports.
+    init(data: String, fsync: String = "always", options: [String] = [], command: String = "node") throws {
         self.data = data
         process = Process()
         process.executableURL = URL(fileURLWithPath: exchangeExecutable)
-        process.arguments = ["node", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+        process.arguments = [command, "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
                              "--fsync", fsync] + options
         let out = Pipe()
         process.standardOutput = out
@@ -26,13 +29,16 @@ final class RunningNode {
         // Read lines until both listeners are named (the node prints nothing more until it stops).
         let handle = out.fileHandleForReading
         var text = ""
-        var api: String?, admin: String?
+        var api: String?, admin: String?, replication: String?
         while api == nil || admin == nil {
             let chunk = handle.availableData
             guard !chunk.isEmpty else { break }
             text += String(decoding: chunk, as: UTF8.self)
             for line in text.split(separator: "\n") {
                 if line.hasPrefix("gateway: Binance API on ") { api = String(line.dropFirst("gateway: Binance API on ".count)) }
+                if line.hasPrefix("replication: listening on ") {
+                    replication = String(line.dropFirst("replication: listening on ".count).prefix(while: { $0 != "," }))
+                }
                 if line.hasPrefix("gateway: admin API on ") {
                     admin = String(line.dropFirst("gateway: admin API on ".count).prefix(while: { $0 != " " }))
                 }
@@ -45,6 +51,14 @@ final class RunningNode {
         }
         self.api = api
         self.admin = admin
+        self.replication = replication
+    }
+
+    /// `exchange COMMAND --node ADMIN --data DATA` (status, promote): its one JSON line.
+    func call(_ command: String) throws -> [String: Any] {
+        let result = try exchange([command, "--node", admin, "--data", data])
+        guard result.status == 0 else { throw Failure("exchange \(command) failed: \(result.stderr)") }
+        return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
     }
 
     /// Stops the node with SIGTERM; its exit status and output.

@@ -184,6 +184,8 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
     }
     do {
         if let server, let replicationAt {
+            // Lines from the replication threads go to stderr: stdout carries event lines.
+            server.onEvent = { line in printError("replication: " + line) }
             let port = try server.listen(host: replicationAt.host, port: replicationAt.port, node: node)
             replicationPort = port
             say("replication: listening on \(hostPort(replicationAt, port))\(flags.ackReplicas > 0 ? ", acknowledging on \(flags.ackReplicas) replica(s)" : "")")
@@ -219,6 +221,7 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
         }
         if let client, let primaryAt {
             client.onLeader = { [gateway] url in gateway?.setLeader(url) }
+            client.onEvent = { line in printError("replica: " + line) }
             client.start(node: node)
             say("replica of \(primaryAt.host):\(primaryAt.port) from seq \(node.journalHead.sequence)")
         }
@@ -255,7 +258,9 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
             }
         }
     }
-    // Requests in flight are answered before the node stops; then nothing more arrives.
+    // The node takes nothing more and finishes what is queued, answering the requests in
+    // flight (a quorum it waits for gets its grace, then they fail); then the listeners close.
+    node.beginStop()
     gateway?.stopListening()
     client?.stop()
     let stopped = Result { () throws(NodeError) in try node.stop() }
