@@ -403,6 +403,110 @@ public final class JournalWriter {
         return header
     }
 
+    /// Cuts the journal after `sequence`, which must end one of its blocks (or be the sequence
+    /// before a segment's first): the blocks after it are zeroed, later segments removed, and
+    /// the durable mark brought down to it. For a replica whose tail is not on its new
+    /// primary's chain (records no quorum acknowledged: the primary never had them, or lost
+    /// them when it failed). The writer is closed afterwards; open the journal again to append.
+    /// - Returns: how many records were cut.
+    /// - Throws: `.notOnChain` when `sequence` ends no block here; I/O errors.
+    @discardableResult
+    public func cut(after sequence: UInt64) throws(JournalError) -> UInt64 {
+        try checkUsable()
+        precondition(block.count == 0, "cut with records in the open block")
+        guard sequence < lastSequence else {
+            try close()
+            return 0
+        }
+        guard let first = segments.first, sequence + 1 >= first.firstSequence,
+              let at = SegmentCatalog.position(of: sequence + 1, in: segments) else {
+            throw .sequenceUnavailable(requested: sequence, first: segments.first?.firstSequence ?? 1, last: lastSequence)
+        }
+        let segment = try SegmentMap(segments[at], storage: storage)
+        var offset = SegmentHeader.size
+        var chain = segment.header.previousChain
+        if segment.header.firstSequence <= sequence {
+            let index = SegmentIndex.load(for: segment, decoder: decoder)
+            guard let entry = index.entry(holding: sequence),
+                  case let .success(h) = decoder.checkedHeader(in: segment.bytes, at: index.offsets[entry]),
+                  h.lastSequence == sequence else {
+                segment.map.unmap()
+                throw .notOnChain(sequence: sequence, reason: "no block of this journal ends there")
+            }
+            offset = index.offsets[entry] + h.totalBytes
+            chain = h.chain
+        }
+        let end = segment.lastNonZero(from: offset).map { $0 + 1 }
+        segment.map.unmap()
+        let cut = lastSequence - sequence
+        active?.map.unmap()
+        active = nil
+        defer {
+            isClosed = true
+            marks.close()
+            lock.close()
+            hashWorker.shutdown()
+        }
+        if let end {
+            let file = try storage.open(segments[at].path, .readWrite)
+            do {
+                var position = offset
+                while position < end {
+                    let n = min(1 << 20, end - position)
+                    try file.write([UInt8](repeating: 0, count: n), at: position)
+                    position += n
+                }
+                try file.sync()
+                file.close()
+            } catch {
+                file.close()
+                throw error
+            }
+        }
+        try? storage.remove(segments[at].indexPath)
+        for later in segments[(at + 1)...].reversed() {
+            try storage.remove(later.path)
+            try? storage.remove(later.indexPath)
+        }
+        segments.removeSubrange((at + 1)...)
+        try storage.syncDirectory(directory)
+        if marks.sequence > sequence { try marks.write(sequence: sequence, chain: chain) }
+        lastSequence = sequence
+        writtenSequence = sequence
+        durableSequence = sequence
+        chainHead = chain
+        return cut
+    }
+
+    /// Points of this journal's chain a replica offers its primary to find where their
+    /// histories part: the ends of its last blocks, then of blocks ever further back (2, 4, 8…
+    /// blocks apart), and the journal's start; newest first.
+    public func recentPoints(limit: Int = 64) -> [(sequence: UInt64, chain: Digest32)] {
+        var points: [(sequence: UInt64, chain: Digest32)] = [(lastSequence, chainHead)]
+        var step = 1, skipped = 0
+        for file in segments.reversed() {
+            guard points.count < limit, let map = try? SegmentMap(file, storage: storage) else { break }
+            let index = SegmentIndex.load(for: map, decoder: decoder)
+            var entry = index.count - 1
+            while entry >= 0 && points.count < limit {
+                if skipped + 1 >= step, case let .success(h) = decoder.checkedHeader(in: map.bytes, at: index.offsets[entry]),
+                   h.lastSequence < points.last!.sequence {
+                    points.append((h.lastSequence, h.chain))
+                    skipped = 0
+                    if points.count > 16 { step *= 2 }
+                } else {
+                    skipped += 1
+                }
+                entry -= 1
+            }
+            if points.last!.sequence >= map.header.firstSequence, points.count < limit {
+                points.append((map.header.firstSequence - 1, map.header.previousChain))
+            }
+            map.map.unmap()
+        }
+        return points
+    }
+
     // MARK: - Blocks and segments
 
     private func checkUsable() throws(JournalError) {

@@ -56,6 +56,9 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
     public var onLeader: (@Sendable (String) -> Void)?
     /// Called with each change of the connection, as a line for the operator.
     public var onEvent: (@Sendable (String) -> Void)?
+    /// Called when the primary's history does not hold this replica's journal (the replica
+    /// stops following; restarting it cuts the records the primary lacks).
+    public var onDiverged: (@Sendable (String) -> Void)?
 
     /// - Parameters:
     ///   - primary: the primary's replication address.
@@ -142,12 +145,17 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
             heldHeader = nil
             return position
         }
-        ReplicationServer.send(.hello(lastSequence: sequence, chain: chain, name: name), on: channel, flush: true)
+        ReplicationServer.send(.hello(points: [ChainPoint(sequence: sequence, chain: chain)], name: name), on: channel, flush: true)
     }
 
     fileprivate func received(_ frame: ReplicationFrame, on channel: Channel) {
         switch frame {
-        case let .welcome(written, leader):
+        case let .welcome(start, written, leader):
+            guard start == monitor.locked({ position.sequence }) else {
+                // (It offered one point: an answer from elsewhere is a broken primary.)
+                broken(channel, "the primary streams from seq \(start), not from where this replica is")
+                return
+            }
             let from: UInt64 = monitor.locked {
                 status.connected = true
                 status.primaryWritten = written
@@ -164,6 +172,11 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
             monitor.locked { status.lastError = "the primary refused: \(reason)" }
             onEvent?("the primary refused: \(reason)")
             channel.close(promise: nil)
+            if reason.hasPrefix("not on this journal's chain") {
+                // This journal has records the primary's history does not: nothing a
+                // reconnection mends (a restart cuts them, `ReplicaRejoin`).
+                onDiverged?(reason)
+            }
         case let .segment(bytes):
             guard bytes.count == SegmentHeader.size,
                   case .success = bytes.withUnsafeBytes({ SegmentHeader.decode($0.baseAddress!) }) else {

@@ -14,17 +14,31 @@ import NIOCore
 /// as stored (`segment` headers and `block`s, byte for byte), or `refused` with a reason and
 /// closes. The replica reports `progress` (durable and applied sequences) as it goes.
 /// Docs/REPLICATION.md describes it in full.
+/// A point of a journal's chain: a sequence that ends a block, and the chain hash after it.
+public struct ChainPoint: Equatable, Sendable {
+    public var sequence: UInt64
+    public var chain: Digest32
+    public init(sequence: UInt64, chain: Digest32) {
+        self.sequence = sequence
+        self.chain = chain
+    }
+}
+
 public enum ReplicationFrame: Equatable, Sendable {
     public static let magic: UInt64 = 0x4143_494C_5045_5258  // "XREPLICA"
     public static let version: UInt16 = 1
     /// The largest body: a block of the largest raw size, stored raw, with its header.
     public static let bodyMax = JournalOptions.blockRawCeiling + BlockHeader.size + 64
+    /// The most chain points a `hello` carries.
+    public static let pointsMax = 64
 
-    /// Replica → primary, first: where its journal ends, and its name (for status).
-    case hello(lastSequence: UInt64, chain: Digest32, name: String)
-    /// Primary → replica: the stream follows. `leader` is where the primary takes orders
-    /// (its API's URL; empty when it serves none).
-    case welcome(writtenSequence: UInt64, leader: String)
+    /// Replica → primary, first: points of its journal's chain, newest first (where it ends,
+    /// then earlier block ends), and its name (for status). At most `pointsMax`.
+    case hello(points: [ChainPoint], name: String)
+    /// Primary → replica: the stream follows from after `from` (the newest of the replica's
+    /// points on the primary's chain). `leader` is where the primary takes orders (its API's
+    /// URL; empty when it serves none).
+    case welcome(from: UInt64, writtenSequence: UInt64, leader: String)
     /// Primary → replica: why it will not stream (then it closes).
     case refused(String)
     /// Primary → replica: a segment header, as stored.
@@ -55,14 +69,18 @@ public enum ReplicationFrame: Equatable, Sendable {
         out.writeInteger(UInt32(0), endianness: .little)
         out.writeInteger(kind)
         switch self {
-        case let .hello(lastSequence, chain, name):
+        case let .hello(points, name):
             out.writeInteger(Self.magic, endianness: .little)
             out.writeInteger(Self.version, endianness: .little)
-            out.writeInteger(lastSequence, endianness: .little)
-            out.writeBytes(chain.bytes)
+            out.writeInteger(UInt16(min(points.count, Self.pointsMax)), endianness: .little)
+            for point in points.prefix(Self.pointsMax) {
+                out.writeInteger(point.sequence, endianness: .little)
+                out.writeBytes(point.chain.bytes)
+            }
             Self.writeString(name, to: &out)
-        case let .welcome(written, leader):
+        case let .welcome(from, written, leader):
             out.writeInteger(Self.version, endianness: .little)
+            out.writeInteger(from, endianness: .little)
             out.writeInteger(written, endianness: .little)
             Self.writeString(leader, to: &out)
         case let .refused(reason):
@@ -86,13 +104,19 @@ public enum ReplicationFrame: Equatable, Sendable {
         case 1:
             guard body.readInteger(endianness: .little, as: UInt64.self) == magic,
                   body.readInteger(endianness: .little, as: UInt16.self) == version,
-                  let last = u64(), let chainBytes = body.readBytes(length: 32),
-                  let name = readString(&body) else { return nil }
-            frame = .hello(lastSequence: last, chain: chainBytes.withUnsafeBytes { Digest32(loading: $0.baseAddress!) }, name: name)
+                  let count = body.readInteger(endianness: .little, as: UInt16.self),
+                  count >= 1, Int(count) <= pointsMax else { return nil }
+            var points: [ChainPoint] = []
+            for _ in 0..<count {
+                guard let sequence = u64(), let chainBytes = body.readBytes(length: 32) else { return nil }
+                points.append(ChainPoint(sequence: sequence, chain: chainBytes.withUnsafeBytes { Digest32(loading: $0.baseAddress!) }))
+            }
+            guard let name = readString(&body) else { return nil }
+            frame = .hello(points: points, name: name)
         case 2:
-            guard body.readInteger(endianness: .little, as: UInt16.self) == version, let written = u64(),
+            guard body.readInteger(endianness: .little, as: UInt16.self) == version, let from = u64(), let written = u64(),
                   let leader = readString(&body) else { return nil }
-            frame = .welcome(writtenSequence: written, leader: leader)
+            frame = .welcome(from: from, writtenSequence: written, leader: leader)
         case 3:
             guard let reason = readString(&body) else { return nil }
             frame = .refused(reason)

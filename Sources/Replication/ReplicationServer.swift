@@ -158,8 +158,8 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
 
     /// A replica said hello: its sender thread checks its position, welcomes it and streams (or
     /// refuses it).
-    fileprivate func hello(_ channel: Channel, lastSequence: UInt64, chain: Digest32, name: String) {
-        let thread = WorkerThread { [self] in serve(channel, lastSequence: lastSequence, chain: chain, name: name) }
+    fileprivate func hello(_ channel: Channel, points: [ChainPoint], name: String) {
+        let thread = WorkerThread { [self] in serve(channel, points: points, name: name) }
         let late: Bool = monitor.locked {
             threads.append(thread)
             return stopped
@@ -167,15 +167,29 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
         if late { channel.close(promise: nil) }
     }
 
-    private func serve(_ channel: Channel, lastSequence: UInt64, chain: Digest32, name: String) {
+    private func serve(_ channel: Channel, points: [ChainPoint], name: String) {
         let cursor = StoredBlockCursor(directory: journal)
-        do {
-            try cursor.start(after: lastSequence, chain: chain)
-        } catch {
-            onEvent?("refused the replica \(name): \(error)")
-            Self.send(.refused("\(error)"), on: channel, flush: true).whenComplete { _ in channel.close(promise: nil) }
+        // The newest of the replica's points that is a point of this journal's chain.
+        var from: ChainPoint?
+        var why: JournalError?
+        for point in points {
+            do {
+                try cursor.start(after: point.sequence, chain: point.chain)
+                from = point
+                break
+            } catch {
+                why = why ?? error
+                if case .notOnChain = error { continue }
+                break
+            }
+        }
+        guard let from else {
+            let reason = why.map { "\($0)" } ?? "no point given"
+            onEvent?("refused the replica \(name): \(reason)")
+            Self.send(.refused(reason), on: channel, flush: true).whenComplete { _ in channel.close(promise: nil) }
             return
         }
+        let lastSequence = from.sequence
         let address = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         onEvent?("streaming to the replica \(name) at \(address) from seq \(lastSequence + 1)")
         let session = Session(channel: channel, name: name, address: address, position: lastSequence)
@@ -188,7 +202,7 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
             channel.close(promise: nil)
             return
         }
-        _ = Self.send(.welcome(writtenSequence: monitor.locked { written }, leader: leader), on: channel, flush: true)
+        _ = Self.send(.welcome(from: lastSequence, writtenSequence: monitor.locked { written }, leader: leader), on: channel, flush: true)
         stream(cursor, to: session)
     }
 
@@ -276,9 +290,9 @@ private final class PrimaryHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case let .hello(last, chain, name) where !greeted:
+        case let .hello(points, name) where !greeted:
             greeted = true
-            server.hello(context.channel, lastSequence: last, chain: chain, name: name)
+            server.hello(context.channel, points: points, name: name)
         case let .progress(durable, applied) where greeted:
             server.progress(context.channel, durable: durable, applied: applied)
         default:

@@ -11,6 +11,8 @@ final class RunningNode {
     /// Where it streams its journal to replicas (with `--replication-listen`).
     let replication: String?
     private let output: () -> Data
+    /// What it printed while starting.
+    private let startup: String
 
     /// Starts `exchange node --data DATA --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0` (or
     /// `exchange replica …` with `command: "replica"`) and waits for the lines that name its
@@ -52,6 +54,7 @@ final class RunningNode {
         self.api = api
         self.admin = admin
         self.replication = replication
+        startup = text
     }
 
     /// `exchange COMMAND --node ADMIN --data DATA` (status, promote): its one JSON line.
@@ -66,7 +69,7 @@ final class RunningNode {
     func stop() -> (status: Int32, output: String) {
         process.terminate()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output(), as: UTF8.self))
+        return (process.terminationStatus, startup + String(decoding: output(), as: UTF8.self))
     }
 
     /// SIGKILL: the node stops where it is.

@@ -184,4 +184,66 @@ import _ProcessTesting
         #expect(ended.output.contains("a damaged block arrived"), "\(ended.output)")
         #expect(try segments(r) == segments(p))
     }
+
+    /// Orders for account 7, one per line: `count` limit buys from `price` up, 0.001 BTC each.
+    func buys(_ count: Int, from price: Int) -> String {
+        (0..<count).map { i in
+            #"{"cmd":"place","account":7,"symbol":"BTCUSDT","side":"BUY","type":"LIMIT","price":"\#(price + i)","qty":"0.001"}"#
+        }.joined(separator: "\n") + "\n"
+    }
+
+    @Test func anOldPrimaryRejoinsTheNewOneCuttingWhatItNeverReplicated() throws {
+        let scratch = Scratch("rejoin")
+        let p = scratch.path + "/primary", r = scratch.path + "/replica"
+        var primary = try RunningNode(data: p, options: ["--replication-listen", "127.0.0.1:0", "--checkpoint-every", "25"])
+        var primaryRunning = true
+        defer { if primaryRunning { primary.stop() } }
+        _ = try primary.admin("submit", ["-"], stdin: market + buys(30, from: 20_000))
+        try makeReplicaDirectory(r, from: p)
+        let replicaOptions = ["--replication-listen", "127.0.0.1:0", "--checkpoint-every", "25"]
+        var replica = try RunningNode(data: r, options: replicaOptions + ["--primary", try #require(primary.replication)],
+                                      command: "replica")
+        var replicaRunning = true
+        defer { if replicaRunning { replica.stop() } }
+        let shared = seq(try primary.call("status"), "last_seq")
+        try waitForStatus(replica) { seq($0, "applied_seq") == shared }
+        // The replica goes away; the primary takes 40 more orders it never sends; then it stops.
+        #expect(replica.stop().status == 0)
+        replicaRunning = false
+        _ = try primary.admin("submit", ["-"], stdin: buys(40, from: 21_000))
+        let primaryLast = seq(try primary.call("status"), "last_seq")
+        #expect(primaryLast >= shared + 40)
+        #expect(primary.stop().status == 0)
+        primaryRunning = false
+
+        // The replica comes back (its primary gone), is promoted, and takes other orders.
+        replica = try RunningNode(data: r, options: replicaOptions + ["--primary", try #require(primary.replication)], command: "replica")
+        replicaRunning = true
+        #expect(try replica.call("promote")["promoted"] as? Bool == true)
+        _ = try replica.admin("submit", ["-"], stdin: buys(20, from: 22_000))
+        let newLast = seq(try replica.call("status"), "last_seq")
+
+        // The old primary returns as a replica of the new one: the commands it took alone are
+        // cut (and kept aside), and it follows the new history.
+        primary = try RunningNode(data: p, options: ["--checkpoint-every", "25", "--primary", try #require(replica.replication)],
+                                  command: "replica")
+        primaryRunning = true
+        let following = try waitForStatus(primary) { seq($0, "applied_seq") == newLast }
+        #expect(following["chain_head"] as? String == (try replica.call("status"))["chain_head"] as? String)
+        #expect(try segments(p) == segments(r))
+        let ended = primary.stop()
+        primaryRunning = false
+        let said = ended.output.split(separator: "\n").first { $0.hasPrefix("replica: cut ") }.map(String.init) ?? ""
+        let words = said.split(separator: " ")
+        let cut = words.count > 2 ? Int(words[2]) ?? 0 : 0
+        let after = words.count > 6 ? Int(words[6].trimmingCharacters(in: CharacterSet(charactersIn: ":"))) ?? -1 : -1
+        #expect(after >= 0 && after <= shared && cut == primaryLast - after, "\(said)")
+        // The records cut are those after the fork, the 40 orders the new primary never had
+        // among them, as JSON lines with their sequences.
+        let keptText = try String(contentsOfFile: p + "/cut-after-\(after).jsonl", encoding: .utf8)
+        let kept = keptText.split(separator: "\n")
+        #expect(kept.count == cut)
+        #expect(kept.filter { $0.contains(#""price":"210"#) }.count == 40)
+        #expect(kept.first?.contains(#""seq":\#(after + 1),"#) == true, "\(kept.first ?? "")")
+    }
 }

@@ -110,6 +110,41 @@ import Testing
         #expect(try JournalVerifier.verify(directory: replica.path).ok)
     }
 
+    @Test func aJournalCutAfterABlockEndsThereAndGrowsAgainFromThere() throws {
+        let dir = TemporaryDirectory()
+        let records = variedRecords(count: 2_000, seed: 34)
+        let writer = try JournalWriter(directory: dir.path, options: smallOptions(durability: .always))
+        try appendAll(records, to: writer)
+        try writer.markDurable()
+        let blocks = try collectBlocks(dir.path)
+        #expect(writer.segments.count >= 3)
+        // A point every replica offers: its end first, then block ends further and further back.
+        let points = writer.recentPoints()
+        #expect(points.first?.sequence == 2_000 && points.first?.chain == writer.chainHead)
+        #expect(zip(points, points.dropFirst()).allSatisfy { $0.sequence > $1.sequence })
+        let ends = Dictionary(uniqueKeysWithValues: blocks.map { ($0.lastSequence, $0.chain) })
+        #expect(points.dropFirst().allSatisfy { ends[$0.sequence] == $0.chain || $0.sequence == 0 })
+        // Not at a block's end: refused, nothing changed.
+        let middle = blocks[blocks.count / 3]
+        #expect(throws: JournalError.self) { try writer.cut(after: middle.lastSequence - 1) }
+        #expect(writer.lastSequence == 2_000)
+        try writer.close()
+        let again = try JournalWriter(directory: dir.path, options: smallOptions(durability: .always))
+        #expect(again.lastSequence == 2_000)
+        #expect(try again.cut(after: middle.lastSequence) == 2_000 - middle.lastSequence)
+        let read = try readAll(dir.path)
+        #expect(read.map(\.bytes) == records.prefix(Int(middle.lastSequence)).map(\.bytes))
+        let report = try JournalVerifier.verify(directory: dir.path)
+        #expect(report.ok && report.chainHead == middle.chain && report.durableMark == middle.lastSequence)
+        // It grows again from there, with other records.
+        let more = try JournalWriter(directory: dir.path, options: smallOptions(durability: .always))
+        #expect(more.lastSequence == middle.lastSequence && more.chainHead == middle.chain)
+        try appendAll(variedRecords(count: 300, seed: 35), to: more)
+        try more.close()
+        #expect(try readAll(dir.path).count == Int(middle.lastSequence) + 300)
+        #expect(try JournalVerifier.verify(directory: dir.path).ok)
+    }
+
     /// Every block header of a journal, in order.
     func collectBlocks(_ dir: String) throws -> [BlockHeader] {
         let cursor = StoredBlockCursor(directory: dir)

@@ -145,6 +145,9 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
     if let server { observers.append(server) }
     if !observers.isEmpty { options.replication = observers.count == 1 ? observers[0] : ReplicationObservers(observers) }
     options.follower = client != nil
+    if let primaryAt {
+        try rejoin(data: data, primary: primaryAt, name: name, options: options.journal, say: say)
+    }
 
     let sink = EventLinesSink(fd: 1)
     let view = listenAt != nil || adminAt != nil ? GatewayView() : nil
@@ -222,6 +225,7 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
         if let client, let primaryAt {
             client.onLeader = { [gateway] url in gateway?.setLeader(url) }
             client.onEvent = { line in printError("replica: " + line) }
+            client.onDiverged = { why in ReplicaDivergence.shared.set(why) }
             client.start(node: node)
             say("replica of \(primaryAt.host):\(primaryAt.port) from seq \(node.journalHead.sequence)")
         }
@@ -248,7 +252,7 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
         }
     } else {
         var reported = monotonicNs()
-        while !ProcessSignals.stopRequested && node.failed == nil {
+        while !ProcessSignals.stopRequested && node.failed == nil && ReplicaDivergence.shared.reason == nil {
             if ProcessSignals.takeSnapshotRequest() { node.requestSnapshot() }
             usleep(50_000)
             if let projector, monotonicNs() - reported > 10_000_000_000 {
@@ -267,6 +271,9 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
     server?.stop()
     view?.stop()
     do { try stopped.get() } catch { throw fail(error.description) }
+    if let why = ReplicaDivergence.shared.reason {
+        throw fail("this replica's journal is not on its primary's chain (\(why)); restart it to cut the records the primary does not have")
+    }
     // The read model gets everything the node journaled before the node reports.
     let lagAtStop = projector.map { $0.lag(behind: node.appliedSequence) } ?? 0
     let drainStarted = monotonicNs()
@@ -301,6 +308,63 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
         say(o.text)
     } else {
         say("stopped at seq \(state.lastSequence): \(acknowledged) commands acknowledged in \(format(seconds, decimals: 3)) s; state digest \(digest)")
+    }
+}
+
+/// Set from the replication thread when the primary refuses this replica's journal.
+final class ReplicaDivergence: @unchecked Sendable {
+    static let shared = ReplicaDivergence()
+    private let monitor = Monitor()
+    private var why: String?
+    func set(_ reason: String) { monitor.locked { if why == nil { why = reason } } }
+    var reason: String? { monitor.locked { why } }
+}
+
+/// Before a replica's node starts: asks the primary where their histories part and cuts the
+/// records after that point (kept in `DIR/cut-after-SEQ.jsonl`, never applied), saying how
+/// many. A primary that cannot be reached is asked again by the connection; one that refuses
+/// the journal stops the start.
+func rejoin(data: String, primary: Gateway.Address, name: String, options: JournalOptions,
+            say: (String) -> Void) throws {
+    let journal = DataDirectory(data).journal
+    guard FileManager.default.fileExists(atPath: journal) else { return }
+    var writerOptions = options
+    writerOptions.recordKind = .commands
+    let open = { () throws -> JournalWriter in
+        do { return try JournalWriter(directory: journal, options: writerOptions) } catch { throw fail("\(error)") }
+    }
+    let writer = try open()
+    let points = writer.recentPoints().map { ChainPoint(sequence: $0.sequence, chain: $0.chain) }
+    let last = writer.lastSequence
+    try? writer.close()
+    guard last > 0 else { return }
+    let answer: ReplicaRejoin.Answer? = ReplicaRejoin.ask(host: primary.host, port: primary.port, points: points, name: name)
+    switch answer {
+    case nil:
+        say("replica: the primary at \(primary.host):\(primary.port) did not answer; starting at seq \(last)")
+    case let .refused(why)?:
+        throw fail("the primary at \(primary.host):\(primary.port) refuses this replica's journal: \(why)")
+    case let .from(from)? where from < last:
+        // The records after `from` are kept, as JSON lines, before they are cut.
+        let kept = (data.hasSuffix("/") ? data : data + "/") + "cut-after-\(from).jsonl"
+        var lines = ""
+        do {
+            let reader = try JournalReader(directory: journal)
+            try reader.seek(to: from + 1)
+            var decoder = CommandDecoder()
+            while let record = try reader.nextView() {
+                lines += CommandJSON.encode(try decoder.decode(record.bytes), seq: record.sequence, timestampNs: record.timestampNs) + "\n"
+            }
+        } catch {
+            throw fail("reading the records to cut after seq \(from): \(error)")
+        }
+        guard writeAll(path: kept, Array(lines.utf8)) else { throw fail("cannot write \(kept)") }
+        let cutting = try open()
+        let cut: UInt64
+        do { cut = try cutting.cut(after: from) } catch { throw fail("cutting the journal after seq \(from): \(error)") }
+        say("replica: cut \(cut) commands after seq \(from): the primary's chain does not hold them (they are kept in \(kept))")
+    case .from?:
+        break
     }
 }
 
