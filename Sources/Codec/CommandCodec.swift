@@ -23,6 +23,7 @@ public enum CommandCodec {
         case checkpoint = 0x11
         case addApiKey = 0x12
         case revokeApiKey = 0x13
+        case term = 0x14
     }
 
     /// Why a record does not decode.
@@ -65,6 +66,7 @@ public enum CommandCodec {
             return symbol.utf8.count
         case let .cancelAll(_, symbol), let .halt(symbol), let .resume(symbol): return symbol.utf8.count
         case let .checkpoint(c): return c.stateDigest.count
+        case let .term(_, leader): return leader.utf8.count
         case let .invalid(invalid):
             return invalid.cmd.utf8.count &+ (invalid.clientId?.utf8.count ?? 0) &+ invalid.text.utf8.count
         case .openAccount: return 0
@@ -113,6 +115,8 @@ public enum CommandCodec {
             for b in spec.material { w.byte(b) }
         case let .revokeApiKey(account, apiKey):
             w.tag(.revokeApiKey); w.varint(account); w.string(apiKey)
+        case let .term(epoch, leader):
+            w.tag(.term); w.varint(epoch); w.string(leader)
         case let .invalid(invalid):
             // The detail is not journaled: it follows from the text (CommandJSON.detail).
             w.tag(.invalid)
@@ -356,6 +360,9 @@ public struct CommandDecoder {
             var digest: [UInt8] = []
             for _ in 0..<n { digest.append(try r.byte()) }
             command = .checkpoint(Checkpoint(verifiedSequence: verified, stateDigest: digest))
+        case .term:
+            let epoch = try r.varint()
+            command = .term(epoch: epoch, leader: try r.string())
         case .addApiKey:
             let account = try r.varint(), name = try r.string()
             let permissions = ApiPermissions(rawValue: try r.byte())

@@ -46,6 +46,8 @@ extension CommandJSON {
         case let .checkpoint(c):
             o.string("cmd", "checkpoint"); o.number("verifies_seq", c.verifiedSequence)
             if !c.stateDigest.isEmpty { o.string("state_digest", hex(c.stateDigest)) }
+        case let .term(epoch, leader):
+            o.string("cmd", "term"); o.number("epoch", epoch); o.string("leader", leader)
         case let .addApiKey(spec):
             o.string("cmd", "add_api_key"); o.number("account", spec.account); o.string("api_key", spec.apiKey)
             o.string("permissions", spec.permissions.names)

@@ -134,6 +134,8 @@ extension JSONMembers {
             case .checkpoint:
                 // Only a node writes checkpoints: from a client or an import it is no command.
                 throw Problem("cmd", "checkpoint is written by a node, not sent to one")
+            case .term:
+                throw Problem("cmd", "term is written by a node, not sent to one")
             }
         }
 
@@ -305,7 +307,7 @@ struct EnumNames<T: Sendable>: Sendable {
 enum CommandName {
     case add_asset, add_symbol, open_account, deposit, withdraw, place, cancel, cancel_all, amend, halt, resume
     case add_api_key, revoke_api_key
-    case checkpoint
+    case checkpoint, term
 }
 
 /// The slots of the command format's keys, as constants (reading one is a load, not the lazy
@@ -391,7 +393,7 @@ enum K {
         (JSONKey("open_account"), .open_account), (JSONKey("add_asset"), .add_asset),
         (JSONKey("add_symbol"), .add_symbol), (JSONKey("halt"), .halt), (JSONKey("resume"), .resume),
         (JSONKey("add_api_key"), .add_api_key), (JSONKey("revoke_api_key"), .revoke_api_key),
-        (JSONKey("checkpoint"), .checkpoint)]
+        (JSONKey("checkpoint"), .checkpoint), (JSONKey("term"), .term)]
 
     static let sides = EnumNames<Side>([("BUY", .buy), ("SELL", .sell)])
     static let types = EnumNames<OrderType>([("LIMIT", .limit), ("MARKET", .market), ("LIMIT_MAKER", .limitMaker)])

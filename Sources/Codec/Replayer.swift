@@ -46,6 +46,8 @@ public struct Replayer {
     public var trades: Int { Int(engine.nextTradeId - firstTradeId) }
     /// Checkpoint records applied (a journal's first names no digest to check).
     public private(set) var checkpoints = 0
+    /// The highest epoch of the term records applied (0: none since the start or snapshot).
+    public private(set) var epoch: UInt64 = 0
     /// Checkpoints whose digest matched, and those that named a sequence this replay did not
     /// compute (it started after it, from a snapshot).
     public private(set) var checkpointsVerified = 0
@@ -84,7 +86,11 @@ public struct Replayer {
     /// It takes the command, as the engine does (a caller that keeps it pays one copy).
     public mutating func apply(_ command: consuming Command, sequence: UInt64, timestampNs: Int64) throws(NodeError) {
         var verify: Checkpoint?
-        if case let .checkpoint(c) = command { verify = c }
+        switch command {
+        case let .checkpoint(c): verify = c
+        case let .term(e, _): epoch = max(epoch, e)
+        default: break
+        }
         buffer.removeAll()
         engine.apply(command, into: &buffer)
         commands += 1

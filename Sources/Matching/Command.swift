@@ -21,6 +21,11 @@ public enum Command: Equatable, Sendable {
     /// A point where every replayer computes the state digest (it changes nothing), carrying
     /// the digest the node computed at the checkpoint before (Journal/FORMAT.md, "Checkpoints").
     case checkpoint(Checkpoint)
+    /// A node became the primary of its cluster for `epoch` (etcd's revision of the leader key,
+    /// or one more than the last epoch for a promotion by hand): the first command it journals
+    /// as primary. To the state it is a no-op; to a replica, the epoch its stream must not go
+    /// below.
+    case term(epoch: UInt64, leader: String)
     /// A JSON object that is no valid command (unknown `cmd`, a field missing, of the wrong
     /// type or out of range): journaled as written, for auditors, and rejected with
     /// `INVALID_COMMAND`.
@@ -53,6 +58,7 @@ public enum Command: Equatable, Sendable {
         case .addApiKey: return "add_api_key"
         case .revokeApiKey: return "revoke_api_key"
         case .checkpoint: return "checkpoint"
+        case .term: return "term"
         case let .invalid(invalid): return invalid.cmd
         }
     }

@@ -108,8 +108,9 @@ public struct MatchingEngine {
         case let .resume(symbol): setHalted(symbol, false, &events)
         case let .addApiKey(spec): addApiKey(spec, &events)
         case let .revokeApiKey(account, apiKey): revokeApiKey(account, apiKey, &events)
-        case .checkpoint:
-            // The digest is the replayer's business: to the state it is a no-op.
+        case .checkpoint, .term:
+            // The digest and the epoch are the replayer's and the node's business: to the state
+            // they are no-ops.
             events.append(.ok)
         case let .invalid(invalid):
             events.append(.rejected(account: invalid.account, reason: .invalidCommand))

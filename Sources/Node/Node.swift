@@ -199,8 +199,14 @@ public final class Node: @unchecked Sendable {
     /// (A replica) queues a piece of the primary's journal (`NodeCore.offer`).
     public func offer(_ piece: ReplicaPiece) -> OfferResult { core.offer(piece) }
 
-    /// (A replica) becomes a primary (`NodeCore.promote`).
-    public func promote() -> Bool { core.promote() }
+    /// (A replica) becomes a primary, journaling a term record first (`NodeCore.promote`).
+    public func promote(epoch: UInt64? = nil, leader: String = "") -> Bool { core.promote(epoch: epoch, leader: leader) }
+
+    /// Once promoted: the last sequence received as a replica, and the epoch taken.
+    public var promotion: (after: UInt64, epoch: UInt64)? { core.promotion }
+
+    /// The highest epoch in the journal's term records (`NodeCore.currentEpoch`).
+    public var currentEpoch: UInt64 { core.currentEpoch }
 
     /// (A primary with `ackReplicas`) the replicas' quorum has everything through `sequence`.
     public func replicasDurable(through sequence: UInt64) { core.replicasDurable(through: sequence) }

@@ -96,6 +96,11 @@ public final class NodeCore: @unchecked Sendable {
     private var localDurable: UInt64 = 0
     /// The sequence and chain hash after the journal's last record.
     private var head: (sequence: UInt64, chain: Digest32)
+    /// The highest epoch journaled (term records), and the term a promotion journals.
+    private var epoch: UInt64
+    private var promotionTerm: (epoch: UInt64?, leader: String) = (nil, "")
+    /// Once promoted: the last sequence received as a replica, and the epoch it took.
+    private var promoted: (after: UInt64, epoch: UInt64)?
     /// Sequence of slot 0 minus one.
     private let sequenceBase: UInt64
 
@@ -117,6 +122,8 @@ public final class NodeCore: @unchecked Sendable {
     /// When a stopping primary gives up waiting for its replicas.
     private var quorumDeadlineNs: Int64?
     private var reportedDurable: UInt64 = 0
+    /// The highest epoch of the term records the sequencer has written.
+    private var termEpoch: UInt64 = 0
     private var encoded: [UInt8] = []
     private var lastTimestamp: Int64
     private var lastBusyNs: Int64
@@ -180,6 +187,8 @@ public final class NodeCore: @unchecked Sendable {
         sequencerFollows = options.follower
         quorumSequence = writer.lastSequence
         head = (writer.lastSequence, writer.chainHead)
+        epoch = recovery.replayer.epoch
+        termEpoch = epoch
         reportedDurable = writer.lastSequence
         precondition(recovery.replayer.lastSequence == sequenceBase, "recovery stopped before the journal's end")
         lastAcknowledged = sequenceBase
@@ -287,6 +296,14 @@ public final class NodeCore: @unchecked Sendable {
     /// The sequence and chain hash after the journal's last record (a replica's position).
     public var journalHead: (sequence: UInt64, chain: Digest32) { monitor.locked { head } }
 
+    /// The highest epoch in the journal's term records (as far as this node has read them: a
+    /// start from a snapshot knows the terms after it).
+    public var currentEpoch: UInt64 { monitor.locked { epoch } }
+
+    /// Once a promotion has completed: the last sequence the node received as a replica (its
+    /// term record follows it), and its epoch.
+    public var promotion: (after: UInt64, epoch: UInt64)? { monitor.locked { promoted } }
+
     /// (A replica) queues a piece of the primary's journal, received and CRC-checked; the
     /// sequencer checks the rest, writes it and queues its records for the engine.
     public func offer(_ piece: ReplicaPiece) -> OfferResult {
@@ -305,11 +322,14 @@ public final class NodeCore: @unchecked Sendable {
     }
 
     /// (A replica) becomes a primary: once every record already received is queued for the
-    /// engine, submissions are taken and appended after them. Pieces still queued are dropped.
+    /// engine (the pieces already offered are written first), it journals a term record
+    /// (`epoch`, or one more than the highest it has; with `leader`, its name) and then takes
+    /// submissions, appended after them.
     /// - Returns: false when the node is no replica.
-    public func promote() -> Bool {
+    public func promote(epoch newEpoch: UInt64? = nil, leader: String = "") -> Bool {
         monitor.locked {
             guard isFollower, !stopping, failure == nil else { return false }
+            promotionTerm = (newEpoch, leader)
             promoteRequested = true
             submittedMoved.broadcast()
             return true
@@ -569,7 +589,7 @@ public final class NodeCore: @unchecked Sendable {
                 }
             }
             pushPending()
-            if pendingAt == pending.count && !promoteRequested && !stopping {
+            if pendingAt == pending.count && !stopping {
                 let n = min(inbound.count, Self.piecesPerStep)
                 pieces = Array(inbound[0..<n])
                 inbound.removeFirst(n)
@@ -596,7 +616,17 @@ public final class NodeCore: @unchecked Sendable {
                                 throw NodeError.undecodable(sequence: sequence, reason: "\(error)")
                             }
                             var isInternal = false
-                            if case .checkpoint = command { isInternal = true }
+                            switch command {
+                            case .checkpoint: isInternal = true
+                            case let .term(e, leader):
+                                isInternal = true
+                                // A stream whose epoch goes back is a deposed primary's.
+                                guard e >= termEpoch else {
+                                    throw NodeError.replication("a term of epoch \(e) (\(leader)) at sequence \(sequence) after epoch \(termEpoch): the stream of a deposed primary")
+                                }
+                                termEpoch = e
+                            default: break
+                            }
                             pending.append((command, timestampNs, isInternal))
                         }
                     }
@@ -624,10 +654,16 @@ public final class NodeCore: @unchecked Sendable {
             nowDurable = min(ackable, submitted)
             publishDurable(nowDurable)
             checkInvariants()
-            if promote && pendingAt == pending.count {
+            epoch = max(epoch, termEpoch)
+            if promote && pendingAt == pending.count && inbound.isEmpty {
                 isFollower = false
                 promoteRequested = false
                 quorumSequence = max(quorumSequence, sequenceBase + submitted)
+                // The new term comes first, before any submission.
+                epoch = max(promotionTerm.epoch ?? epoch + 1, epoch + 1)
+                termEpoch = epoch
+                self.promoted = (sequenceBase + submitted, epoch)
+                _ = enqueue(.term(epoch: epoch, leader: promotionTerm.leader), tag: 0, isInternal: true, endsBlock: true)
                 inbound.removeAll()
                 inboundBytes = 0
                 promoted = true

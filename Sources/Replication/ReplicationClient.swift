@@ -150,10 +150,15 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
 
     fileprivate func received(_ frame: ReplicationFrame, on channel: Channel) {
         switch frame {
-        case let .welcome(start, written, leader):
+        case let .welcome(start, written, epoch, leader):
             guard start == monitor.locked({ position.sequence }) else {
                 // (It offered one point: an answer from elsewhere is a broken primary.)
                 broken(channel, "the primary streams from seq \(start), not from where this replica is")
+                return
+            }
+            let known = monitor.locked { node?.currentEpoch ?? 0 }
+            guard epoch >= known else {
+                broken(channel, "the primary at \(host):\(port) is of epoch \(epoch), older than this replica's \(known): a deposed primary")
                 return
             }
             let from: UInt64 = monitor.locked {

@@ -38,7 +38,7 @@ public enum ReplicationFrame: Equatable, Sendable {
     /// Primary → replica: the stream follows from after `from` (the newest of the replica's
     /// points on the primary's chain). `leader` is where the primary takes orders (its API's
     /// URL; empty when it serves none).
-    case welcome(from: UInt64, writtenSequence: UInt64, leader: String)
+    case welcome(from: UInt64, writtenSequence: UInt64, epoch: UInt64, leader: String)
     /// Primary → replica: why it will not stream (then it closes).
     case refused(String)
     /// Primary → replica: a segment header, as stored.
@@ -78,10 +78,11 @@ public enum ReplicationFrame: Equatable, Sendable {
                 out.writeBytes(point.chain.bytes)
             }
             Self.writeString(name, to: &out)
-        case let .welcome(from, written, leader):
+        case let .welcome(from, written, epoch, leader):
             out.writeInteger(Self.version, endianness: .little)
             out.writeInteger(from, endianness: .little)
             out.writeInteger(written, endianness: .little)
+            out.writeInteger(epoch, endianness: .little)
             Self.writeString(leader, to: &out)
         case let .refused(reason):
             Self.writeString(reason, to: &out)
@@ -115,8 +116,8 @@ public enum ReplicationFrame: Equatable, Sendable {
             frame = .hello(points: points, name: name)
         case 2:
             guard body.readInteger(endianness: .little, as: UInt16.self) == version, let from = u64(), let written = u64(),
-                  let leader = readString(&body) else { return nil }
-            frame = .welcome(from: from, writtenSequence: written, leader: leader)
+                  let epoch = u64(), let leader = readString(&body) else { return nil }
+            frame = .welcome(from: from, writtenSequence: written, epoch: epoch, leader: leader)
         case 3:
             guard let reason = readString(&body) else { return nil }
             frame = .refused(reason)

@@ -202,7 +202,8 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
             channel.close(promise: nil)
             return
         }
-        _ = Self.send(.welcome(from: lastSequence, writtenSequence: monitor.locked { written }, leader: leader), on: channel, flush: true)
+        let (written, epoch) = monitor.locked { (self.written, node?.currentEpoch ?? 0) }
+        _ = Self.send(.welcome(from: lastSequence, writtenSequence: written, epoch: epoch, leader: leader), on: channel, flush: true)
         stream(cursor, to: session)
     }
 

@@ -124,9 +124,15 @@ import Testing
         #expect(try pair.segments("/primary").count >= 3)
 
         // Promoted, it takes commands after the last one it received, and checkpoints again.
-        #expect(replica.promote())
+        #expect(replica.promote(leader: "second"))
         pair.settle(replica)
         #expect(replica.role.isFollower == false)
+        let received = primary.journalHead.sequence
+        #expect(replica.promotion?.after == received && replica.promotion?.epoch == 1)
+        // Its first record as primary is its term.
+        #expect(replica.journalHead.sequence == received + 1)
+        let termRecord = try #require(try JournalReader(directory: "/replica/journal", storage: pair.storage).seekAndRead(received + 1))
+        #expect(try CommandCodec.decode(termRecord) == .term(epoch: 1, leader: "second"))
         let last = replica.journalHead.sequence
         let more = Array(OrderFlow.commands(seed: 22, count: 1_400).dropFirst(OrderFlow.setup().count))
         pair.feed(replica, more, firstTag: 10_000)
@@ -175,6 +181,34 @@ import Testing
         #expect(pair.primarySink.acknowledged.count == setup.count)
     }
 
+    @Test func aReplicaRefusesAStreamWhoseEpochGoesBack() throws {
+        let pair = Pair()
+        // A journal whose terms go from epoch 5 back to epoch 3: a deposed primary wrote on.
+        let writer = try JournalWriter(directory: "/deposed/journal", options: pair.replicaOptions.journal, storage: pair.storage)
+        var bytes: [UInt8] = []
+        for (i, command) in ([.term(epoch: 5, leader: "a")] + OrderFlow.setup() + [.term(epoch: 3, leader: "b")] as [Command]).enumerated() {
+            bytes.removeAll()
+            CommandCodec.encode(command, into: &bytes)
+            try writer.append(bytes, timestampNs: 1_000 + Int64(i))
+            try writer.flush()
+        }
+        try writer.close()
+        let replica = try pair.replica()
+        let cursor = StoredBlockCursor(directory: "/deposed/journal", storage: pair.storage)
+        try cursor.start(after: 0, chain: .zero)
+        try pair.ship(cursor, to: replica)
+        guard case let .replication(why)? = replica.failed else {
+            Issue.record("expected a replication failure, got \(String(describing: replica.failed))")
+            return
+        }
+        #expect(why.contains("a term of epoch 3") && why.contains("after epoch 5"), "\(why)")
+        // The stale term never reached the replica's journal, nor anything of it the engine.
+        #expect(pair.replicaSink.acknowledged.count <= OrderFlow.setup().count)
+        let reopened = try JournalWriter(directory: "/replica/journal", options: pair.replicaOptions.journal, storage: pair.storage)
+        #expect(reopened.lastSequence <= UInt64(1 + OrderFlow.setup().count))
+        try reopened.close()
+    }
+
     @Test func aReplicaStopsOnAStreamThatDoesNotContinueItsJournal() throws {
         let pair = Pair()
         let primary = try pair.primary()
@@ -201,5 +235,13 @@ import Testing
         }
         #expect(why.contains("does not follow"), "\(why)")
         primary.abandon()
+    }
+}
+
+extension JournalReader {
+    /// The bytes of the record at `sequence`.
+    func seekAndRead(_ sequence: UInt64) throws -> [UInt8]? {
+        try seek(to: sequence)
+        return try nextRecord()?.bytes
     }
 }

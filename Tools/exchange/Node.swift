@@ -214,7 +214,7 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
                 let streamingPort = replicationPort
                 var promotion: (@Sendable () -> (Bool, String))?
                 if let client {
-                    promotion = { promote(node, client: client, gateway: started) }
+                    promotion = { promote(node, client: client, gateway: started, name: name) }
                 }
                 let status: @Sendable () -> String = { nodeStatus(node, server: server, client: client, replicationPort: streamingPort) }
                 let control = AdminControl(status: status, promote: promotion)
@@ -413,24 +413,24 @@ func nodeStatus(_ node: Node, server: ReplicationServer?, client: ReplicationCli
 
 /// Promotes a replica: stops following, makes the node take submissions once every record
 /// received is queued, and says at which sequence it took over.
-func promote(_ node: Node, client: ReplicationClient, gateway: Gateway?) -> (Bool, String) {
+func promote(_ node: Node, client: ReplicationClient, gateway: Gateway?, name: String) -> (Bool, String) {
     client.stop()
-    guard node.promote() else {
+    guard node.promote(leader: name) else {
         return (false, #"{"error":"this node is no replica (any more)"}"#)
     }
     // The sequencer completes the promotion at its next step.
     let deadline = monotonicNs() + 10_000_000_000
-    while node.role.isFollower && node.failed == nil && monotonicNs() < deadline { usleep(1_000) }
+    while node.promotion == nil && node.failed == nil && monotonicNs() < deadline { usleep(1_000) }
     var o = JSONLine()
     if let failed = node.failed {
         o.add("error", failed.description)
         return (false, o.text)
     }
-    guard !node.role.isFollower else { return (false, #"{"error":"the promotion did not complete"}"#) }
+    guard let done = node.promotion else { return (false, #"{"error":"the promotion did not complete"}"#) }
     gateway?.setLeader("")
     o.add("promoted", true)
-    o.add("last_seq", node.journalHead.sequence)
-    o.add("chain_head", node.journalHead.chain.hex)
+    o.add("last_seq", done.after)
+    o.add("epoch", done.epoch)
     return (true, o.text)
 }
 
