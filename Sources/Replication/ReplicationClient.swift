@@ -35,8 +35,8 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
         }
     }
 
-    private let host: String
-    private let port: Int
+    private var host: String
+    private var port: Int
     private let name: String
     private let group: MultiThreadedEventLoopGroup
     private let monitor = Monitor()
@@ -63,6 +63,8 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
     /// - Parameters:
     ///   - primary: the primary's replication address.
     ///   - name: how the primary lists this replica.
+    /// - Parameters:
+    ///   - host, port: the primary's replication address (port 0: none yet, `follow` says).
     public init(host: String, port: Int, name: String) {
         self.host = host
         self.port = port
@@ -98,10 +100,29 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
 
     public var current: Status { monitor.locked { status } }
 
+    /// Follows another primary (leadership moved): the current connection closes and the next
+    /// one goes to `host:port`.
+    public func follow(host: String, port: Int) {
+        let open: Channel? = monitor.locked {
+            self.host = host
+            self.port = port
+            status.lastError = nil
+            changed.broadcast()
+            return channel
+        }
+        open?.close(promise: nil)
+    }
+
     /// Connects, waits for the connection to end, waits a little, and again, until stopped.
     private func superviseConnections() {
         var pauseNs: Int64 = 50_000_000
         while !monitor.locked({ stopped }) {
+            let target: (String, Int) = monitor.locked {
+                while self.port == 0 && !stopped { monitor.wait(on: changed) }
+                return (self.host, self.port)
+            }
+            let (host, port) = target
+            if monitor.locked({ stopped }) { break }
             let bootstrap = ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connectTimeout(.seconds(2))

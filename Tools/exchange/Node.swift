@@ -30,7 +30,7 @@ struct NodeCommand: ParsableCommand {
     @Flag(help: "Take commands from standard input, acknowledge on standard output.") var stdin = false
 
     func run() throws {
-        try runNode(flags, stdin: stdin, primary: nil, name: "")
+        try runNode(flags, stdin: stdin, primary: nil, name: flags.memberName)
     }
 }
 
@@ -49,11 +49,9 @@ struct ReplicaCommand: ParsableCommand {
 
     @OptionGroup var flags: NodeFlags
     @Option(help: "The primary's replication address, HOST:PORT.") var primary: String
-    @Option(help: "How the primary lists this replica (default: the host name and the data directory).") var name: String?
 
     func run() throws {
-        let label = name ?? (ProcessInfo.processInfo.hostName + ":" + flags.data)
-        try runNode(flags, stdin: false, primary: primary, name: label)
+        try runNode(flags, stdin: false, primary: primary, name: flags.memberName)
     }
 }
 
@@ -91,6 +89,13 @@ struct NodeFlags: ParsableArguments {
     @Option(name: .customLong("ack-replicas"),
             help: "Acknowledge a command only once it is durable here and on K replicas (0: replicas follow asynchronously).")
     var ackReplicas: Int = 0
+    @Option(help: "Elect the leader of --cluster on this etcd (its client URL, http://HOST:PORT): the node starts as a replica and follows, or leads, whoever etcd names.")
+    var etcd: String?
+    @Option(help: "The cluster's name in etcd (with --etcd).") var cluster: String = "main"
+    @Option(help: "This node's name in its cluster and to its primary (default: the host name and the data directory).")
+    var name: String?
+
+    var memberName: String { name ?? (ProcessInfo.processInfo.hostName + ":" + data) }
 }
 
 /// Runs a node (a replica when `primary` is given) until SIGINT/SIGTERM.
@@ -110,6 +115,9 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
         throw fail("--ack-replicas needs --replication-listen (where the replicas connect)")
     }
     options.ackReplicas = flags.ackReplicas
+    if flags.etcd != nil && (flags.replicationListen == nil || primary != nil || stdin) {
+        throw fail("--etcd needs --replication-listen (where the others follow this node when it leads), and no --primary or --stdin (etcd says who leads)")
+    }
     ProcessSignals.install()
     // Human output goes to stderr when stdout carries acknowledgements.
     let toStderr = stdin
@@ -139,7 +147,8 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
     // Replication: a server for replicas of this node, a client of its primary, or both (a
     // replica that streams once promoted).
     let server = replicationAt.map { _ in ReplicationServer(journal: DataDirectory(data).journal, ackReplicas: flags.ackReplicas) }
-    let client = primaryAt.map { ReplicationClient(host: $0.host, port: $0.port, name: name) }
+    let client = flags.etcd != nil ? ReplicationClient(host: "", port: 0, name: name)
+        : primaryAt.map { ReplicationClient(host: $0.host, port: $0.port, name: name) }
     var observers: [any ReplicationObserver] = []
     if let client { observers.append(client) }
     if let server { observers.append(server) }
@@ -147,6 +156,9 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
     options.follower = client != nil
     if let primaryAt {
         try rejoin(data: data, primary: primaryAt, name: name, options: options.journal, say: say)
+    } else if let etcd = flags.etcd, let leader = ClusterMember.leader(etcd: etcd, cluster: flags.cluster),
+              leader.name != name, let at = Gateway.Address(leader.replication) {
+        try rejoin(data: data, primary: at, name: name, options: options.journal, say: say)
     }
 
     let sink = EventLinesSink(fd: 1)
@@ -178,6 +190,7 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
     }
     var gateway: Gateway?
     var replicationPort: Int?
+    var member: ClusterMember?
     let stopAll = {
         gateway?.stopListening()
         client?.stop()
@@ -201,7 +214,9 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
                 try Gateway(node: node, view: view, data: data, createsNodeKey: client == nil)
             }
             if case let .failure(error) = made, client != nil {
-                throw fail("\(error): a replica needs its primary's node key; copy the primary's DIR/node.key to \(data)/node.key")
+                throw fail(flags.etcd != nil
+                    ? "\(error): every member of a cluster needs the same node key; put a copy of one (32 random bytes, mode 0600) at \(data)/node.key"
+                    : "\(error): a replica needs its primary's node key; copy the primary's DIR/node.key to \(data)/node.key")
             }
             let started = try made.get()
             gateway = started
@@ -213,7 +228,7 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
             if let adminAt {
                 let streamingPort = replicationPort
                 var promotion: (@Sendable () -> (Bool, String))?
-                if let client {
+                if let client, flags.etcd == nil {
                     promotion = { promote(node, client: client, gateway: started, name: name) }
                 }
                 let status: @Sendable () -> String = { nodeStatus(node, server: server, client: client, replicationPort: streamingPort) }
@@ -222,12 +237,23 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
                 say("gateway: admin API on http://\(hostPort(adminAt, port)) (token in \(AdminAPI.tokenPath(data: data)))")
             }
         }
-        if let client, let primaryAt {
+        if let client {
             client.onLeader = { [gateway] url in gateway?.setLeader(url) }
             client.onEvent = { line in printError("replica: " + line) }
             client.onDiverged = { why in ReplicaDivergence.shared.set(why) }
             client.start(node: node)
-            say("replica of \(primaryAt.host):\(primaryAt.port) from seq \(node.journalHead.sequence)")
+            if let primaryAt { say("replica of \(primaryAt.host):\(primaryAt.port) from seq \(node.journalHead.sequence)") }
+        }
+        if let etcd = flags.etcd, let client, let server, let replicationAt, let replicationPort {
+            let advertised = "\(replicationAt.host):\(replicationPort)"
+            let started = ClusterMember(options: .init(etcd: etcd, cluster: flags.cluster, name: name, replication: advertised,
+                                                       api: server.leader), node: node, client: client)
+            started.onEvent = { line in printError("cluster: " + line) }
+            started.onElected = { [gateway] _ in gateway?.setLeader("") }
+            started.onDeposed = { why in ReplicaDivergence.shared.set("deposed: " + why) }
+            started.start()
+            member = started
+            say("cluster \(flags.cluster) on \(etcd) as \(name), from seq \(node.journalHead.sequence)")
         }
     } catch let error as ExitCode {
         stopAll()
@@ -264,6 +290,7 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
     }
     // The node takes nothing more and finishes what is queued, answering the requests in
     // flight (a quorum it waits for gets its grace, then they fail); then the listeners close.
+    member?.stop()
     node.beginStop()
     gateway?.stopListening()
     client?.stop()
@@ -272,6 +299,9 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
     view?.stop()
     do { try stopped.get() } catch { throw fail(error.description) }
     if let why = ReplicaDivergence.shared.reason {
+        if why.hasPrefix("deposed: ") {
+            throw fail("this node lost the leadership of its cluster (\(why.dropFirst("deposed: ".count))) and stopped; restart it to rejoin as a replica (what it took since is cut)")
+        }
         throw fail("this replica's journal is not on its primary's chain (\(why)); restart it to cut the records the primary does not have")
     }
     // The read model gets everything the node journaled before the node reports.
@@ -380,6 +410,7 @@ func nodeStatus(_ node: Node, server: ReplicationServer?, client: ReplicationCli
     o.add("chain_head", head.chain.hex)
     o.add("durable_seq", cursors.durable)
     o.add("applied_seq", cursors.applied)
+    o.add("epoch", node.currentEpoch)
     if let failed = node.failed { o.add("failed", failed.description) }
     if let server, !role.isFollower {
         let replicas = server.replicas.map { r in
