@@ -122,4 +122,44 @@ import _ProcessTesting
         let terms = export.stdout.split(separator: "\n").filter { $0.contains(#""cmd":"term""#) }
         #expect(terms.count == 4, "\(terms)")
     }
+
+    @Test func aLeaderStoppedLongerThanItsLeaseIsDeposedAndAcknowledgesNothingMore() throws {
+        let etcd = try EtcdServer()
+        let scratch = Scratch("fenced")
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let dirs = (0..<3).map { scratch.path + "/n\($0)" }
+        for dir in dirs {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: dir + "/node.key", contents: Data(key), attributes: [.posixPermissions: 0o600])
+        }
+        var nodes: [RunningNode?] = try (0..<3).map { i in
+            try RunningNode(data: dirs[i], options: ["--etcd", etcd.url, "--cluster", "fence", "--name", "n\(i)",
+                                                     "--replication-listen", "127.0.0.1:0", "--ack-replicas", "1"])
+        }
+        defer { for node in nodes { node?.stop() } }
+        let old = try leader(nodes)
+        _ = try nodes[old]!.admin("submit", ["-"], stdin: marketSetup)
+        // The leader stops (SIGSTOP) for longer than its lease; another member is elected.
+        let stopped = nodes[old]!
+        kill(stopped.process.processIdentifier, SIGSTOP)
+        var others = nodes
+        others[old] = nil
+        let new = try leader(others)
+        let newStatus = try nodes[new]!.call("status")
+        // It resumes: whatever it is sent is not acknowledged, and it stops, deposed.
+        kill(stopped.process.processIdentifier, SIGCONT)
+        let order = #"{"cmd":"place","account":7,"symbol":"BTCUSDT","side":"BUY","type":"LIMIT","price":"20000","qty":"0.001","client_id":"late"}"#
+        let late = try exchange(["admin", "submit", "--node", stopped.admin, "--data", dirs[old], "-"], stdin: order + "\n")
+        #expect(!late.stdout.contains(#""event":"accepted""#), "\(late.stdout)")
+        stopped.process.waitUntilExit()
+        let ended = stopped.stop()
+        nodes[old] = nil
+        #expect(ended.status != 0)
+        #expect(ended.output.contains("lost the leadership"), "\(ended.output)")
+        // The cluster goes on without it, and never had the late order.
+        let after = try nodes[new]!.call("status")
+        #expect(after["role"] as? String == "primary" && seq(after, "epoch") == seq(newStatus, "epoch"))
+        let export = try exchange(["journal", "export", "--journal", dirs[new] + "/journal"])
+        #expect(!export.stdout.contains("\"late\""))
+    }
 }

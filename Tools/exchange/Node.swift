@@ -297,11 +297,13 @@ func runNode(_ flags: NodeFlags, stdin: Bool, primary: String?, name: String) th
     let stopped = Result { () throws(NodeError) in try node.stop() }
     server?.stop()
     view?.stop()
+    if let why = ReplicaDivergence.shared.reason, why.hasPrefix("deposed: ") {
+        var message = "this node lost the leadership of its cluster (\(why.dropFirst("deposed: ".count))) and stopped; restart it to rejoin as a replica (what it took since is cut)"
+        if case let .failure(error) = stopped { message += "; " + error.description }
+        throw fail(message)
+    }
     do { try stopped.get() } catch { throw fail(error.description) }
     if let why = ReplicaDivergence.shared.reason {
-        if why.hasPrefix("deposed: ") {
-            throw fail("this node lost the leadership of its cluster (\(why.dropFirst("deposed: ".count))) and stopped; restart it to rejoin as a replica (what it took since is cut)")
-        }
         throw fail("this replica's journal is not on its primary's chain (\(why)); restart it to cut the records the primary does not have")
     }
     // The read model gets everything the node journaled before the node reports.
