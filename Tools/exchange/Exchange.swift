@@ -8,7 +8,7 @@ struct Exchange: ParsableCommand {
         commandName: "exchange",
         abstract: "The exchange core: a node, a simulator, snapshots, the journal and the matching engine's replay.",
         version: "exchange \(Exchange.version) (journal format \(SegmentHeader.formatVersion), command records 3, interchange v1, read-model schema \(Schema.version))",
-        subcommands: [NodeCommand.self, ReplicaCommand.self, PromoteCommand.self, StatusCommand.self, SimCommand.self, SimulateFaultsCommand.self, SnapshotCommand.self, JournalCommand.self,
+        subcommands: [NodeCommand.self, ReplicaCommand.self, PromoteCommand.self, StatusCommand.self, SimCommand.self, SimulateFaultsCommand.self, SimulateReplicationCommand.self, SnapshotCommand.self, JournalCommand.self,
                       StateCommand.self, ProjectCommand.self, QueryCommand.self, AdminCommand.self, DemoCommand.self])
 
     /// The release of this program (the formats it reads and writes are versioned on their own).
