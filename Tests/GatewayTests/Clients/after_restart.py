@@ -7,23 +7,14 @@ import sys
 
 import ccxt
 
+from checks import check, ccxt_client
+
 config = json.load(open(sys.argv[1]))
 BASE = config["base"]
 
 
 def client(key):
-    ex = ccxt.binance({"apiKey": key["api_key"], "secret": key["secret_key"],
-                       "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
-    ex.urls["api"]["public"] = BASE + "/api/v3"
-    ex.urls["api"]["private"] = BASE + "/api/v3"
-    return ex
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAILED {name}: {detail}")
-        sys.exit(1)
-    print(f"ok {name}")
+    return ccxt_client(BASE, key)
 
 
 buyer = client(config["buyer"])

@@ -6,22 +6,10 @@ import json
 import sys
 import time
 
-import ccxt
+from checks import check, ccxt_client
 
 demo = json.load(open(sys.argv[1]))
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAILED {name}: {detail}")
-        sys.exit(1)
-    print(f"ok {name}")
-
-
-ex = ccxt.binance({"apiKey": demo["api_key"], "secret": demo["secret_key"],
-                   "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
-ex.urls["api"]["public"] = demo["api"] + "/api/v3"
-ex.urls["api"]["private"] = demo["api"] + "/api/v3"
+ex = ccxt_client(demo["api"], demo)
 markets = ex.load_markets()
 check("the demo's symbols", {"CA/USDT", "CB/USDT", "CC/USDT"} <= set(markets), list(markets))
 balance = ex.fetch_balance()

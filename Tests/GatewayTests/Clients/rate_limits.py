@@ -11,16 +11,11 @@ import sys
 import time
 import urllib.parse
 
+from checks import check
+
 config = json.load(open(sys.argv[1]))
 host, port = config["base"][len("http://"):].split(":")
 port = int(port)
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAILED {name}: {detail}")
-        sys.exit(1)
-    print(f"ok {name}")
 
 
 def get(path, source="127.0.0.1", key=None, method="GET"):

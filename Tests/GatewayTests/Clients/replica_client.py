@@ -11,23 +11,14 @@ import time
 
 import ccxt
 
+from checks import check, ccxt_client
+
 config = json.load(open(sys.argv[1]))
 phase = sys.argv[2]
 
 
 def client(base):
-    ex = ccxt.binance({"apiKey": config["key"]["api_key"], "secret": config["key"]["secret_key"],
-                       "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
-    ex.urls["api"]["public"] = base + "/api/v3"
-    ex.urls["api"]["private"] = base + "/api/v3"
-    return ex
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAILED {name}: {detail}")
-        sys.exit(1)
-    print(f"ok {name}")
+    return ccxt_client(base, config["key"])
 
 
 def view(ex):

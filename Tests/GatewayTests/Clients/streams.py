@@ -17,16 +17,11 @@ import requests
 from binance_common.configuration import ConfigurationWebSocketStreams
 from binance_sdk_spot.spot import Spot
 
+from checks import check
+
 config = json.load(open(sys.argv[1]))
 BASE = config["base"]
 WS = BASE.replace("http://", "ws://")
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAILED {name}: {detail}")
-        sys.exit(1)
-    print(f"ok {name}")
 
 
 def order(key, side, qty, price, tif="GTC"):
