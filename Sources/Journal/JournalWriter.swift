@@ -293,7 +293,9 @@ public final class JournalWriter {
     /// made it (a replica following its primary): same size, index, first sequence, carried
     /// chain hash and record kind, so the segment comes out byte for byte the same. The segment
     /// before is synced first, as at any roll.
-    /// The same header again, while its segment has no block yet, changes nothing.
+    /// The header of the segment this journal ends in changes nothing (a sender starts every
+    /// stream with the header of the segment it continues in); the header of the segment
+    /// before an empty last segment makes that one active again and removes the empty one.
     /// - Throws: `.notOnChain` when the header does not continue this journal (its first
     ///   sequence, index or carried hash), `.corrupt` when it fails its own checks.
     public func startSegment(_ bytes: [UInt8]) throws(JournalError) {
@@ -305,15 +307,37 @@ public final class JournalWriter {
             throw .corrupt(segment: "(received segment header)", offset: 0, sequence: lastSequence + 1,
                            reason: "segment header: \(decoded)")
         }
-        if let active, active.header == header, active.writeOffset == SegmentHeader.size {
-            // Started already (the sender said it again after a reconnection).
+        if let active, active.header == header {
+            // The segment the stream continues in (a sender says it at every connection).
+            return
+        }
+        if let active, active.writeOffset == SegmentHeader.size, segments.count >= 2, header.segmentIndex + 1 == active.header.segmentIndex,
+           header.firstSequence == segments[segments.count - 2].firstSequence {
+            // This journal's last segment is empty, made on another sender's word (which never
+            // sent a block for it): this sender continues in the segment before. The empty
+            // one goes.
+            let previous = try SegmentMap(segments[segments.count - 2], storage: storage, writable: true)
+            guard previous.header == header else {
+                previous.map.unmap()
+                throw .notOnChain(sequence: lastSequence, reason: "the segment from \(header.firstSequence) differs from this journal's")
+            }
+            let index = SegmentIndex.load(for: previous, decoder: decoder)
+            active.map.unmap()
+            try storage.remove(active.segment.file.path)
+            try? storage.remove(active.segment.file.indexPath)
+            try storage.syncDirectory(directory)
+            segments.removeLast()
+            self.active = ActiveSegment(segment: previous, writeOffset: index.endOffset, chainHead: chainHead,
+                                        nextSequence: lastSequence + 1, index: index)
             return
         }
         let expectedIndex = active.map { $0.header.segmentIndex + 1 } ?? (segments.isEmpty ? 0 : nil)
         guard header.firstSequence == lastSequence + 1, header.previousChain == chainHead,
               expectedIndex == nil || header.segmentIndex == expectedIndex! else {
+            let mine = active.map { "its last segment is index \($0.header.segmentIndex) from \($0.header.firstSequence), \($0.writeOffset) bytes used" }
+                ?? "it has no segment"
             throw .notOnChain(sequence: lastSequence,
-                              reason: "a segment starting at \(header.firstSequence) (index \(header.segmentIndex)) does not follow this journal's end")
+                              reason: "a segment starting at \(header.firstSequence) (index \(header.segmentIndex)) does not follow this journal's end (\(mine))")
         }
         guard Int(header.segmentBytes) >= SegmentHeader.size + BlockHeader.size + 2,
               header.segmentBytes <= UInt64(JournalOptions.blockRawCeiling) * 2 else {

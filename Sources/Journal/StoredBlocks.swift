@@ -13,7 +13,8 @@ public enum StoredPiece {
 }
 
 /// Walks a journal's stored pieces from a given sequence, following a writer that appends to
-/// it (in this process or another). Every block is checked as far as its header and CRC (enough
+/// it (in this process or another): first the header of the segment the stream continues in,
+/// then blocks, and each later segment's header before its blocks. Every block is checked as far as its header and CRC (enough
 /// to know where the next one starts); the receiving side checks the rest (decompression, chain,
 /// framing) before it writes the block.
 public final class StoredBlockCursor {
@@ -84,7 +85,10 @@ public final class StoredBlockCursor {
         self.offset = offset
         self.nextSequence = sequence + 1
         self.chain = chainBefore
-        headerPending = offset == SegmentHeader.size
+        // Every stream starts with the header of the segment it continues in: a replica whose
+        // last segment came from another primary (a header with no block after it) learns
+        // where this journal's next block goes.
+        headerPending = true
     }
 
     /// The next piece, or nil when nothing more has been written yet.

@@ -97,6 +97,9 @@ public final class ReplicationSimulator {
     /// Steps with no primary before one is elected (the lease).
     private let leaseSteps = 40
 
+    /// Told what happens (crashes, elections, rejoins), a line at a time.
+    public var trace: ((String) -> Void)?
+
     public init(seed: UInt64, steps: Int = 3_000, replicas: Int = 2) {
         self.seed = seed
         self.steps = steps
@@ -172,7 +175,10 @@ public final class ReplicationSimulator {
             guard let core = member.core else { continue }
             _ = core.sequencerStep()
             _ = core.engineStep()
-            if let failed = core.failed { throw fail("\(member.name) failed: \(failed)") }
+            if let failed = core.failed {
+                for m in members { trace?("\(m.name) segments: \(((try? storage.list(m.data.journal)) ?? []).filter { $0.hasSuffix(".seg") }.sorted())") }
+                throw fail("\(member.name) failed: \(failed)")
+            }
             try collect(member)
         }
         for member in members where member.link != nil { try network(member) }
@@ -296,6 +302,7 @@ public final class ReplicationSimulator {
     }
 
     private func crash(_ member: Member) {
+        trace?("step \(step): \(member.name) crashes at seq \(member.core?.journalHead.sequence ?? 0)")
         member.core?.abandon()
         member.core = nil
         member.link = nil
@@ -328,6 +335,7 @@ public final class ReplicationSimulator {
             guard rounds < 100_000 else { throw fail("\(members[best].name)'s promotion did not complete") }
         }
         primary = best
+        trace?("step \(step): \(members[best].name) elected after seq \(core.promotion!.after), epoch \(core.promotion!.epoch)")
         members[best].link = nil
         report.failovers += 1
         for member in members where member !== members[best] && member.core != nil {
@@ -364,6 +372,7 @@ public final class ReplicationSimulator {
                     }
                 }
                 guard let from else { throw fail("\(member.name) has no point on \(members[p].name)'s chain") }
+                trace?("step \(step): \(member.name) rejoins \(members[p].name) from seq \(from) (its journal ends at \(last))")
                 if from < last {
                     let cutting = try JournalWriter(directory: member.data.journal, options: journalOptions, clock: time, storage: storage)
                     report.commandsCut += try cutting.cut(after: from)

@@ -66,6 +66,8 @@ import Testing
         let blocks = try collectBlocks(primary.path)
         let end = blocks[3]
         try cursor.start(after: end.lastSequence, chain: end.chain)
+        // The stream starts with the header of the segment it continues in, then its blocks.
+        guard case .segment? = try cursor.next() else { Issue.record("no segment header first"); return }
         guard case let .block(h, _)? = try cursor.next() else { Issue.record("no block after the position"); return }
         #expect(h.firstSequence == end.lastSequence + 1)
         #expect(throws: JournalError.self) { try cursor.start(after: end.lastSequence, chain: blocks[2].chain) }

@@ -266,6 +266,13 @@ extension JournalReader {
         #expect(acknowledged > 2_000)
     }
 
+    /// Seed 389 once made a replica keep an empty segment whose header came from a primary
+    /// that died before its first block, and then write the next primary's block into it.
+    @Test func aSegmentHeaderWithoutItsBlockFromADeadPrimaryIsUndone() throws {
+        let report = try ReplicationSimulator(seed: 389, steps: 3_000).run()
+        #expect(report.acknowledged > 0)
+    }
+
     @Test func aSeedRunsTheSameEveryTime() throws {
         let a = try ReplicationSimulator(seed: 77, steps: 1_500).run()
         let b = try ReplicationSimulator(seed: 77, steps: 1_500).run()

@@ -22,6 +22,7 @@ struct SimulateReplicationCommand: ParsableCommand {
     @Option(help: "Seeds to run (seed, seed+1, …).") var seeds: Int = 1
     @Option(help: "Steps per seed.") var steps: Int = 3_000
     @Flag(help: "Print one JSON object per seed, and one for the whole run last.") var json = false
+    @Flag(help: "Print what happens in each seed (crashes, elections, rejoins) on standard error.") var trace = false
 
     func run() throws {
         guard seeds >= 1, steps >= 1 else { throw fail("--seeds and --steps must be at least 1") }
@@ -31,7 +32,9 @@ struct SimulateReplicationCommand: ParsableCommand {
         for s in seed..<(seed + UInt64(seeds)) {
             let report: ReplicationSimulationReport
             do {
-                report = try ReplicationSimulator(seed: s, steps: steps).run()
+                let simulator = ReplicationSimulator(seed: s, steps: steps)
+                if trace { simulator.trace = { line in printError("seed \(s) \(line)") } }
+                report = try simulator.run()
             } catch {
                 print("FAILED \(error)")
                 print("reproduce: exchange simulate-replication --seed \(s) --steps \(steps)")
