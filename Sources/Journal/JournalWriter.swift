@@ -369,8 +369,10 @@ public final class JournalWriter {
     /// - Throws: `.corrupt` for a block that fails a check, `.notOnChain` for a valid block that
     ///   does not continue this journal, `.invalidOptions` when it does not fit in the active
     ///   segment (the sender starts a segment first: `startSegment`); what `records` throws.
+    /// - Parameter syncing: sync as the policy says (false: the caller syncs after a group of
+    ///   blocks, `sync()`, as a replica does with what one step received).
     @discardableResult
-    public func appendStored(_ bytes: UnsafeRawBufferPointer,
+    public func appendStored(_ bytes: UnsafeRawBufferPointer, syncing: Bool = true,
                              records: (_ sequence: UInt64, _ timestampNs: Int64, _ record: UnsafeRawBufferPointer) throws -> Void) throws -> BlockHeader {
         try checkUsable()
         precondition(block.count == 0, "a replica's writer appends stored blocks only")
@@ -419,6 +421,7 @@ public final class JournalWriter {
         chainHead = header.chain
         lastSequence = header.lastSequence
         writtenSequence = header.lastSequence
+        guard syncing else { return header }
         if options.durability == .always {
             try syncWritten()
         } else if case let .interval(ms) = options.durability, clock.monotonicNs() - lastSyncNs >= Int64(ms) * 1_000_000 {

@@ -610,7 +610,8 @@ public final class NodeCore: @unchecked Sendable {
                     try writer.startSegment(bytes)
                 case let .block(bytes):
                     try bytes.withUnsafeBytes { stored in
-                        _ = try writer.appendStored(stored) { sequence, timestampNs, record in
+                        // One sync for all the blocks of this step (below), not one per block.
+                        _ = try writer.appendStored(stored, syncing: false) { sequence, timestampNs, record in
                             let command: Command
                             do { command = try CommandCodec.decode(record) } catch {
                                 throw NodeError.undecodable(sequence: sequence, reason: "\(error)")
@@ -632,8 +633,11 @@ public final class NodeCore: @unchecked Sendable {
                     }
                 }
             }
-            try writer.syncIfDue()
-            if stop || promote { _ = try writer.sync() }
+            if options.journal.durability == .always && !pieces.isEmpty || stop || promote {
+                _ = try writer.sync()
+            } else {
+                try writer.syncIfDue()
+            }
             try retireSegments(below: retire)
         } catch let error as NodeError {
             return failSequencer(error)
