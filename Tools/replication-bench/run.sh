@@ -64,7 +64,7 @@ mkfifo feed
 primary=$!
 exec 3> feed
 sleep 0.5
-"$EX" replica --data r --primary 127.0.0.1:"$rport" --fsync always > /dev/null 2> r.log &
+"$EX" replica --data r --primary 127.0.0.1:"$rport" --fsync always > /dev/null 2> r.log 3>&- &
 sleep 0.5
 python3 - "$RATE" commands.jsonl <<'PY' >&3 &
 import sys, time
