@@ -30,16 +30,22 @@ import _ProcessTesting
         }
     }
 
-    @Test func aClusterOnEtcdFailsOverWithoutLosingAnAcknowledgedOrder() throws {
-        let etcd = try EtcdServer()
-        let scratch = Scratch("cluster")
-        // Every member holds the same node key (the sealed HMAC secrets open anywhere).
+    /// Data directories for `count` members, each holding the same node key (the sealed HMAC
+    /// secrets open on every member).
+    func memberDirectories(_ count: Int, in scratch: Scratch) throws -> [String] {
         let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        let dirs = (0..<3).map { scratch.path + "/n\($0)" }
+        let dirs = (0..<count).map { scratch.path + "/n\($0)" }
         for dir in dirs {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             FileManager.default.createFile(atPath: dir + "/node.key", contents: Data(key), attributes: [.posixPermissions: 0o600])
         }
+        return dirs
+    }
+
+    @Test func aClusterOnEtcdFailsOverWithoutLosingAnAcknowledgedOrder() throws {
+        let etcd = try EtcdServer()
+        let scratch = Scratch("cluster")
+        let dirs = try memberDirectories(3, in: scratch)
         func start(_ i: Int) throws -> RunningNode {
             try RunningNode(data: dirs[i], options: ["--etcd", etcd.url, "--cluster", "test", "--name", "n\(i)",
                                                      "--replication-listen", "127.0.0.1:0", "--ack-replicas", "1",
@@ -126,12 +132,7 @@ import _ProcessTesting
     @Test func aLeaderStoppedLongerThanItsLeaseIsDeposedAndAcknowledgesNothingMore() throws {
         let etcd = try EtcdServer()
         let scratch = Scratch("fenced")
-        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        let dirs = (0..<3).map { scratch.path + "/n\($0)" }
-        for dir in dirs {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: dir + "/node.key", contents: Data(key), attributes: [.posixPermissions: 0o600])
-        }
+        let dirs = try memberDirectories(3, in: scratch)
         var nodes: [RunningNode?] = try (0..<3).map { i in
             try RunningNode(data: dirs[i], options: ["--etcd", etcd.url, "--cluster", "fence", "--name", "n\(i)",
                                                      "--replication-listen", "127.0.0.1:0", "--ack-replicas", "1"])
