@@ -34,8 +34,11 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
     private let monitor = Monitor()
     private let wrote = Monitor.Condition()
     private var sessions: [ObjectIdentifier: Session] = [:]
-    /// Every sender thread started, joined at stop.
-    private var threads: [WorkerThread] = []
+    /// The sender threads started and not yet joined (a finished one is joined when the next
+    /// replica connects, the rest at stop), by an id of their own.
+    private var threads: [Int: WorkerThread] = [:]
+    private var finishedThreads: [Int] = []
+    private var nextThread = 0
     private var written: UInt64 = 0
     /// When the node wrote what (monotonic), for the replicas' lag in time: a ring of the
     /// newest writes.
@@ -87,7 +90,7 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
         let (all, started): ([Session], [WorkerThread]) = monitor.locked {
             stopped = true
             wrote.broadcast()
-            return (Array(sessions.values), threads)
+            return (Array(sessions.values), Array(threads.values))
         }
         try? channel?.close().wait()
         for session in all { session.channel.close(promise: nil) }
@@ -159,9 +162,19 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
     /// A replica said hello: its sender thread checks its position, welcomes it and streams (or
     /// refuses it).
     fileprivate func hello(_ channel: Channel, points: [ChainPoint], name: String) {
-        let thread = WorkerThread { [self] in serve(channel, points: points, name: name) }
+        let (id, finished): (Int, [WorkerThread]) = monitor.locked {
+            nextThread += 1
+            let done = finishedThreads.compactMap { threads.removeValue(forKey: $0) }
+            finishedThreads = []
+            return (nextThread, done)
+        }
+        for thread in finished { thread.join() }
+        let thread = WorkerThread { [self] in
+            serve(channel, points: points, name: name)
+            monitor.locked { finishedThreads.append(id) }
+        }
         let late: Bool = monitor.locked {
-            threads.append(thread)
+            threads[id] = thread
             return stopped
         }
         if late { channel.close(promise: nil) }
