@@ -65,7 +65,7 @@ private final class AskHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case let .welcome(from, _, _, _): answered.succeed(.from(from))
-        case let .refused(reason): answered.succeed(.refused(reason))
+        case let .refused(_, reason): answered.succeed(.refused(reason))
         default: break
         }
         context.close(promise: nil)

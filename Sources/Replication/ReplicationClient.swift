@@ -100,6 +100,9 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
 
     public var current: Status { monitor.locked { status } }
 
+    /// The primary's address now (`follow` changes it from another thread).
+    private var target: String { monitor.locked { "\(host):\(port)" } }
+
     /// Follows another primary (leadership moved): the current connection closes and the next
     /// one goes to `host:port`.
     public func follow(host: String, port: Int) {
@@ -179,7 +182,7 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
             }
             let known = monitor.locked { node?.currentEpoch ?? 0 }
             guard epoch >= known else {
-                broken(channel, "the primary at \(host):\(port) is of epoch \(epoch), older than this replica's \(known): a deposed primary")
+                broken(channel, "the primary at \(target) is of epoch \(epoch), older than this replica's \(known): a deposed primary")
                 return
             }
             let from: UInt64 = monitor.locked {
@@ -189,16 +192,16 @@ public final class ReplicationClient: ReplicationObserver, @unchecked Sendable {
                 status.lastError = nil
                 return position.sequence
             }
-            onEvent?("connected to the primary at \(host):\(port): following from seq \(from), the primary has written \(written)")
+            onEvent?("connected to the primary at \(target): following from seq \(from), the primary has written \(written)")
             if !leader.isEmpty { onLeader?(leader) }
             reportProgress(on: channel)
         case let .heartbeat(written):
             monitor.locked { status.primaryWritten = max(status.primaryWritten, written) }
-        case let .refused(reason):
+        case let .refused(refusal, reason):
             monitor.locked { status.lastError = "the primary refused: \(reason)" }
             onEvent?("the primary refused: \(reason)")
             channel.close(promise: nil)
-            if reason.hasPrefix("not on this journal's chain") {
+            if refusal == .diverged {
                 // This journal has records the primary's history does not: nothing a
                 // reconnection mends (a restart cuts them, `ReplicaRejoin`).
                 onDiverged?(reason)

@@ -24,6 +24,17 @@ public struct ChainPoint: Equatable, Sendable {
     }
 }
 
+/// Why a primary refuses a replica, so that the replica acts on the kind, not on the words.
+public enum Refusal: UInt8, Equatable, Sendable {
+    /// Anything else (the primary cannot read its journal).
+    case other = 0
+    /// None of the replica's points is on the primary's chain: its journal holds records the
+    /// primary's history does not (cut at its next start).
+    case diverged = 1
+    /// The replica is behind what the primary's journal still holds.
+    case behind = 2
+}
+
 public enum ReplicationFrame: Equatable, Sendable {
     public static let magic: UInt64 = 0x4143_494C_5045_5258  // "XREPLICA"
     public static let version: UInt16 = 1
@@ -40,7 +51,7 @@ public enum ReplicationFrame: Equatable, Sendable {
     /// URL; empty when it serves none).
     case welcome(from: UInt64, writtenSequence: UInt64, epoch: UInt64, leader: String)
     /// Primary → replica: why it will not stream (then it closes).
-    case refused(String)
+    case refused(Refusal, String)
     /// Primary → replica: a segment header, as stored.
     case segment([UInt8])
     /// Primary → replica: a block, as stored.
@@ -84,7 +95,8 @@ public enum ReplicationFrame: Equatable, Sendable {
             out.writeInteger(written, endianness: .little)
             out.writeInteger(epoch, endianness: .little)
             Self.writeString(leader, to: &out)
-        case let .refused(reason):
+        case let .refused(refusal, reason):
+            out.writeInteger(refusal.rawValue)
             Self.writeString(reason, to: &out)
         case let .segment(bytes), let .block(bytes):
             out.writeBytes(bytes)
@@ -119,8 +131,9 @@ public enum ReplicationFrame: Equatable, Sendable {
                   let epoch = u64(), let leader = readString(&body) else { return nil }
             frame = .welcome(from: from, writtenSequence: written, epoch: epoch, leader: leader)
         case 3:
-            guard let reason = readString(&body) else { return nil }
-            frame = .refused(reason)
+            guard let code = body.readInteger(as: UInt8.self), let refusal = Refusal(rawValue: code),
+                  let reason = readString(&body) else { return nil }
+            frame = .refused(refusal, reason)
         case 4: frame = .segment(body.readBytes(length: body.readableBytes) ?? [])
         case 5: frame = .block(body.readBytes(length: body.readableBytes) ?? [])
         case 6:

@@ -198,8 +198,14 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
         }
         guard let from else {
             let reason = why.map { "\($0)" } ?? "no point given"
+            var refusal = Refusal.other
+            switch why {
+            case .notOnChain?: refusal = .diverged
+            case .sequenceUnavailable?: refusal = .behind
+            default: break
+            }
             onEvent?("refused the replica \(name): \(reason)")
-            Self.send(.refused(reason), on: channel, flush: true).whenComplete { _ in channel.close(promise: nil) }
+            Self.send(.refused(refusal, reason), on: channel, flush: true).whenComplete { _ in channel.close(promise: nil) }
             return
         }
         let lastSequence = from.sequence
@@ -251,7 +257,7 @@ public final class ReplicationServer: ReplicationObserver, @unchecked Sendable {
         while channel.isActive && !monitor.locked({ stopped }) {
             let piece: StoredPiece?
             do { piece = try cursor.next() } catch {
-                _ = Self.send(.refused("the primary cannot read its journal: \(error)"), on: channel, flush: true)
+                _ = Self.send(.refused(.other, "the primary cannot read its journal: \(error)"), on: channel, flush: true)
                 channel.close(promise: nil)
                 return
             }
